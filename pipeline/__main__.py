@@ -1,0 +1,137 @@
+"""gradebench command line: `python -m pipeline <command>`.
+
+Each DVC stage is one of these commands. Exit status: 0 success, 1 the pipeline could not do its
+job (bad data, unreachable downloads), 2 a usage or params.yaml mistake. A failing *submission*
+is not an error: it is recorded as a result row and the command still succeeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pipeline.config import ConfigError, load_params
+from pipeline.download import DownloadError
+
+DATA_RAW = Path("data/raw")
+DATA_PREPARED = Path("data/prepared")
+RESULTS = Path("results")
+SUBMISSIONS = Path("submissions")
+
+EXAMPLES = """examples:
+  python -m pipeline download mnist          # fetch and verify the upstream files
+  python -m pipeline preprocess mnist        # decode and split into data/prepared/mnist/
+  python -m pipeline grade mnist             # train and score every stale submission
+  python -m pipeline leaderboard             # write results/leaderboard.{csv,md}
+"""
+
+
+def cmd_download(args, params) -> int:
+    from pipeline import download
+
+    dataset = params.dataset(args.dataset)
+    paths = download.fetch_dataset(
+        args.dataset, dataset, DATA_RAW / args.dataset, params.download,
+        mirror_root=download.mirror_from_env(),
+    )
+    print(f"{args.dataset}: {len(paths)} file(s) verified in {DATA_RAW / args.dataset}/")
+    return 0
+
+
+def cmd_preprocess(args, params) -> int:
+    from pipeline import preprocess
+
+    dataset = params.dataset(args.dataset)
+    data, report = preprocess.prepare(args.dataset, DATA_RAW / args.dataset, dataset.split)
+    meta = preprocess.write_prepared(data, DATA_PREPARED / args.dataset, report)
+    if report:
+        shown = {k: v for k, v in report.items() if not isinstance(v, list)}
+        print(json.dumps(shown, indent=2))
+        for skipped in report.get("unreadable_files", []):
+            print(f"skipped unreadable file {skipped['file']}: {skipped['reason']}")
+    counts = meta["counts"]
+    print(f"{args.dataset}: train {counts['train']}, validation {counts['validation']}, "
+          f"hidden {counts['hidden']} -> {DATA_PREPARED / args.dataset}/")
+    return 0
+
+
+def cmd_grade(args, params) -> int:
+    from pipeline import grade, tracking
+    from pipeline.config import tracking_uri
+
+    track = params.track(args.track)
+    prepared_dir = DATA_PREPARED / track.dataset
+    if not (prepared_dir / "meta.json").exists():
+        raise FileNotFoundError(f"{prepared_dir}/ is not prepared yet: run `python -m pipeline preprocess {track.dataset}`")
+    uri = tracking_uri(params, Path.cwd())
+    logger = tracking.TrackLogger(uri, args.track, artifact_root=Path("mlruns") if uri.startswith("sqlite") else None)
+    results = grade.grade_track(
+        args.track, track, SUBMISSIONS, prepared_dir, RESULTS / args.track,
+        workers=params.grading.workers, on_result=logger.log,
+    )
+    ok = sum(result["status"] == "ok" for result in results)
+    print(f"{args.track}: {ok}/{len(results)} submissions graded ok; MLflow experiment "
+          f"{tracking.experiment_name(args.track)!r} at {uri}")
+    return 0
+
+
+def cmd_leaderboard(args, params) -> int:
+    from pipeline import leaderboard
+
+    tracks = args.tracks or list(params.tracks)
+    table = leaderboard.write_leaderboards(RESULTS, tracks)
+    for track_name in tracks:
+        print(leaderboard.to_markdown(table[table["track"] == track_name], track_name))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="gradebench: train and grade student Keras models on fixed schedules.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--params", default="params.yaml", help="configuration file (default: params.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    download = commands.add_parser("download", help="fetch a dataset's upstream files, sha256-verified",
+                                   description="Fetch and verify a dataset. Set GRADEBENCH_MIRROR to a local "
+                                               "folder (one subfolder per dataset) to use it first.")
+    download.add_argument("dataset", help="a dataset name from params.yaml, e.g. mnist")
+    download.set_defaults(handler=cmd_download)
+
+    preprocess = commands.add_parser("preprocess", help="decode and split a dataset into public and hidden parts")
+    preprocess.add_argument("dataset")
+    preprocess.set_defaults(handler=cmd_preprocess)
+
+    grade = commands.add_parser("grade", help="train and score every stale submission of a track")
+    grade.add_argument("track", help="a track name from params.yaml, e.g. mnist")
+    grade.set_defaults(handler=cmd_grade)
+
+    board = commands.add_parser("leaderboard", help="write results/leaderboard.csv, .md and metrics.json")
+    board.add_argument("tracks", nargs="*", help="tracks to include (default: all in params.yaml)")
+    board.set_defaults(handler=cmd_leaderboard)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        params = load_params(args.params)
+        return args.handler(args, params)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished results are kept; run the same command again to continue", file=sys.stderr)
+        return 130
+    except (DownloadError, OSError, ValueError) as error:
+        # Bad data files, failed downloads and missing inputs: one clear line, no traceback wall.
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

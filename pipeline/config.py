@@ -1,0 +1,157 @@
+"""Load and validate params.yaml: the single source of configuration.
+
+Every stage reads its own section once, through `load_params`, and passes plain values on.
+A mistake in params.yaml becomes one `ConfigError` naming the key, the bad value and what is
+allowed, instead of a traceback from deep inside a stage.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_PARAMS_PATH = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    """params.yaml is missing, unreadable or has a bad value."""
+
+
+class _Strict(BaseModel):
+    # Unknown keys are rejected so that a typo ("epoch:") is an error, not a silent default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RemoteFile(_Strict):
+    name: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # For archives that mirrors may re-pack: a digest of the members (names and bytes).
+    content_sha256: Optional[str] = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    urls: list[str] = Field(min_length=1)
+
+
+class Split(_Strict):
+    validation_fraction: float = Field(default=0.2, gt=0, lt=1)
+    # Only for datasets without an official test set (notMNIST): the hidden share and the seed
+    # of the stratified split.
+    hidden_fraction: Optional[float] = Field(default=None, gt=0, lt=1)
+    seed: int = Field(default=0, ge=0)
+
+
+class Dataset(_Strict):
+    files: list[RemoteFile] = Field(min_length=1)
+    split: Split = Split()
+
+
+class DownloadSettings(_Strict):
+    retries: int = Field(default=4, ge=1, le=20)
+    backoff_seconds: float = Field(default=1.0, ge=0)
+    timeout_seconds: float = Field(default=30, gt=0)
+
+
+class Subset(_Strict):
+    train: Optional[int] = Field(default=None, gt=0)
+    validation: Optional[int] = Field(default=None, gt=0)
+    hidden: Optional[int] = Field(default=None, gt=0)
+
+
+class Schedule(_Strict):
+    optimizer: Literal["sgd", "adam", "rmsprop"] = "sgd"
+    learning_rate: float = Field(default=0.01, gt=0)
+    epochs: int = Field(default=30, ge=1)
+    batch_size: int = Field(default=128, ge=1)
+    seed: int = Field(default=1234, ge=0)
+    scaling: Literal["standardize", "unit"] = "standardize"
+
+
+class Limits(_Strict):
+    wall_seconds: float = Field(default=3600, gt=0)
+    memory_mb: int = Field(default=6144, ge=256)
+    max_trainable_params: int = Field(default=5_000_000, ge=1)
+    log_tail_bytes: int = Field(default=20_000, ge=1000)
+
+
+class Track(_Strict):
+    dataset: str
+    subset: Subset = Subset()
+    schedule: Schedule = Schedule()
+    limits: Limits = Limits()
+
+
+class Grading(_Strict):
+    workers: int = Field(default=1, ge=1, le=64)
+
+
+class MlflowSettings(_Strict):
+    tracking_uri: Optional[str] = None
+
+
+class Params(_Strict):
+    datasets: dict[str, Dataset]
+    download: DownloadSettings = DownloadSettings()
+    tracks: dict[str, Track]
+    grading: Grading = Grading()
+    mlflow: MlflowSettings = MlflowSettings()
+
+    @model_validator(mode="after")
+    def _tracks_name_known_datasets(self) -> "Params":
+        for track_name, track in self.tracks.items():
+            if track.dataset not in self.datasets:
+                raise ValueError(
+                    f"tracks.{track_name}.dataset is {track.dataset!r}, but datasets has only "
+                    f"{sorted(self.datasets)}"
+                )
+        return self
+
+    def track(self, name: str) -> Track:
+        if name not in self.tracks:
+            raise ConfigError(f"unknown track {name!r}; params.yaml defines {sorted(self.tracks)}")
+        return self.tracks[name]
+
+    def dataset(self, name: str) -> Dataset:
+        if name not in self.datasets:
+            raise ConfigError(f"unknown dataset {name!r}; params.yaml defines {sorted(self.datasets)}")
+        return self.datasets[name]
+
+
+def _describe(error: dict) -> str:
+    """One line per pydantic error: `key.path = value: what is allowed`."""
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key (check its spelling against params.yaml's documented keys)"
+    if error["type"] == "missing":
+        return f"{key}: required key is missing"
+    value = error.get("input")
+    where = f"{key} = {value!r}" if key else "params.yaml"
+    return f"{where}: {error['msg']}"
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS_PATH) -> Params:
+    """Read and validate params.yaml, or raise ConfigError with every problem listed."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (run gradebench from the repository root)") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        lines = [_describe(item) for item in error.errors()]
+        raise ConfigError(f"{path} has {len(lines)} problem(s):\n  " + "\n  ".join(lines)) from None
+
+
+def tracking_uri(params: Params, repo_root: Path) -> str:
+    """params.yaml's URI wins, then MLFLOW_TRACKING_URI, then a sqlite file in the repo."""
+    if params.mlflow.tracking_uri:
+        return params.mlflow.tracking_uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{(repo_root / 'mlflow.db').resolve()}"

@@ -1,0 +1,21 @@
+"""The files a grader and its sandboxed trainer exchange in one submission's scratch folder.
+
+    job.json         schedule, shapes, limits, threads       (grader -> trainer)
+    public.npz       public train/validation arrays          (grader -> trainer)
+    hidden_x.npy     hidden test inputs, never their labels  (grader -> trainer)
+    out/result.json  status, counts, history, timings        (trainer -> grader)
+    out/predictions.npy   outputs for hidden_x              (trainer -> grader)
+    out/model_summary.txt                                    (trainer -> grader)
+
+Kept apart from train.py so the grader can name these files without importing TensorFlow.
+"""
+
+JOB_FILE = "job.json"
+PUBLIC_FILE = "public.npz"
+HIDDEN_X_FILE = "hidden_x.npy"
+OUT_DIR = "out"
+RESULT_FILE = "result.json"
+PREDICTIONS_FILE = "predictions.npy"
+SUMMARY_FILE = "model_summary.txt"
+# The trainer's own log lines carry this prefix, so the grader can show them apart from noise.
+LOG_PREFIX = "[train] "

@@ -1,0 +1,11 @@
+"""Baseline: multinomial logistic regression (one Dense softmax layer on the flattened image)."""
+
+import keras
+from keras import layers
+
+
+def build_model(input_shape, num_classes):
+    inputs = keras.Input(shape=input_shape)
+    flat = layers.Flatten()(inputs)
+    outputs = layers.Dense(num_classes, activation="softmax")(flat)
+    return keras.Model(inputs, outputs, name="logistic_regression")
