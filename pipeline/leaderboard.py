@@ -46,7 +46,7 @@ def to_markdown(ranked: pd.DataFrame, track_name: str) -> str:
     for column in ("train_seconds", "predict_seconds"):
         shown[column] = shown[column].map(lambda v: f"{v:.1f}" if pd.notna(v) else "")
     shown["rank"] = shown["rank"].map(lambda v: "" if pd.isna(v) else str(v))
-    shown = shown.fillna("")
+    shown = shown.astype(object).fillna("")
     # disable_numparse keeps our formatted strings ("0.9812") as written.
     return f"## {track_name}\n\n" + shown.to_markdown(index=False, disable_numparse=True) + "\n"
 

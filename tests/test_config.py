@@ -1,0 +1,60 @@
+"""params.yaml mistakes become one clear message naming the key, the bad value and the rule."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import ConfigError, load_params
+
+REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def write_params(tmp_path, mutate) -> Path:
+    params = yaml.safe_load(REPO_PARAMS.read_text())
+    mutate(params)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_repository_params_are_valid():
+    params = load_params(REPO_PARAMS)
+    assert params.tracks["mnist"].schedule.optimizer == "sgd"
+    assert params.tracks["mnist"].schedule.learning_rate == 0.01
+    assert params.tracks["mnist"].schedule.epochs == 30
+    assert params.tracks["notmnist"].schedule.scaling == "unit"
+
+
+def test_bad_optimizer_names_key_value_and_choices(tmp_path):
+    path = write_params(tmp_path, lambda p: p["tracks"]["mnist"]["schedule"].update(optimizer="sgdd"))
+    with pytest.raises(ConfigError) as error:
+        load_params(path)
+    message = str(error.value)
+    assert "tracks.mnist.schedule.optimizer = 'sgdd'" in message
+    assert "'sgd'" in message and "'adam'" in message
+
+
+def test_unknown_key_is_rejected(tmp_path):
+    path = write_params(tmp_path, lambda p: p["tracks"]["mnist"]["schedule"].update(epoch=3))
+    with pytest.raises(ConfigError, match=r"tracks\.mnist\.schedule\.epoch: unknown key"):
+        load_params(path)
+
+
+def test_negative_epochs_and_track_with_unknown_dataset(tmp_path):
+    def mutate(p):
+        p["tracks"]["mnist"]["schedule"]["epochs"] = -1
+        p["tracks"]["mnist"]["dataset"] = "cifar"
+
+    path = write_params(tmp_path, mutate)
+    with pytest.raises(ConfigError, match=r"epochs = -1: Input should be greater than or equal to 1"):
+        load_params(path)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("tracks: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(bad)
