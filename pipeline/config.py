@@ -73,6 +73,8 @@ class Limits(_Strict):
     memory_mb: int = Field(default=6144, ge=256)
     max_trainable_params: int = Field(default=5_000_000, ge=1)
     log_tail_bytes: int = Field(default=20_000, ge=1000)
+    # Processes plus threads at once; TensorFlow itself needs a few dozen, a fork bomb far more.
+    max_processes: int = Field(default=256, ge=32)
 
 
 class Track(_Strict):
@@ -84,6 +86,8 @@ class Track(_Strict):
 
 class Grading(_Strict):
     workers: int = Field(default=1, ge=1, le=64)
+    # Run submissions WITHOUT the bubblewrap sandbox when it is unavailable (trusted code only).
+    unsafe_no_sandbox: bool = False
 
 
 class MlflowSettings(_Strict):

@@ -24,7 +24,11 @@ from tqdm import tqdm
 from pipeline import hashing, preprocess, sandbox, status, workdir as files
 from pipeline.config import Track
 
-GRADER_CODE = [Path(__file__).parent / name for name in ("train.py", "submission.py", "sandbox.py", "grade.py", "workdir.py")]
+# A change to any of these changes results, so it invalidates every cached result.
+GRADER_CODE = [
+    Path(__file__).parent / name
+    for name in ("train.py", "submission.py", "sandbox.py", "grade.py", "workdir.py", "status.py")
+]
 RESULT_SUFFIX = ".json"
 LOG_SUFFIX = ".log"
 
@@ -44,13 +48,13 @@ def data_fingerprint(prepared_dir: Path) -> str:
     return hashing.json_sha256([hashing.file_sha256(prepared_dir / name) for name in files])
 
 
-def track_fingerprint(track: Track, prepared_dir: Path) -> str:
+def track_fingerprint(track: Track, data_key: str) -> str:
     """Everything besides the submission itself that a result depends on."""
     return hashing.json_sha256({
         "schedule": track.schedule.model_dump(),
         "limits": track.limits.model_dump(),
         "subset": track.subset.model_dump(),
-        "data": data_fingerprint(prepared_dir),
+        "data": data_key,
         "grader": [hashing.file_sha256(path) for path in GRADER_CODE],
     })
 
@@ -95,17 +99,27 @@ def write_workdir(workdir: Path, track: Track, prepared_dir: Path, meta: dict, t
 
 
 def outcome_failure(outcome: sandbox.RunOutcome, track: Track) -> tuple[str, str]:
-    """Status and message for a child that did not write a result."""
+    """Status and one actionable line for a job stopped by a limit or that wrote no result."""
+    limits = track.limits
     if outcome.timed_out:
-        return status.TIMEOUT, f"ran longer than this track's limit of {track.limits.wall_seconds:g} s"
+        return status.TIMEOUT, (f"ran longer than this track's limit of {limits.wall_seconds:g} s "
+                                "(limits.wall_seconds) and was stopped: use a smaller or faster model")
     if outcome.out_of_memory:
-        return status.OUT_OF_MEMORY, f"used more than this track's memory limit of {track.limits.memory_mb} MB"
+        return status.OUT_OF_MEMORY, (f"used more than this track's memory limit of {limits.memory_mb} MB "
+                                      "(limits.memory_mb) and was stopped: use a smaller model and no large arrays")
+    if outcome.too_many_processes:
+        return status.CRASHED, (f"started more than this track's limit of {limits.max_processes} processes "
+                                "and threads (limits.max_processes) and was stopped: do not start processes "
+                                "or threads in model.py")
     if outcome.returncode is not None and outcome.returncode < 0:
-        name = signal.Signals(-outcome.returncode).name
-        return status.CRASHED, f"the training process was killed by {name}"
+        try:
+            name = signal.Signals(-outcome.returncode).name
+        except ValueError:
+            name = f"signal {-outcome.returncode}"
+        return status.CRASHED, f"the training process was killed by {name}: see the log for the last thing it did"
     last_lines = [line for line in outcome.log_tail.strip().splitlines() if line.strip()]
-    detail = last_lines[-1] if last_lines else "no output"
-    return status.CRASHED, f"the training process exited with code {outcome.returncode}: {detail}"
+    detail = last_lines[-1][:300] if last_lines else "no output"
+    return status.CRASHED, f"the training process exited with code {outcome.returncode} without a result: {detail}"
 
 
 def score(result: dict, predictions_path: Path, hidden_y: np.ndarray, num_classes: int) -> dict:
@@ -131,17 +145,32 @@ def _echo_progress(echo, label: str, line: str) -> None:
 
 
 def grade_one(submission_dir: Path, track_name: str, track: Track, prepared_dir: Path, meta: dict,
-              hidden_y: np.ndarray, threads: int, echo) -> tuple[dict, str]:
-    """Train and score one submission; every outcome becomes a result dict, never an exception."""
+              hidden_y: np.ndarray, threads: int, echo,
+              isolation: Optional[sandbox.Isolation] = None) -> tuple[dict, str]:
+    """Train and score one submission; every outcome becomes a result dict, never an exception.
+
+    Only a failure of the grader itself (the sandbox could not start) raises.
+    """
+    # A submission "folder" that is a link to the project would hand the sandbox the hidden labels.
+    resolved, prepared = submission_dir.resolve(), prepared_dir.resolve()
+    if resolved == prepared or resolved in prepared.parents:
+        result = {"status": status.INVALID, "wall_seconds": 0.0,
+                  "error": "the submission folder links to the project's own folders: submit a plain folder "
+                           "holding model.py"}
+        return result, ""
     with tempfile.TemporaryDirectory(prefix=f"gradebench-{submission_dir.name}-") as scratch:
         workdir = Path(scratch)
         write_workdir(workdir, track, prepared_dir, meta, threads)
         outcome = sandbox.run_training(
             submission_dir, workdir, track.limits, threads, track.schedule.seed,
             on_line=lambda line: _echo_progress(echo, f"{track_name}/{submission_dir.name}", line),
+            isolation=isolation,
         )
         result = load_result(workdir / files.OUT_DIR / files.RESULT_FILE)
-        if result is None or outcome.timed_out or outcome.out_of_memory:
+        if not isinstance(result, dict) or result.get("status") not in status.ALL:
+            result = None  # missing, or garbled by the submission itself
+        stopped = outcome.timed_out or outcome.out_of_memory or outcome.too_many_processes
+        if result is None or stopped:
             code, message = outcome_failure(outcome, track)
             result = {**(result or {}), "status": code, "error": message}
         elif result["status"] == status.OK:
@@ -149,17 +178,26 @@ def grade_one(submission_dir: Path, track_name: str, track: Track, prepared_dir:
             result = score(result, predictions_path, _take(hidden_y, track.subset.hidden), meta["num_classes"])
         summary_path = workdir / files.OUT_DIR / files.SUMMARY_FILE
         result["model_summary"] = summary_path.read_text() if summary_path.exists() else None
-    result.update(wall_seconds=outcome.wall_seconds, peak_rss_mb=outcome.peak_rss_mb)
+    if result.get("error"):
+        result["error"] = status.one_line(str(result["error"]))
+    result.update(wall_seconds=outcome.wall_seconds, peak_rss_mb=outcome.peak_rss_mb,
+                  peak_memory_mb=outcome.peak_memory_mb, sandboxed=outcome.sandboxed)
     return result, outcome.log_tail
 
 
 def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_dir: Path,
-                results_dir: Path, workers: int, on_result=None) -> list[dict]:
-    """Grade every stale submission of one track; return all current results."""
+                results_dir: Path, workers: int, on_result=None, unsafe_no_sandbox: bool = False,
+                bwrap_executable: str = sandbox.DEFAULT_BWRAP) -> list[dict]:
+    """Grade every stale submission of one track; return all current results.
+
+    Raises sandbox.SandboxUnavailable (before running anything) when bubblewrap cannot isolate
+    submissions and `unsafe_no_sandbox` (grading.unsafe_no_sandbox / --unsafe-no-sandbox) is off.
+    """
     results_dir.mkdir(parents=True, exist_ok=True)
     meta = preprocess.load_meta(prepared_dir)
     hidden_y = np.load(prepared_dir / preprocess.HIDDEN_Y_FILE)
-    track_key = track_fingerprint(track, prepared_dir)
+    data_key = data_fingerprint(prepared_dir)
+    track_key = track_fingerprint(track, data_key)
     submissions = list_submissions(submissions_dir)
 
     # Results of deleted submissions would linger on the leaderboard: remove them.
@@ -180,13 +218,16 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
     print(f"{track_name}: {len(submissions)} submissions, {len(stale)} to grade, "
           f"{len(submissions) - len(stale)} up to date", flush=True)
 
+    # Decided once per run: refuses here, before any student code runs, if there is no sandbox.
+    isolation = sandbox.choose_isolation(unsafe_no_sandbox, bwrap_executable) if stale else None
     threads = max(1, (os.cpu_count() or 1) // workers)
     interactive = sys.stderr.isatty()
     bar = tqdm(total=len(stale), desc=f"grading {track_name}", unit="submission", disable=not interactive)
     echo = bar.write if interactive else (lambda line: print(line, flush=True))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {
-            pool.submit(grade_one, submission_dir, track_name, track, prepared_dir, meta, hidden_y, threads, echo):
+            pool.submit(grade_one, submission_dir, track_name, track, prepared_dir, meta, hidden_y, threads, echo,
+                        isolation):
                 (submission_dir, content_hash, cache_key)
             for submission_dir, content_hash, cache_key in stale
         }
@@ -198,6 +239,7 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
                 track=track_name,
                 content_hash=content_hash,
                 cache_key=cache_key,
+                data_fingerprint=data_key,
                 schedule=track.schedule.model_dump(),
                 graded_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             )

@@ -1,29 +1,110 @@
-"""Run one submission's training job in a child process with limits.
+"""Run one submission's training job isolated from the grader, with limits.
 
-The parent never imports student code: it starts `python -m pipeline.train` in a child, streams
-its output into a bounded log, enforces the wall-time and memory limits by watching the child's
-whole process tree, and reports what happened. Results come back through files in the workdir.
+The grader never imports student code. It starts `python -m pipeline.train` inside a bubblewrap
+(`bwrap`) sandbox that sees only:
+
+    /usr, /bin, /lib, /lib64, a few /etc files   system files, read-only
+    the Python environment                       sys.prefix and sys.base_prefix, read-only
+    /opt/gradebench/pipeline                     this package, read-only
+    /submission                                  the submission's own folder, read-only
+    /scratch                                     the workdir: job and input arrays (read-only),
+                                                 out/, home/ and tmp/ (read-write)
+
+and nothing else: no repository, no data/ (so no hidden labels), no results/, no MLflow store,
+no other submission, no caller's home or environment variables. It runs in new user, mount,
+PID, network, IPC, UTS and cgroup namespaces as an unprivileged user with every capability
+dropped, so it has no network (only its own loopback) and cannot signal anything outside.
+
+Limits are enforced from outside. Memory and the number of processes/threads use a child
+cgroup (v1 `memory` and `pids` controllers) of the grader's own cgroup, so the kernel stops the
+submission at the limit without swapping or its OOM killer touching the grader. Where cgroups
+are not writable, memory falls back to RLIMIT_DATA plus polling the process tree's resident
+memory, and processes to RLIMIT_NPROC plus polling the thread count. Wall time is polled.
+Output is kept as a bounded tail. Results come back through files in the workdir.
+
+Where bubblewrap is missing or cannot create namespaces, `choose_isolation` refuses to run
+untrusted code unless the user opts in (grading.unsafe_no_sandbox in params.yaml or
+GRADEBENCH_UNSAFE_NO_SANDBOX=1); the training job then runs as a plain child process (limits
+still apply) and every run prints a loud warning.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
+import json
 import os
+import resource
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
 import psutil
 
+from pipeline import workdir as files
 from pipeline.config import Limits
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds pipeline/
 POLL_SECONDS = 0.05
+
+DEFAULT_BWRAP = "bwrap"
+UNSAFE_ENV_VAR = "GRADEBENCH_UNSAFE_NO_SANDBOX"
+# Where things appear inside the sandbox.
+SANDBOX_PACKAGE_ROOT = "/opt/gradebench"
+SANDBOX_SUBMISSION = "/submission"
+SANDBOX_SCRATCH = "/scratch"
+# The sandbox user: "nobody" inside a user namespace, with no capabilities.
+SANDBOX_UID = 65534
+# System paths bound read-only when they exist (symlinks such as Debian's /bin -> usr/bin are
+# recreated as symlinks). /etc is not bound whole: only what the dynamic loader and fonts need.
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_PATHS = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/fonts")
+CGROUP_PREFIX = "gradebench-"
+# Flags of newer bubblewraps, used when `bwrap --help` lists them.
+OPTIONAL_FLAGS = ("--disable-userns", "--size")
+# The marker bubblewrap puts in front of its own errors (a setup failure is the pipeline's fault).
+BWRAP_ERROR_PREFIX = "bwrap:"
+
+UNSAFE_BANNER = """
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+!! WARNING: grading WITHOUT a sandbox ({reason}).
+!! Student code runs as an ordinary process of this user: it can read hidden labels, the
+!! repository and your files, use the network and kill the grader. Only grade code you trust.
+!! (Opted in by {how}; install bubblewrap to sandbox again: apt-get install bubblewrap)
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+"""
+
+
+class SandboxUnavailable(OSError):
+    """bubblewrap cannot isolate submissions here and the user did not opt in to run without it.
+
+    An OSError because it is a problem of the machine's setup, which the CLI reports as such.
+    """
+
+
+class SandboxError(OSError):
+    """The sandbox itself failed to start (a pipeline error, never the submission's fault)."""
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How training jobs are run: inside bubblewrap (`bwrap` = its path) or, if opted in, not."""
+
+    bwrap: Optional[str]
+    use_cgroups: bool = True  # False: rlimits and polling only (tests use it for the fallback)
+    bwrap_options: tuple[str, ...] = ()  # optional hardening flags this bwrap version supports
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.bwrap is not None
 
 
 @dataclass
@@ -32,44 +113,512 @@ class RunOutcome:
     timed_out: bool
     out_of_memory: bool
     wall_seconds: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # resident memory summed over the process tree (shared pages count twice)
     log_tail: str
+    too_many_processes: bool = False
+    peak_memory_mb: Optional[float] = None  # the memory cgroup's peak: what memory_mb limits
+    sandboxed: bool = True
+    limit_enforcement: dict = field(default_factory=dict)  # which mechanism enforced what
 
 
-def child_environment(workdir: Path, threads: int, seed: int) -> dict[str, str]:
+# ---------------------------------------------------------------------------------------------
+# Choosing the isolation: probe bubblewrap once, refuse without it unless opted in.
+
+
+def _hardened_bwrap_flags() -> list[str]:
+    """Namespaces, the unprivileged user and the session flags every sandbox uses."""
+    return [
+        "--unshare-all",  # user, mount, pid, net, ipc, uts and cgroup namespaces
+        "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+        "--cap-drop", "ALL",  # run as root, bwrap would otherwise keep every capability
+        "--die-with-parent",  # the sandbox dies with the grader
+        "--new-session",  # no access to the grader's terminal
+    ]
+
+
+@functools.lru_cache(maxsize=None)
+def probe_bwrap(executable: str) -> tuple[Optional[str], Optional[str], tuple[str, ...]]:
+    """(absolute path, None, optional flags) if bwrap can sandbox here, else (None, reason, ())."""
+    path = shutil.which(executable)
+    if path is None:
+        return None, f"the bubblewrap executable {executable!r} was not found", ()
+    try:
+        help_text = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=10).stdout
+        # Newer hardening flags are used when this bwrap has them (--disable-userns: 0.8).
+        optional = tuple(flag for flag in OPTIONAL_FLAGS if flag in help_text)
+        probe_flags = [flag for flag in optional if flag != "--size"]
+        probe = subprocess.run(
+            [path, *_hardened_bwrap_flags(), *probe_flags, "--ro-bind", "/", "/", "true"],
+            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        return None, f"{path} could not be run: {error}", ()
+    if probe.returncode != 0:
+        detail = (probe.stderr or probe.stdout).strip().splitlines()
+        return None, f"{path} cannot create namespaces here: {detail[-1] if detail else f'exit code {probe.returncode}'}", ()
+    return path, None, optional
+
+
+def _env_opt_in() -> bool:
+    return os.environ.get(UNSAFE_ENV_VAR, "").strip().lower() in ("1", "true", "yes")
+
+
+def choose_isolation(unsafe_no_sandbox: bool = False, bwrap_executable: str = DEFAULT_BWRAP,
+                     use_cgroups: bool = True, warn: Callable[[str], None] | None = None) -> Isolation:
+    """Sandbox with bubblewrap when it works; otherwise refuse, unless the user opted in.
+
+    The opt-in (`unsafe_no_sandbox`, from grading.unsafe_no_sandbox or --unsafe-no-sandbox, or
+    the environment variable GRADEBENCH_UNSAFE_NO_SANDBOX=1) only permits the fallback: a
+    working bubblewrap is always used.
+    """
+    path, problem, optional = probe_bwrap(bwrap_executable)
+    if path is not None:
+        return Isolation(bwrap=path, use_cgroups=use_cgroups, bwrap_options=optional)
+    if not (unsafe_no_sandbox or _env_opt_in()):
+        raise SandboxUnavailable(
+            f"refusing to run untrusted submissions without a sandbox: {problem}. "
+            "Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) on a kernel that allows "
+            "namespaces, or, only if you trust every submission, opt in to unsandboxed grading with "
+            f"`grading.unsafe_no_sandbox: true` in params.yaml or {UNSAFE_ENV_VAR}=1"
+        )
+    how = "grading.unsafe_no_sandbox" if unsafe_no_sandbox else f"{UNSAFE_ENV_VAR}=1"
+    banner = UNSAFE_BANNER.format(reason=problem, how=how)
+    (warn or (lambda text: print(text, file=sys.stderr, flush=True)))(banner)
+    return Isolation(bwrap=None, use_cgroups=use_cgroups)
+
+
+# ---------------------------------------------------------------------------------------------
+# cgroup v1: a child group per run under the grader's own group.
+
+
+def _controller_dirs() -> dict[str, Path]:
+    """{controller: directory of this process's cgroup} for every mounted cgroup v1 controller."""
+    try:
+        own = {}
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for controller in controllers.split(","):
+                if controller:
+                    own[controller] = path
+        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return {}
+    found = {}
+    for line in mounts:
+        before, _, after = line.partition(" - ")
+        fields, tail = before.split(), after.split()
+        if len(fields) < 5 or len(tail) < 3 or tail[0] != "cgroup":
+            continue
+        mount_root, mount_point = fields[3], fields[4]
+        for controller in tail[2].split(","):
+            if controller not in own or controller in found:
+                continue
+            path = own[controller]
+            if mount_root != "/":
+                if not (path == mount_root or path.startswith(mount_root.rstrip("/") + "/")):
+                    continue
+                path = path[len(mount_root):]
+            found[controller] = Path(mount_point) / path.lstrip("/")
+    return found
+
+
+def _read_int(path: Path, default: int = 0) -> int:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return default
+
+
+def _read_keyed(path: Path) -> dict[str, int]:
+    """Files like memory.oom_control / pids.events: one `name value` per line."""
+    values = {}
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if value.strip().lstrip("-").isdigit():
+                values[name] = int(value)
+            elif value.strip() == "max":
+                values[name] = -1
+    except OSError:
+        pass
+    return values
+
+
+def _remove_stale_groups(parent: Path) -> None:
+    """Groups left by a grader that was killed (its pid is gone and the group is empty)."""
+    for stale in parent.glob(f"{CGROUP_PREFIX}*"):
+        owner = stale.name[len(CGROUP_PREFIX):].split("-")[0]
+        if owner.isdigit() and int(owner) != os.getpid() and not psutil.pid_exists(int(owner)):
+            try:
+                stale.rmdir()
+            except OSError:
+                pass
+
+
+class RunCgroups:
+    """The memory and pids cgroups of one run; each is None if it could not be set up."""
+
+    def __init__(self, memory_bytes: int, max_processes: int, enabled: bool = True):
+        self.memory: Optional[Path] = None
+        self.pids: Optional[Path] = None
+        self.problems: list[str] = []
+        if not enabled:
+            return
+        name = f"{CGROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        dirs = _controller_dirs()
+        self.memory = self._create(dirs.get("memory"), name, [
+            ("memory.limit_in_bytes", memory_bytes, True),
+            # Without swap accounting these two are absent; the limit alone still holds RAM.
+            ("memory.memsw.limit_in_bytes", memory_bytes, False),
+            ("memory.swappiness", 0, False),
+        ])
+        self.pids = self._create(dirs.get("pids"), name, [("pids.max", max_processes, True)])
+
+    def _create(self, parent: Optional[Path], name: str, settings) -> Optional[Path]:
+        if parent is None:
+            self.problems.append("no cgroup v1 controller mounted")
+            return None
+        _remove_stale_groups(parent)
+        group = parent / name
+        try:
+            group.mkdir()
+        except OSError as error:
+            self.problems.append(f"cannot create {group}: {error}")
+            return None
+        for setting, value, required in settings:
+            try:
+                (group / setting).write_text(str(value))
+            except OSError as error:
+                if required:
+                    self.problems.append(f"cannot write {group / setting}: {error}")
+                    self._remove_one(group)
+                    return None
+        return group
+
+    @property
+    def groups(self) -> list[Path]:
+        return [group for group in (self.memory, self.pids) if group is not None]
+
+    def add(self, pid: int) -> None:
+        """Move `pid` (still blocked before exec) into every group; a failing group is dropped."""
+        for attribute in ("memory", "pids"):
+            group = getattr(self, attribute)
+            if group is None:
+                continue
+            try:
+                (group / "cgroup.procs").write_text(str(pid))
+            except OSError as error:
+                self.problems.append(f"cannot move the job into {group}: {error}")
+                self._remove_one(group)
+                setattr(self, attribute, None)
+
+    def oom_killed(self) -> bool:
+        if self.memory is None:
+            return False
+        control = _read_keyed(self.memory / "memory.oom_control")
+        if "oom_kill" in control:
+            return control["oom_kill"] > 0
+        return control.get("under_oom", 0) > 0 or _read_int(self.memory / "memory.failcnt") > 0
+
+    def memory_peak_mb(self) -> Optional[float]:
+        if self.memory is None:
+            return None
+        return _read_int(self.memory / "memory.max_usage_in_bytes") / 2**20
+
+    def process_limit_hit(self) -> bool:
+        """True once a fork or thread creation failed because of pids.max."""
+        return self.pids is not None and _read_keyed(self.pids / "pids.events").get("max", 0) > 0
+
+    def kill_all(self) -> None:
+        """SIGKILL everything left in the groups (processes that escaped the process group)."""
+        for _ in range(100):
+            pids = set()
+            for group in self.groups:
+                try:
+                    pids.update(int(p) for p in (group / "cgroup.procs").read_text().split())
+                except (OSError, ValueError):
+                    pass
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.02)
+
+    @staticmethod
+    def _remove_one(group: Path) -> bool:
+        for _ in range(250):  # processes may take a moment to leave after SIGKILL
+            try:
+                group.rmdir()
+                return True
+            except FileNotFoundError:
+                return True
+            except OSError:
+                time.sleep(0.02)
+        return False
+
+    def remove(self) -> None:
+        self.kill_all()
+        for group in self.groups:
+            if not self._remove_one(group):
+                print(f"warning: could not remove cgroup {group}; remove it with rmdir", file=sys.stderr)
+        self.memory = self.pids = None
+
+
+# ---------------------------------------------------------------------------------------------
+# The command and environment of one run.
+
+
+def sandbox_environment(home: str, tmp: str, package_root: str, threads: int, seed: int,
+                        path: str) -> dict[str, str]:
     """A clean environment: nothing of the caller's (tokens, keys) reaches student code."""
-    home = workdir / "home"
-    home.mkdir(exist_ok=True)
     return {
-        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-        "HOME": str(home),
-        "TMPDIR": str(home),
-        "PYTHONPATH": str(PACKAGE_ROOT),
+        "PATH": path,
+        "HOME": home,
+        "TMPDIR": tmp,
+        "USER": "student",
+        "LOGNAME": "student",
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": package_root,
         "PYTHONHASHSEED": str(seed),
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONSAFEPATH": "1",  # the working directory is not put on sys.path
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "OMP_NUM_THREADS": str(threads),
-        "KERAS_HOME": str(home / ".keras"),
-        "MPLCONFIGDIR": str(home),
+        "KERAS_HOME": f"{home}/.keras",
+        "MPLCONFIGDIR": home,
     }
 
 
-def _tree_rss_bytes(process: psutil.Process) -> int:
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
+def child_environment(workdir: Path, threads: int, seed: int) -> dict[str, str]:
+    """The environment of an unsandboxed job (paths on the host)."""
+    home, tmp = _make_home(workdir)
+    return sandbox_environment(str(home), str(tmp), str(PACKAGE_ROOT), threads, seed,
+                               f"{Path(sys.executable).parent}:/usr/bin:/bin")
+
+
+def _make_home(workdir: Path) -> tuple[Path, Path]:
+    home, tmp = workdir / "home", workdir / "tmp"
+    home.mkdir(exist_ok=True)
+    tmp.mkdir(exist_ok=True)
+    (workdir / files.OUT_DIR).mkdir(exist_ok=True)
+    return home, tmp
+
+
+def python_paths() -> list[Path]:
+    """The directories the Python environment needs: prefixes, their real paths, the executable's."""
+    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                  os.path.dirname(os.path.realpath(sys.executable))]
+    paths: list[Path] = []
+    for candidate in candidates:
+        for path in (Path(candidate), Path(os.path.realpath(candidate))):
+            if not any(path == kept or kept in path.parents for kept in paths):
+                paths = [kept for kept in paths if path not in kept.parents] + [path]
+    return paths
+
+
+def _system_binds() -> list[str]:
+    arguments: list[str] = []
+    for name in SYSTEM_PATHS:
+        if os.path.islink(name):
+            arguments += ["--symlink", os.readlink(name), name]
+        elif os.path.isdir(name):
+            arguments += ["--ro-bind", name, name]
+    for name in ETC_PATHS:
+        arguments += ["--ro-bind-try", name, name]
+    return arguments
+
+
+def bwrap_command(isolation: Isolation, submission_dir: Path, workdir: Path, threads: int, seed: int,
+                  memory_bytes: int, status_fd: int) -> list[str]:
+    """The full bwrap command line that runs `pipeline.train` on one submission."""
+    submission_dir, workdir = submission_dir.resolve(), workdir.resolve()
+    environment_paths = python_paths()
+    for path in environment_paths:
+        # A Python installed at / or inside the submissions' folder would expose far too much.
+        if path == Path("/") or path == submission_dir or path in submission_dir.parents:
+            raise SandboxError(f"cannot sandbox: the Python environment at {path} contains {submission_dir}; "
+                               "use a virtualenv outside the submissions' folder")
+    _make_home(workdir)
+    home, tmp = f"{SANDBOX_SCRATCH}/home", f"{SANDBOX_SCRATCH}/tmp"
+    python = sys.executable if os.path.isabs(sys.executable) else os.path.abspath(sys.executable)
+    environment = sandbox_environment(home, tmp, SANDBOX_PACKAGE_ROOT, threads, seed,
+                                      f"{Path(python).parent}:/usr/bin:/bin")
+    arguments = [isolation.bwrap, *_hardened_bwrap_flags(),
+                 *(flag for flag in isolation.bwrap_options if flag != "--size"),
+                 "--hostname", "sandbox", "--json-status-fd", str(status_fd), "--clearenv"]
+    for name, value in environment.items():
+        arguments += ["--setenv", name, value]
+    arguments += _system_binds()
+    arguments += ["--proc", "/proc", "--dev", "/dev"]
+    # A private /tmp for libraries that ignore TMPDIR; in memory, so bounded like memory.
+    if "--size" in isolation.bwrap_options:
+        arguments += ["--size", str(memory_bytes)]
+    arguments += ["--tmpfs", "/tmp"]
+    for path in environment_paths:
+        arguments += ["--ro-bind", str(path), str(path)]
+    arguments += [
+        "--ro-bind", str(PACKAGE_ROOT / "pipeline"), f"{SANDBOX_PACKAGE_ROOT}/pipeline",
+        "--ro-bind", str(submission_dir), SANDBOX_SUBMISSION,
+        "--bind", str(workdir), SANDBOX_SCRATCH,
+    ]
+    # The inputs are read-only even inside the scratch folder: only out/, home/ and tmp/ are written.
+    for name in (files.JOB_FILE, files.PUBLIC_FILE, files.HIDDEN_X_FILE):
+        if (workdir / name).exists():
+            arguments += ["--ro-bind", str(workdir / name), f"{SANDBOX_SCRATCH}/{name}"]
+    # The sandbox's own root (a tmpfs holding the mount points) is made read-only last.
+    arguments += ["--remount-ro", "/", "--chdir", SANDBOX_SCRATCH, "--",
+                  python, "-m", "pipeline.train", SANDBOX_SUBMISSION, SANDBOX_SCRATCH]
+    return arguments
+
+
+# The job starts blocked in this tiny shell until the grader has put it into its cgroups and set
+# its rlimits, then replaces itself with the real command, so nothing escapes the limits.
+GATE_SCRIPT = 'read -r _ || exit 97; exec "$@" </dev/null'
+GATE_NOT_RELEASED = 97
+
+
+def _same_user(process: psutil.Process) -> bool:
+    try:
+        return process.uids().real == os.getuid()
+    except psutil.Error:
+        return False
+
+
+def _task_count(process: psutil.Process) -> int:
+    try:
+        return process.num_threads()
+    except psutil.Error:
+        return 0
+
+
+def _set_rlimits(pid: int, limits: Limits, cgroups: RunCgroups) -> dict:
+    """Limits on the blocked job; the rlimits back up whichever cgroup is missing."""
+    enforcement = {}
+    resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))  # no multi-gigabyte core files in scratch
+    if cgroups.memory is None:
+        memory = limits.memory_mb * 2**20
+        resource.prlimit(pid, resource.RLIMIT_DATA, (memory, memory))
+        enforcement["memory"] = "rlimit_data+rss_polling"
+    else:
+        enforcement["memory"] = "cgroup"
+    if cgroups.pids is None:
+        enforcement["processes"] = "polling"
+        if os.getuid() != 0:
+            # RLIMIT_NPROC counts every task of this user (and the kernel exempts root), so it
+            # can only cap what the job adds on top of the user's current tasks.
+            current = sum(_task_count(p) for p in psutil.process_iter() if _same_user(p))
+            ceiling = current + limits.max_processes
+            resource.prlimit(pid, resource.RLIMIT_NPROC, (ceiling, ceiling))
+            enforcement["processes"] = "rlimit_nproc+polling"
+    else:
+        enforcement["processes"] = "cgroup"
+    return enforcement
+
+
+# ---------------------------------------------------------------------------------------------
+# Running and watching one job.
+
+
+def _tree(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return [process]
+
+
+def _tree_usage(process: psutil.Process) -> tuple[int, int]:
+    """(resident bytes, threads) summed over the process tree."""
+    rss = threads = 0
+    for member in _tree(process):
         try:
-            total += member.memory_info().rss
+            with member.oneshot():
+                rss += member.memory_info().rss
+                threads += member.num_threads()
         except psutil.Error:
             pass  # a child that exited between listing and reading
-    return total
+    return rss, threads
 
 
 def _kill_group(popen: subprocess.Popen) -> None:
     try:
         os.killpg(popen.pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
+
+
+class OutputTail:
+    """Reads the job's output in chunks and keeps only the last `limit` bytes.
+
+    Chunks rather than lines: a submission printing 100 MB without a newline must not make the
+    grader hold it in memory. Complete lines go to `on_line` (for progress); overlong lines are cut.
+    """
+
+    MAX_LINE = 4096
+
+    def __init__(self, stream, limit: int, on_line: Optional[Callable[[str], None]]):
+        self.stream, self.limit, self.on_line = stream, limit, on_line
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.size = 0
+        self.total = 0
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.thread.start()
+
+    def _pump(self) -> None:
+        pending = b""
+        fd = self.stream.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.total += len(chunk)
+            self.chunks.append(chunk)
+            self.size += len(chunk)
+            while self.size - len(self.chunks[0]) >= self.limit:
+                self.size -= len(self.chunks.popleft())
+            if self.on_line is not None:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                pending = pending[-self.MAX_LINE:]
+                for line in lines:
+                    self.on_line(line[:self.MAX_LINE].decode("utf-8", "replace").rstrip())
+
+    def text(self) -> str:
+        self.thread.join(timeout=5)
+        kept = b"".join(self.chunks)[-self.limit:]
+        dropped = self.total - len(kept)
+        if dropped > 0:
+            kept = kept[kept.find(b"\n") + 1:] if b"\n" in kept[:1000] else kept
+            header = f"[gradebench: {self.total - len(kept):,} earlier bytes of output were dropped]\n"
+            return header + kept.decode("utf-8", "replace")
+        return kept.decode("utf-8", "replace")
+
+
+def _bwrap_returncode(returncode: Optional[int]) -> Optional[int]:
+    """bwrap exits with 128+N when its child died of signal N; report that as -N like Popen does."""
+    if returncode is not None and 128 < returncode < 128 + 65:
+        return -(returncode - 128)
+    return returncode
+
+
+def _read_status(status_file) -> dict:
+    """bwrap's --json-status-fd output: JSON objects, one per line (child-pid, then exit-code)."""
+    status: dict = {}
+    with status_file:
+        status_file.seek(0)
+        text = status_file.read().decode("utf-8", "replace")
+    for line in text.splitlines():
+        try:
+            status.update(json.loads(line))
+        except ValueError:
+            pass
+    return status
 
 
 def run_training(
@@ -79,56 +628,117 @@ def run_training(
     threads: int,
     seed: int,
     on_line: Optional[Callable[[str], None]] = None,
+    isolation: Optional[Isolation] = None,
 ) -> RunOutcome:
-    """Run `pipeline.train` for one submission and enforce the track's limits."""
-    command = [sys.executable, "-m", "pipeline.train", str(submission_dir), str(workdir)]
+    """Run `pipeline.train` for one submission in the sandbox and enforce the track's limits.
+
+    `isolation` comes from `choose_isolation` (called once per grading run); without it the
+    sandbox is probed here and refused if unavailable.
+    """
+    isolation = isolation or choose_isolation()
+    memory_limit = limits.memory_mb * 2**20
+    workdir = workdir.resolve()
+    # bwrap reports the job's exit code through this file, which the sandbox cannot reach.
+    status_file = tempfile.TemporaryFile(prefix="gradebench-bwrap-status-") if isolation.sandboxed else None
+    if isolation.sandboxed:
+        try:
+            command = bwrap_command(isolation, submission_dir, workdir, threads, seed, memory_limit,
+                                    status_file.fileno())
+        except BaseException:
+            status_file.close()
+            raise
+        environment = {"PATH": "/usr/bin:/bin"}
+        pass_fds = (status_file.fileno(),)
+    else:
+        command = [sys.executable, "-m", "pipeline.train", str(submission_dir.resolve()), str(workdir)]
+        environment = child_environment(workdir, threads, seed)
+        pass_fds = ()
+
+    cgroups = RunCgroups(memory_limit, limits.max_processes, enabled=isolation.use_cgroups)
     started = time.monotonic()
-    popen = subprocess.Popen(
-        command,
-        cwd=workdir,
-        env=child_environment(workdir, threads, seed),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, so we can kill everything it started
-    )
-    tail: collections.deque[bytes] = collections.deque()
-    tail_size = [0]
-
-    def pump_output() -> None:
-        # Keep only the last log_tail_bytes: a submission printing 100 MB must not fill memory.
-        for raw_line in popen.stdout:
-            tail.append(raw_line)
-            tail_size[0] += len(raw_line)
-            while tail_size[0] > limits.log_tail_bytes and len(tail) > 1:
-                tail_size[0] -= len(tail.popleft())
-            if on_line is not None:
-                on_line(raw_line.decode("utf-8", "replace").rstrip())
-
-    reader = threading.Thread(target=pump_output, daemon=True)
-    reader.start()
-    watched = psutil.Process(popen.pid)
-    timed_out = out_of_memory = False
+    try:
+        popen = subprocess.Popen(
+            ["/bin/sh", "-c", GATE_SCRIPT, "gradebench-gate", *command],
+            cwd=workdir,
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=pass_fds,
+            start_new_session=True,  # its own process group, so we can kill everything it started
+        )
+    except BaseException:
+        if status_file is not None:
+            status_file.close()
+        cgroups.remove()
+        raise
+    try:
+        cgroups.add(popen.pid)
+        enforcement = _set_rlimits(popen.pid, limits, cgroups)
+        # Release the gate: the job now execs with its limits in place.
+        popen.stdin.write(b"go\n")
+        popen.stdin.close()
+    except BaseException:
+        _kill_group(popen)
+        popen.wait()
+        cgroups.remove()
+        if status_file is not None:
+            status_file.close()
+        raise
+    tail = OutputTail(popen.stdout, limits.log_tail_bytes, on_line)
+    try:
+        watched: Optional[psutil.Process] = psutil.Process(popen.pid)
+    except psutil.Error:
+        watched = None  # already gone
+    timed_out = out_of_memory = too_many_processes = False
     peak_rss = 0
-    memory_limit = limits.memory_mb * 1024 * 1024
-    while popen.poll() is None:
-        rss = _tree_rss_bytes(watched)
-        peak_rss = max(peak_rss, rss)
-        if rss > memory_limit:
+    try:
+        while popen.poll() is None:
+            rss, thread_count = _tree_usage(watched) if watched is not None else (0, 0)
+            peak_rss = max(peak_rss, rss)
+            if cgroups.memory is None and rss > memory_limit:
+                out_of_memory = True
+                break
+            if cgroups.process_limit_hit() or (cgroups.pids is None and thread_count > limits.max_processes):
+                too_many_processes = True
+                break
+            if time.monotonic() - started > limits.wall_seconds:
+                timed_out = True
+                break
+            time.sleep(POLL_SECONDS)
+    finally:
+        _kill_group(popen)  # the sandbox (its PID namespace dies with it) or the plain job's group
+        cgroups.kill_all()  # anything that left the process group
+        popen.wait()
+        wall_seconds = time.monotonic() - started
+        log = tail.text()
+        popen.stdout.close()
+        if cgroups.oom_killed():
             out_of_memory = True
-            _kill_group(popen)
-        elif time.monotonic() - started > limits.wall_seconds:
-            timed_out = True
-            _kill_group(popen)
-        time.sleep(POLL_SECONDS)
-    _kill_group(popen)  # leftovers the student may have spawned
-    reader.join(timeout=5)
-    log = b"".join(tail)[-limits.log_tail_bytes:].decode("utf-8", "replace")
+        if cgroups.process_limit_hit():
+            too_many_processes = True  # e.g. a fork bomb whose first process gave up and exited
+        peak_memory_mb = cgroups.memory_peak_mb()
+        enforcement["cgroup_problems"] = cgroups.problems
+        cgroups.remove()
+    returncode = popen.returncode
+    if returncode == GATE_NOT_RELEASED:
+        raise SandboxError(f"the training job for {submission_dir.name} did not start: {log.strip()[-500:]}")
+    if isolation.sandboxed:
+        status = _read_status(status_file)
+        killed_by_us = timed_out or out_of_memory or too_many_processes
+        if "exit-code" not in status and not killed_by_us and log.lstrip().startswith(BWRAP_ERROR_PREFIX):
+            raise SandboxError(f"bubblewrap could not start the sandbox for {submission_dir.name}: "
+                               f"{log.strip().splitlines()[0]}")
+        returncode = _bwrap_returncode(status.get("exit-code", returncode))
     return RunOutcome(
-        returncode=popen.returncode,
+        returncode=returncode,
         timed_out=timed_out,
         out_of_memory=out_of_memory,
-        wall_seconds=time.monotonic() - started,
+        wall_seconds=wall_seconds,
         peak_rss_mb=peak_rss / 2**20,
         log_tail=log,
+        too_many_processes=too_many_processes,
+        peak_memory_mb=peak_memory_mb,
+        sandboxed=isolation.sandboxed,
+        limit_enforcement=enforcement,
     )

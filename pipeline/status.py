@@ -1,5 +1,7 @@
 """The statuses a graded submission can end in. A failing submission is data, not an exception."""
 
+import re
+
 OK = "ok"
 INVALID = "invalid"              # breaks the student contract (import error, bad shapes, too big, ...)
 TIMEOUT = "timeout"              # ran past the track's wall-time limit
@@ -17,3 +19,23 @@ class SubmissionFailure(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+MAX_MESSAGE_CHARS = 400
+
+
+def one_line(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Make an error message fit one line of a results table.
+
+    Keras wraps layer errors in several lines with terminal colour codes and the arguments it
+    was called with; keep what explains the error and drop the rest.
+    """
+    lines = []
+    for line in _ANSI_ESCAPE.sub("", message).splitlines():
+        if line.strip().startswith("Arguments received by"):
+            break
+        if line.strip():
+            lines.append(" ".join(line.split()))
+    text = " ".join(lines)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -22,6 +22,11 @@ MODEL_FILE = "model.py"
 BUILD_FUNCTIONS = ("build_model", "get_model")
 
 
+def describe_error(error: BaseException) -> str:
+    """`model.py, line 12: NameError: ...`, the line a student needs to find the bug."""
+    return _last_frame_line(error)
+
+
 def _last_frame_line(error: BaseException) -> str:
     """`model.py, line 12: NameError: ...`, the line a student needs to find the bug."""
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.endswith(MODEL_FILE)]
@@ -48,6 +53,8 @@ def load_module(submission_dir: Path):
             status.INVALID,
             f"{_last_frame_line(error)} (only keras, numpy and the standard library are installed for grading)",
         ) from None
+    except MemoryError:
+        raise  # the trainer reports it as out_of_memory with the track's limit
     except Exception as error:  # noqa: BLE001 - any import-time failure is the student's
         raise SubmissionFailure(status.INVALID, f"error while importing: {_last_frame_line(error)}") from None
     return module
@@ -66,6 +73,8 @@ def build(module, input_shape: tuple[int, ...], num_classes: int):
         )
     try:
         model = call()
+    except MemoryError:
+        raise  # the trainer reports it as out_of_memory with the track's limit
     except Exception as error:  # noqa: BLE001
         raise SubmissionFailure(status.INVALID, f"building the model failed: {_last_frame_line(error)}") from None
     if not isinstance(model, keras.Model):

@@ -6,7 +6,9 @@ Sorting a track's runs table by `test_accuracy` in `mlflow ui` is the leaderboar
 from __future__ import annotations
 
 import logging
+import subprocess
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
@@ -34,6 +36,25 @@ def get_experiment_id(client: MlflowClient, track_name: str, artifact_root: Opti
     return client.create_experiment(name, artifact_location=location)
 
 
+VERSIONED_PACKAGES = ("keras", "tensorflow", "tensorflow-cpu", "numpy", "mlflow")
+
+
+def provenance() -> dict[str, str]:
+    """What a run was produced with: the code's git commit and the key package versions."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10).stdout.strip() or "unknown"
+    except OSError:
+        commit = "unknown"
+    tags = {"git_commit": commit}
+    for package in VERSIONED_PACKAGES:
+        try:
+            tags[f"version.{package}"] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return tags
+
+
 class TrackLogger:
     """Logs results of one track as they arrive (reuses one client and experiment)."""
 
@@ -43,10 +64,23 @@ class TrackLogger:
         logging.getLogger("alembic").setLevel(logging.WARNING)
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.experiment_id = get_experiment_id(self.client, track_name, artifact_root)
+        self.provenance = provenance()
+
+    def supersede_previous(self, submission: str) -> None:
+        """Mark earlier runs of this submission as superseded, so one row per student is current."""
+        # Filtered here rather than in the query: folder names may hold quotes a filter cannot.
+        current = self.client.search_runs([self.experiment_id], filter_string="tags.current = 'true'")
+        for run in (run for run in current if run.data.tags.get("submission") == submission):
+            self.client.set_tag(run.info.run_id, "current", "false")
+            self.client.set_tag(run.info.run_id, "superseded", "true")
 
     def log(self, result: dict, log_tail: str) -> str:
-        """Create one finished run for `result`; returns its run id."""
+        """Create one finished run for `result` (superseding older ones); returns its run id."""
+        self.supersede_previous(result["submission"])
         run = self.client.create_run(self.experiment_id, run_name=result["submission"], tags={
+            **self.provenance,
+            "current": "true",
+            "data_fingerprint": result.get("data_fingerprint", ""),
             "submission": result["submission"],
             "track": result["track"],
             "status": result["status"],

@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import keras
@@ -75,6 +76,13 @@ class EpochLog(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def out_of_memory(limits: dict, stage: str) -> dict:
+    """A MemoryError (or TensorFlow's ResourceExhaustedError) in student code is out_of_memory."""
+    return {"status": status.OUT_OF_MEMORY,
+            "error": f"ran out of memory while {stage}: this track allows {limits['memory_mb']} MB "
+                     f"(limits.memory_mb); make the model or the arrays it creates smaller"}
+
+
 def run_job(submission_dir: Path, workdir: Path) -> dict:
     """Build, validate, train and predict; return the result dict (status ok or a failure)."""
     job = json.loads((workdir / JOB_FILE).read_text())
@@ -96,6 +104,8 @@ def run_job(submission_dir: Path, workdir: Path) -> dict:
         result["output_kind"] = submission.detect_output_kind(model, x_train_f[:32])
     except SubmissionFailure as failure:
         return {**result, "status": failure.status, "error": failure.message}
+    except MemoryError:
+        return {**result, **out_of_memory(limits, "building the model")}
 
     lines: list[str] = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
@@ -119,6 +129,8 @@ def run_job(submission_dir: Path, workdir: Path) -> dict:
             verbose=0,
             callbacks=[epoch_log],
         )
+    except (MemoryError, tf.errors.ResourceExhaustedError):
+        return {**result, **out_of_memory(limits, "training")}
     except Exception as error:  # noqa: BLE001 - a student layer can fail in any way during fit
         return {**result, "status": status.CRASHED, "error": f"training failed: {type(error).__name__}: {error}"}
     result["train_seconds"] = time.perf_counter() - started
@@ -129,7 +141,12 @@ def run_job(submission_dir: Path, workdir: Path) -> dict:
     result["validation_accuracy"] = result["history"]["val_accuracy"][-1]
 
     started = time.perf_counter()
-    predictions = model.predict(x_hidden_f, batch_size=1024, verbose=0).astype(np.float32)
+    try:
+        predictions = model.predict(x_hidden_f, batch_size=1024, verbose=0).astype(np.float32)
+    except (MemoryError, tf.errors.ResourceExhaustedError):
+        return {**result, **out_of_memory(limits, "predicting")}
+    except Exception as error:  # noqa: BLE001
+        return {**result, "status": status.CRASHED, "error": f"prediction failed: {type(error).__name__}: {error}"}
     result["predict_seconds"] = time.perf_counter() - started
     np.save(out_dir / PREDICTIONS_FILE, predictions)
     return result
@@ -139,7 +156,16 @@ def main(argv: list[str]) -> int:
     submission_dir, workdir = Path(argv[0]), Path(argv[1])
     out_dir = workdir / OUT_DIR
     out_dir.mkdir(exist_ok=True)
-    result = run_job(submission_dir, workdir)
+    try:
+        result = run_job(submission_dir, workdir)
+    except MemoryError:
+        limits = json.loads((workdir / JOB_FILE).read_text())["limits"]
+        result = out_of_memory(limits, "running")
+    except Exception as error:  # noqa: BLE001 - e.g. the model fails on its first batch
+        traceback.print_exc()
+        result = {"status": status.CRASHED, "error": f"the submission failed: {submission.describe_error(error)}"}
+    if result.get("error"):
+        result["error"] = status.one_line(result["error"])
     partial = out_dir / (RESULT_FILE + ".partial")
     partial.write_text(json.dumps(result))
     os.replace(partial, out_dir / RESULT_FILE)

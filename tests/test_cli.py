@@ -1,0 +1,107 @@
+"""The command line as a user runs it: as subprocesses, checking output and exit codes."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("GRADEBENCH_MIRROR", REPO.parent / "shared" / "data"))
+FIXTURES = REPO / "tests" / "submissions"
+REFERENCES = sorted(p.name for p in (REPO / "submissions").iterdir() if (p / "model.py").exists())
+# Fixtures that break the contract or the limits, with a word the check's message must contain.
+BROKEN = {
+    "syntax_error": "SyntaxError",
+    "missing_package": "ModuleNotFoundError",
+    "no_build_function": "defines neither build_model",
+    "wrong_output_size": "output shape",
+    "too_many_parameters": "trainable parameters",
+    "nan_loss": "diverged",
+    "sleeps_past_limit": "timeout",
+    "allocates_50gb": "out_of_memory",
+}
+
+needs_data = pytest.mark.skipif(not (MIRROR / "mnist").exists(), reason="needs the local data mirror")
+
+
+def gradebench(args, cwd, check=False):
+    env = {**os.environ, "GRADEBENCH_MIRROR": str(MIRROR)}
+    completed = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd, env=env,
+                               capture_output=True, text=True, timeout=600)
+    if check:
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A working folder with the real params.yaml, plus tight.yaml whose limits make broken
+    fixtures fail fast (a 40 s limit would make every real model's 30-epoch estimate too long)."""
+    root = tmp_path_factory.mktemp("cli")
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for track in params["tracks"].values():
+        track["limits"].update(wall_seconds=40, memory_mb=2048)
+    (root / "tight.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    shutil.copytree(REPO / "submissions", root / "submissions")
+    return root
+
+
+def test_help_lists_every_command_with_examples(tmp_path):
+    completed = gradebench(["--help"], tmp_path, check=True)
+    for command in ("download", "preprocess", "grade", "leaderboard", "check", "new"):
+        assert command in completed.stdout
+    assert "examples:" in completed.stdout
+    assert "example:" in gradebench(["check", "--help"], tmp_path, check=True).stdout
+
+
+def test_bad_params_value_is_named_with_exit_2(project, tmp_path):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["tracks"]["mnist"]["schedule"]["batch_size"] = 0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    completed = gradebench(["grade", "mnist"], tmp_path)
+    assert completed.returncode == 2
+    assert "tracks.mnist.schedule.batch_size = 0" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_unknown_track_is_a_clear_error(project):
+    completed = gradebench(["leaderboard", "--track", "cifar"], project)
+    assert completed.returncode == 2 and "unknown track 'cifar'" in completed.stderr
+
+
+@needs_data
+def test_new_creates_a_template_that_passes_check(project):
+    created = gradebench(["new", "alice"], project, check=True)
+    assert "submissions/alice/model.py" in created.stdout
+    again = gradebench(["new", "alice"], project)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    checked = gradebench(["check", "submissions/alice"], project)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "READY" in checked.stdout and "trainable parameters" in checked.stdout
+    assert "estimated full schedule: 30 epochs" in checked.stdout
+
+
+@needs_data
+@pytest.mark.slow
+@pytest.mark.parametrize("reference", REFERENCES)
+def test_check_accepts_every_reference_submission(project, reference):
+    completed = gradebench(["check", f"submissions/{reference}", "--track", "mnist"], project)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "READY" in completed.stdout
+
+
+@needs_data
+@pytest.mark.slow
+@pytest.mark.parametrize("behaviour, expected", sorted(BROKEN.items()))
+def test_check_rejects_broken_submission_with_a_clear_message(project, behaviour, expected):
+    shutil.copytree(FIXTURES / behaviour, project / "submissions" / behaviour, dirs_exist_ok=True)
+    completed = gradebench(["--params", "tight.yaml", "check", f"submissions/{behaviour}"], project)
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert "NOT READY" in completed.stdout
+    assert expected in completed.stdout
+    assert "Traceback" not in completed.stderr
