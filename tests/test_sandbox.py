@@ -339,11 +339,14 @@ def test_killing_the_parent_does_not_stop_grading(batch):
 @needs_bwrap
 @needs_mnist
 @pytest.mark.slow
-def test_limits_stop_runaway_submissions_quickly(batch):
+def test_limits_stop_runaway_submissions_by_their_own_limit(batch):
     limit = tiny_track().limits.wall_seconds
     assert batch.results["sleeps_past_limit"]["wall_seconds"] == pytest.approx(limit, abs=5)
-    assert batch.results["allocates_50gb"]["wall_seconds"] < limit
-    assert batch.results["fork_bomb"]["wall_seconds"] < limit
+    # Memory and process limits stop these, not the wall clock. (How fast is a benchmark
+    # question: on a loaded machine TensorFlow's start-up alone can take most of the limit.)
+    assert batch.results["allocates_50gb"]["status"] == status.OUT_OF_MEMORY
+    assert "limits.memory_mb" in batch.results["allocates_50gb"]["error"]
+    assert "limits.max_processes" in batch.results["fork_bomb"]["error"]
     # Stopped at the limit, not after swapping its way through 50 GB.
     peak = batch.results["allocates_50gb"]["peak_memory_mb"]
     assert peak is None or peak <= tiny_track().limits.memory_mb + 1
