@@ -9,21 +9,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.test_sandbox import MESSAGE_HINTS
+
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("GRADEBENCH_MIRROR", REPO.parent / "shared" / "data"))
 FIXTURES = REPO / "tests" / "submissions"
 REFERENCES = sorted(p.name for p in (REPO / "submissions").iterdir() if (p / "model.py").exists())
-# Fixtures that break the contract or the limits, with a word the check's message must contain.
-BROKEN = {
-    "syntax_error": "SyntaxError",
-    "missing_package": "ModuleNotFoundError",
-    "no_build_function": "defines neither build_model",
-    "wrong_output_size": "output shape",
-    "too_many_parameters": "trainable parameters",
-    "nan_loss": "diverged",
-    "sleeps_past_limit": "timeout",
-    "allocates_50gb": "out_of_memory",
-}
+# Every fixture that grading fails, with a word its message must contain (shared with the
+# sandbox tests, so check and grading are held to the same messages).
+BROKEN = MESSAGE_HINTS
 
 needs_data = pytest.mark.skipif(not (MIRROR / "mnist").exists(), reason="needs the local data mirror")
 
