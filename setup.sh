@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Install everything gradebench needs on a fresh Debian/Ubuntu machine:
-# bubblewrap (the sandbox for student code) and a virtualenv in .venv with the package.
+# bubblewrap (the sandbox for student code), headless Chromium and its driver (the test that
+# opens the MLflow leaderboard like a person would), and a virtualenv in .venv with the package.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if ! command -v bwrap >/dev/null 2>&1; then
-  echo "setup: installing bubblewrap (sandbox for untrusted submissions)"
+missing=()
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]} (sandbox for untrusted submissions; browser for the UI test)"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq bubblewrap
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
 if [ ! -x .venv/bin/python ]; then

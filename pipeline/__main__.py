@@ -28,6 +28,8 @@ EXAMPLES = """examples:
   python -m pipeline leaderboard --track mnist   # print the MNIST leaderboard
   python -m pipeline check submissions/alice # pre-flight check before submitting
   python -m pipeline new alice               # start submissions/alice/model.py from a template
+  python -m pipeline ui                      # MLflow UI + one leaderboard link per track
+  python -m pipeline rerun <run-id>          # re-grade one MLflow entry, check it reproduces
 """
 
 
@@ -69,11 +71,13 @@ def cmd_grade(args, params) -> int:
     if not (prepared_dir / "meta.json").exists():
         raise FileNotFoundError(f"{prepared_dir}/ is not prepared yet: run `python -m pipeline preprocess {track.dataset}`")
     uri = tracking_uri(params, Path.cwd())
-    logger = tracking.TrackLogger(uri, args.track, artifact_root=Path("mlruns") if uri.startswith("sqlite") else None)
+    logger = tracking.TrackLogger(uri, args.track, artifact_root=local_artifact_root(uri),
+                                  dataset_name=track.dataset, submissions_dir=SUBMISSIONS)
     results = grade.grade_track(
         args.track, track, SUBMISSIONS, prepared_dir, RESULTS / args.track,
         workers=params.grading.workers, on_result=logger.log,
         unsafe_no_sandbox=params.grading.unsafe_no_sandbox or args.unsafe_no_sandbox,
+        hidden_split=params.leaderboard.hidden_split,
     )
     ok = sum(result["status"] == "ok" for result in results)
     print(f"{args.track}: {ok}/{len(results)} submissions graded ok; MLflow experiment "
@@ -81,15 +85,90 @@ def cmd_grade(args, params) -> int:
     return 0
 
 
+def local_artifact_root(uri: str):
+    """Artifacts of a local sqlite store go to mlruns/ beside it; a server keeps its own."""
+    return Path("mlruns") if uri.startswith("sqlite") else None
+
+
 def cmd_leaderboard(args, params) -> int:
-    from pipeline import leaderboard
+    from pipeline import leaderboard, rubric
 
     for track_name in args.track or []:
         params.track(track_name)  # unknown names are a clear error, not an empty table
-    table = leaderboard.write_leaderboards(RESULTS, list(params.tracks))
+    reveal = params.leaderboard.reveal_private
+    ranked_tables: dict = {}
+    table = leaderboard.write_leaderboards(RESULTS, list(params.tracks), reveal, ranked_tables)
+    grades = rubric.write_grades(RESULTS, ranked_tables, params.grades, reveal)
     for track_name in args.track or list(params.tracks):
         print(leaderboard.to_markdown(table[table["track"] == track_name], track_name))
+    print(f"{len(grades)} student(s) in {RESULTS / rubric.GRADES_FILE}")
+    publish_to_mlflow(params, ranked_tables)
     return 0
+
+
+def publish_to_mlflow(params, ranked_tables: dict) -> None:
+    """Put ranks and flags on the current runs and (re)install each track's leaderboard view."""
+    from pipeline import tracking, ui
+    from pipeline.config import tracking_uri
+
+    client = tracking.make_client(tracking_uri(params, Path.cwd()))
+    for track_name, ranked in ranked_tables.items():
+        experiment = client.get_experiment_by_name(tracking.experiment_name(track_name))
+        if experiment is None:
+            continue  # nothing graded on this track yet
+        rows = [{"submission": row.submission, "rank": None if row.rank is None or row.rank != row.rank else int(row.rank),
+                 "pareto": bool(row.pareto), "duplicate_of": row.duplicate_of}
+                for row in ranked.astype(object).where(ranked.notna(), None).itertuples()]
+        tracking.publish_ranks(client, experiment.experiment_id, rows)
+        ui.install_view(client, experiment.experiment_id, params.leaderboard.reveal_private)
+
+
+def cmd_ui(args, params) -> int:
+    from pipeline import tracking, ui
+    from pipeline.config import tracking_uri
+
+    uri = tracking_uri(params, Path.cwd())
+    server = None
+    ui.raise_on_sigterm()
+    if ui.is_server(uri):
+        base_url = uri.rstrip("/")  # a tracking server already serves its UI
+    else:
+        base_url = f"http://{args.host}:{args.port}"
+        artifact_root = local_artifact_root(uri)
+        server = ui.start_server(uri, artifact_root.resolve().as_uri() if artifact_root else None,
+                                 args.host, args.port)
+    try:
+        ui.wait_until_up(base_url, server)
+        links = ui.track_links(tracking.make_client(uri), base_url, list(params.tracks),
+                               params.leaderboard.reveal_private)
+        ranked_by = "private" if params.leaderboard.reveal_private else "public"
+        print(f"MLflow UI for {uri} at {base_url}")
+        print(f"leaderboards (runs tables sorted by rank = {ranked_by} accuracy, then fewer parameters, "
+              f"then earlier submission):")
+        for track_name, link in links.items():
+            print(f"  {track_name}: {link or 'nothing graded yet (run dvc repro)'}", flush=True)
+        if server is None:
+            return 0
+        print("press Ctrl-C to stop the UI", flush=True)
+        return server.wait()
+    finally:
+        if server is not None:
+            ui.stop_server(server)
+
+
+def cmd_rerun(args, params) -> int:
+    from pipeline import rerun, tracking
+    from pipeline.config import tracking_uri
+
+    client = tracking.make_client(tracking_uri(params, Path.cwd()))
+    report = rerun.rerun(client, args.run_id, DATA_PREPARED,
+                         unsafe_no_sandbox=params.grading.unsafe_no_sandbox or args.unsafe_no_sandbox)
+    print("\n".join(report.lines))
+    if report.reproduced:
+        print(f"REPRODUCED: run {args.run_id} re-graded with a bit-identical score")
+        return 0
+    print(f"NOT REPRODUCED: run {args.run_id} re-graded with a different result (see above)")
+    return 1
 
 
 def ensure_prepared(dataset_name: str, params) -> Path:
@@ -110,7 +189,7 @@ def cmd_check(args, params) -> int:
         raise FileNotFoundError(f"{submission_dir} is not a folder: expected submissions/<id>/ holding model.py")
     track = params.track(args.track)
     prepared_dir = ensure_prepared(track.dataset, params)
-    print(f"checking {submission_dir} on track {args.track} (1 epoch on a small slice, same sandbox as grading)")
+    print(f"checking {submission_dir} on track {args.track} (2 epochs on a small slice, same sandbox as grading)")
     report = check.check_submission(submission_dir, args.track, track, prepared_dir)
     print("\n".join(report.lines))
     if report.problems:
@@ -174,6 +253,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument("submission_id", help="folder name under submissions/, e.g. your user name")
     new.set_defaults(handler=cmd_new)
+
+    ui_parser = commands.add_parser(
+        "ui", help="start the MLflow UI on the project's store and print each track's leaderboard link",
+        epilog="example: python -m pipeline ui --port 5000",
+    )
+    ui_parser.add_argument("--host", default="127.0.0.1", help="interface to serve on (default: 127.0.0.1)")
+    ui_parser.add_argument("--port", type=int, default=5000, help="port to serve on (default: 5000)")
+    ui_parser.set_defaults(handler=cmd_ui)
+
+    rerun_parser = commands.add_parser(
+        "rerun", help="re-grade one MLflow run exactly and report whether its score reproduces bit for bit",
+        epilog="example: python -m pipeline rerun 3f2c1e...  (the run id from mlflow ui or results JSON)",
+    )
+    rerun_parser.add_argument("run_id", help="the MLflow run id of the entry to re-grade")
+    rerun_parser.add_argument("--unsafe-no-sandbox", action="store_true",
+                              help="where bubblewrap cannot run, run student code WITHOUT isolation (trusted code only)")
+    rerun_parser.set_defaults(handler=cmd_rerun)
     return parser
 
 
@@ -193,6 +289,13 @@ def main(argv: list[str] | None = None) -> int:
         # Bad data files, failed downloads and missing inputs: one clear line, no traceback wall.
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except Exception as error:
+        # MLflow's own errors (an unknown run id, an unreachable server): also one line. Checked by
+        # module so that the CLI does not import MLflow (seconds) for commands that never use it.
+        if type(error).__module__.startswith("mlflow"):
+            print(f"error: MLflow: {error}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

@@ -82,6 +82,12 @@ class Track(_Strict):
     subset: Subset = Subset()
     schedule: Schedule = Schedule()
     limits: Limits = Limits()
+    # Train every submission this many times, with seeds schedule.seed, schedule.seed + 1, ...;
+    # the leaderboard shows mean ± std and ranks by the mean.
+    seeds: int = Field(default=1, ge=1, le=20)
+
+    def seed_list(self) -> list[int]:
+        return [self.schedule.seed + offset for offset in range(self.seeds)]
 
 
 class Grading(_Strict):
@@ -94,12 +100,53 @@ class MlflowSettings(_Strict):
     tracking_uri: Optional[str] = None
 
 
+class HiddenSplit(_Strict):
+    """Kaggle's model: the hidden test split is divided into a public and a private part."""
+
+    public_fraction: float = Field(default=0.3, gt=0, lt=1)
+    seed: int = Field(default=2024, ge=0)
+
+
+class LeaderboardSettings(_Strict):
+    hidden_split: HiddenSplit = HiddenSplit()
+    # False: rank and show public-part accuracy only; True: rank by the private part (final).
+    reveal_private: bool = False
+
+
+class Band(_Strict):
+    min_accuracy: float = Field(ge=0, le=1)
+    marks: float = Field(ge=0)
+
+
+class GradeSettings(_Strict):
+    # Per track: the highest band whose min_accuracy a submission reaches gives its marks.
+    bands: dict[str, list[Band]] = {}
+    # Marks for a track whose submission failed (any status but ok) or reaches no band.
+    failed_marks: float = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _bands_are_ordered(self) -> "GradeSettings":
+        for track_name, bands in self.bands.items():
+            thresholds = [band.min_accuracy for band in bands]
+            if not bands:
+                raise ValueError(f"grades.bands.{track_name}: give at least one band or remove the track")
+            if thresholds != sorted(thresholds, reverse=True) or len(set(thresholds)) != len(thresholds):
+                raise ValueError(f"grades.bands.{track_name}: min_accuracy must strictly decrease from the "
+                                 f"first band to the last, got {thresholds}")
+            marks = [band.marks for band in bands]
+            if marks != sorted(marks, reverse=True):
+                raise ValueError(f"grades.bands.{track_name}: a higher band may not give fewer marks, got {marks}")
+        return self
+
+
 class Params(_Strict):
     datasets: dict[str, Dataset]
     download: DownloadSettings = DownloadSettings()
     tracks: dict[str, Track]
     grading: Grading = Grading()
     mlflow: MlflowSettings = MlflowSettings()
+    leaderboard: LeaderboardSettings = LeaderboardSettings()
+    grades: GradeSettings = GradeSettings()
 
     @model_validator(mode="after")
     def _tracks_name_known_datasets(self) -> "Params":
@@ -109,6 +156,9 @@ class Params(_Strict):
                     f"tracks.{track_name}.dataset is {track.dataset!r}, but datasets has only "
                     f"{sorted(self.datasets)}"
                 )
+        for track_name in self.grades.bands:
+            if track_name not in self.tracks:
+                raise ValueError(f"grades.bands.{track_name}: no such track; tracks has {sorted(self.tracks)}")
         return self
 
     def track(self, name: str) -> Track:

@@ -4,6 +4,10 @@ A result is stale when its cache key changed: the hash of the submission folder,
 schedule, limits and subset, the prepared data and the grader's own code. So one edited
 `model.py` re-trains alone, a new folder is picked up without a roster, and a new schedule
 re-grades the whole track. Hidden labels never leave this (trusted) process.
+
+Scoring follows Kaggle: the hidden split is divided (stratified, seeded: leaderboard.hidden_split)
+into a public and a private part, and each result carries both accuracies besides the full one.
+With `seeds` > 1 a submission trains once per seed and its result holds the mean and spread.
 """
 
 from __future__ import annotations
@@ -11,24 +15,31 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from tqdm import tqdm
 
-from pipeline import hashing, preprocess, sandbox, status, workdir as files
-from pipeline.config import Track
+from pipeline import duplicates, feedback, hashing, preprocess, sandbox, seeds, splits, status, submission_meta
+from pipeline import workdir as files
+from pipeline.config import HiddenSplit, Track
 
-# A change to any of these changes results, so it invalidates every cached result.
+# A change to any of these changes results, so it invalidates every cached result. (feedback.py
+# is left out on purpose: restyling a plot should not re-train a course's worth of models.)
 GRADER_CODE = [
     Path(__file__).parent / name
-    for name in ("train.py", "submission.py", "sandbox.py", "grade.py", "workdir.py", "status.py")
+    for name in ("train.py", "submission.py", "sandbox.py", "grade.py", "workdir.py", "status.py",
+                 "splits.py", "seeds.py", "duplicates.py", "submission_meta.py")
 ]
+FEEDBACK_DIR = "feedback"    # results/<track>/feedback/<id>/: curves and images
+CONFUSION_DIR = "confusion"  # results/<track>/confusion/<id>.csv: validation confusion data
 RESULT_SUFFIX = ".json"
 LOG_SUFFIX = ".log"
 
@@ -48,14 +59,21 @@ def data_fingerprint(prepared_dir: Path) -> str:
     return hashing.json_sha256([hashing.file_sha256(prepared_dir / name) for name in files])
 
 
-def track_fingerprint(track: Track, data_key: str) -> str:
+def grader_fingerprint() -> str:
+    """The grading code's own hash: `rerun` compares it to say whether the code is the same."""
+    return hashing.json_sha256([hashing.file_sha256(path) for path in GRADER_CODE])
+
+
+def track_fingerprint(track: Track, data_key: str, hidden_split: HiddenSplit = HiddenSplit()) -> str:
     """Everything besides the submission itself that a result depends on."""
     return hashing.json_sha256({
         "schedule": track.schedule.model_dump(),
         "limits": track.limits.model_dump(),
         "subset": track.subset.model_dump(),
+        "seeds": track.seeds,
+        "hidden_split": hidden_split.model_dump(),
         "data": data_key,
-        "grader": [hashing.file_sha256(path) for path in GRADER_CODE],
+        "grader": grader_fingerprint(),
     })
 
 
@@ -122,8 +140,17 @@ def outcome_failure(outcome: sandbox.RunOutcome, track: Track) -> tuple[str, str
     return status.CRASHED, f"the training process exited with code {outcome.returncode} without a result: {detail}"
 
 
-def score(result: dict, predictions_path: Path, hidden_y: np.ndarray, num_classes: int) -> dict:
-    """Trusted scoring: hidden accuracy from the sandbox's predictions."""
+def public_private_parts(hidden_y: np.ndarray, hidden_split: HiddenSplit) -> tuple[np.ndarray, np.ndarray]:
+    """The public and private index sets of the (subset's) hidden labels."""
+    return splits.public_private_split(hidden_y, hidden_split.public_fraction, hidden_split.seed)
+
+
+def score(result: dict, predictions_path: Path, hidden_y: np.ndarray, num_classes: int,
+          parts: Optional[tuple[np.ndarray, np.ndarray]] = None) -> dict:
+    """Trusted scoring: accuracy on the whole hidden split and on its public and private parts.
+
+    Only these aggregates leave this function; nothing per hidden item is kept.
+    """
     try:
         predictions = np.load(predictions_path, allow_pickle=False)
     except (OSError, ValueError) as error:
@@ -134,8 +161,14 @@ def score(result: dict, predictions_path: Path, hidden_y: np.ndarray, num_classe
                 "error": f"predictions have shape {predictions.shape}, expected {expected_shape}"}
     if not np.all(np.isfinite(predictions)):
         return {**result, "status": status.DIVERGED, "error": "the model predicts NaN or infinite values"}
-    accuracy = float(np.mean(predictions.argmax(axis=1) == hidden_y))
-    return {**result, "test_accuracy": accuracy}
+    correct = predictions.argmax(axis=1) == hidden_y
+    scores = {"test_accuracy": float(np.mean(correct)),
+              "predictions_sha256": hashing.bytes_sha256(np.ascontiguousarray(predictions).tobytes())}
+    if parts is not None:
+        public, private = parts
+        scores["public_accuracy"] = float(np.mean(correct[public]))
+        scores["private_accuracy"] = float(np.mean(correct[private]))
+    return {**result, **scores}
 
 
 def _echo_progress(echo, label: str, line: str) -> None:
@@ -146,8 +179,12 @@ def _echo_progress(echo, label: str, line: str) -> None:
 
 def grade_one(submission_dir: Path, track_name: str, track: Track, prepared_dir: Path, meta: dict,
               hidden_y: np.ndarray, threads: int, echo,
-              isolation: Optional[sandbox.Isolation] = None) -> tuple[dict, str]:
-    """Train and score one submission; every outcome becomes a result dict, never an exception.
+              isolation: Optional[sandbox.Isolation] = None,
+              parts: Optional[tuple[np.ndarray, np.ndarray]] = None,
+              keep_dir: Optional[Path] = None) -> tuple[dict, str]:
+    """Train (with the schedule's seed) and score one submission; every outcome becomes a result
+    dict, never an exception. `parts`: the public/private indices of the hidden labels.
+    `keep_dir`: where to keep the trainer's validation outputs and model JSON (for feedback).
 
     Only a failure of the grader itself (the sandbox could not start) raises.
     """
@@ -175,9 +212,16 @@ def grade_one(submission_dir: Path, track_name: str, track: Track, prepared_dir:
             result = {**(result or {}), "status": code, "error": message}
         elif result["status"] == status.OK:
             predictions_path = workdir / files.OUT_DIR / files.PREDICTIONS_FILE
-            result = score(result, predictions_path, _take(hidden_y, track.subset.hidden), meta["num_classes"])
+            result = score(result, predictions_path, _take(hidden_y, track.subset.hidden), meta["num_classes"],
+                           parts)
         summary_path = workdir / files.OUT_DIR / files.SUMMARY_FILE
         result["model_summary"] = summary_path.read_text() if summary_path.exists() else None
+        if keep_dir is not None:
+            keep_dir.mkdir(parents=True, exist_ok=True)
+            for name in (files.VAL_PREDICTIONS_FILE, files.MODEL_CONFIG_FILE):
+                produced = workdir / files.OUT_DIR / name
+                if produced.is_file() and not produced.is_symlink():
+                    shutil.copyfile(produced, keep_dir / name)
     if result.get("error"):
         result["error"] = status.one_line(str(result["error"]))
     result.update(wall_seconds=outcome.wall_seconds, peak_rss_mb=outcome.peak_rss_mb,
@@ -185,20 +229,105 @@ def grade_one(submission_dir: Path, track_name: str, track: Track, prepared_dir:
     return result, outcome.log_tail
 
 
+def with_seed(track: Track, seed: int) -> Track:
+    return track.model_copy(update={"schedule": track.schedule.model_copy(update={"seed": seed})})
+
+
+@dataclass
+class TrackData:
+    """What grading a track needs besides the submissions, loaded once per run."""
+
+    prepared_dir: Path
+    meta: dict
+    hidden_y: np.ndarray
+    parts: tuple[np.ndarray, np.ndarray]  # public and private indices of the (subset's) hidden labels
+    x_val: np.ndarray  # the validation inputs and labels the sandbox trains with, for feedback
+    y_val: np.ndarray
+
+    @classmethod
+    def load(cls, prepared_dir: Path, track: Track, hidden_split: HiddenSplit) -> "TrackData":
+        meta = preprocess.load_meta(prepared_dir)
+        hidden_y = np.load(prepared_dir / preprocess.HIDDEN_Y_FILE)
+        public = preprocess.load_public(prepared_dir)
+        return cls(prepared_dir, meta, hidden_y,
+                   public_private_parts(_take(hidden_y, track.subset.hidden), hidden_split),
+                   _take(public["x_val"], track.subset.validation), _take(public["y_val"], track.subset.validation))
+
+
+def grade_submission(submission_dir: Path, track_name: str, track: Track, data: TrackData, threads: int,
+                     echo, isolation: Optional[sandbox.Isolation], feedback_dir: Optional[Path]) -> tuple[dict, str]:
+    """Grade one submission with every seed of the track, combine, and write its feedback."""
+    per_seed, logs = [], []
+    with tempfile.TemporaryDirectory(prefix="gradebench-keep-") as kept:
+        for seed in track.seed_list():
+            keep_dir = Path(kept) / str(seed)
+            result, log_tail = grade_one(submission_dir, track_name, with_seed(track, seed), data.prepared_dir,
+                                         data.meta, data.hidden_y, threads, echo, isolation, data.parts, keep_dir)
+            per_seed.append(result)
+            logs.append(log_tail if track.seeds == 1 else f"===== seed {seed} =====\n{log_tail}")
+            if result["status"] != status.OK:
+                break  # the submission fails with this seed; the others would not change that
+        combined = seeds.combine(track.seed_list(), per_seed)
+        first = Path(kept) / str(track.schedule.seed)
+        model_json = _read_small(first / files.MODEL_CONFIG_FILE, duplicates.MAX_CONFIG_BYTES)
+        combined["architecture_hash"] = duplicates.architecture_hash(model_json)
+        if feedback_dir is not None:
+            outputs_path = first / files.VAL_PREDICTIONS_FILE
+            val_outputs = _load_array(outputs_path)
+            confusion_path = feedback_dir.parent.parent / CONFUSION_DIR / f"{submission_dir.name}.csv"
+            written = feedback.write_feedback(feedback_dir, confusion_path, f"{track_name}/{submission_dir.name}",
+                                              combined.get("history"), data.x_val, data.y_val, val_outputs,
+                                              data.meta["class_names"])
+            combined["feedback_files"] = [path.relative_to(feedback_dir.parent.parent).as_posix() for path in written]
+    return combined, "\n".join(logs)
+
+
+def _read_small(path: Path, limit: int) -> Optional[str]:
+    try:
+        if path.stat().st_size > limit:
+            return None
+        return path.read_text(errors="replace")
+    except OSError:
+        return None
+
+
+def _load_array(path: Path) -> Optional[np.ndarray]:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+
+
+def describe_submission(submission_dir: Path) -> tuple[dict, Optional[str]]:
+    """Trusted facts about a submission (meta.yaml, submission time, source fingerprint), and the
+    meta.yaml problem that makes it invalid, if any."""
+    when, how = submission_meta.submitted_at(submission_dir)
+    facts = {"submitted_at": when, "submitted_at_source": how,
+             "source_hash": duplicates.source_hash(submission_dir)}
+    try:
+        meta = submission_meta.load_meta(submission_dir)
+    except submission_meta.MetaError as error:
+        return {**facts, "baseline": False, "student_id": submission_dir.name}, str(error)
+    return {**facts, "baseline": meta.baseline, "student_id": meta.student_id or submission_dir.name}, None
+
+
 def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_dir: Path,
                 results_dir: Path, workers: int, on_result=None, unsafe_no_sandbox: bool = False,
-                bwrap_executable: str = sandbox.DEFAULT_BWRAP) -> list[dict]:
+                bwrap_executable: str = sandbox.DEFAULT_BWRAP,
+                hidden_split: HiddenSplit = HiddenSplit()) -> list[dict]:
     """Grade every stale submission of one track; return all current results.
 
+    `on_result(result, log_tail, results_dir)` is called as each result arrives (MLflow logging;
+    the result's `feedback_files` are relative to results_dir).
     Raises sandbox.SandboxUnavailable (before running anything) when bubblewrap cannot isolate
     submissions and `unsafe_no_sandbox` (grading.unsafe_no_sandbox / --unsafe-no-sandbox) is off.
     """
     results_dir.mkdir(parents=True, exist_ok=True)
-    meta = preprocess.load_meta(prepared_dir)
-    hidden_y = np.load(prepared_dir / preprocess.HIDDEN_Y_FILE)
+    data = TrackData.load(prepared_dir, track, hidden_split)
     data_key = data_fingerprint(prepared_dir)
-    track_key = track_fingerprint(track, data_key)
+    track_key = track_fingerprint(track, data_key, hidden_split)
     submissions = list_submissions(submissions_dir)
+    feedback_root = results_dir / FEEDBACK_DIR
 
     # Results of deleted submissions would linger on the leaderboard: remove them.
     current_ids = {path.name for path in submissions}
@@ -206,6 +335,13 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
         if old.stem not in current_ids:
             old.unlink()
             old.with_suffix(LOG_SUFFIX).unlink(missing_ok=True)
+    if feedback_root.is_dir():
+        for old in feedback_root.iterdir():
+            if old.name not in current_ids:
+                shutil.rmtree(old, ignore_errors=True)
+    for old in (results_dir / CONFUSION_DIR).glob("*.csv"):
+        if old.stem not in current_ids:
+            old.unlink()
 
     stale = []
     for submission_dir in submissions:
@@ -224,11 +360,18 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
     interactive = sys.stderr.isatty()
     bar = tqdm(total=len(stale), desc=f"grading {track_name}", unit="submission", disable=not interactive)
     echo = bar.write if interactive else (lambda line: print(line, flush=True))
+
+    def grade_stale(submission_dir: Path) -> tuple[dict, str]:
+        facts, meta_problem = describe_submission(submission_dir)
+        if meta_problem:
+            return {**facts, "status": status.INVALID, "error": meta_problem, "wall_seconds": 0.0}, ""
+        result, log_tail = grade_submission(submission_dir, track_name, track, data, threads, echo, isolation,
+                                            feedback_root / submission_dir.name)
+        return {**result, **facts}, log_tail
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {
-            pool.submit(grade_one, submission_dir, track_name, track, prepared_dir, meta, hidden_y, threads, echo,
-                        isolation):
-                (submission_dir, content_hash, cache_key)
+            pool.submit(grade_stale, submission_dir): (submission_dir, content_hash, cache_key)
             for submission_dir, content_hash, cache_key in stale
         }
         for future in as_completed(futures):
@@ -240,16 +383,21 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
                 content_hash=content_hash,
                 cache_key=cache_key,
                 data_fingerprint=data_key,
+                grader_fingerprint=grader_fingerprint(),
+                threads=threads,  # TensorFlow's thread count can change float sums: rerun uses the same
                 schedule=track.schedule.model_dump(),
+                # Everything needed to grade this entry again exactly (`python -m pipeline rerun`).
+                grading_config={"track": track.model_dump(), "hidden_split": hidden_split.model_dump()},
                 graded_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             )
             # Written as soon as it arrives: an interrupted run keeps every finished result.
             (results_dir / f"{submission_dir.name}{LOG_SUFFIX}").write_text(log_tail)
             write_json_atomic(results_dir / f"{submission_dir.name}{RESULT_SUFFIX}", result)
             if on_result is not None:
-                on_result(result, log_tail)
-            accuracy = result.get("test_accuracy")
-            shown = f"accuracy {accuracy:.4f}" if accuracy is not None else result["error"]
+                on_result(result, log_tail, results_dir)
+            accuracy = result.get("public_accuracy")
+            spread = f" ± {result['public_accuracy_std']:.4f}" if result.get("public_accuracy_std") is not None else ""
+            shown = f"public accuracy {accuracy:.4f}{spread}" if accuracy is not None else result["error"]
             echo(f"{track_name}/{submission_dir.name}: {result['status']} ({shown})")
             bar.update(1)
     bar.close()

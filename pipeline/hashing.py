@@ -30,3 +30,7 @@ def folder_sha256(folder: Path) -> str:
 
 def json_sha256(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def bytes_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -66,11 +66,15 @@ def split_notmnist(decoded: notmnist.DecodedArchive, split: Split) -> PreparedDa
     if split.hidden_fraction is None:
         raise ValueError("datasets.notmnist.split.hidden_fraction must be set (no official test set)")
     indices = splits.stratified_split(decoded.labels, split.validation_fraction, split.hidden_fraction, split.seed)
+    # The split's indices come sorted, i.e. grouped by class; shuffle each part (seeded) so that
+    # any prefix (a track's `subset`, a check's slice) holds every class in proportion.
+    rng = np.random.default_rng(split.seed)
+    train, validation, hidden = (rng.permutation(part) for part in (indices.train, indices.validation, indices.hidden))
     images, labels = decoded.images, decoded.labels
     return PreparedData(
-        x_train=images[indices.train], y_train=labels[indices.train],
-        x_val=images[indices.validation], y_val=labels[indices.validation],
-        x_hidden=images[indices.hidden], y_hidden=labels[indices.hidden],
+        x_train=images[train], y_train=labels[train],
+        x_val=images[validation], y_val=labels[validation],
+        x_hidden=images[hidden], y_hidden=labels[hidden],
         class_names=list(notmnist.CLASSES),
     )
 

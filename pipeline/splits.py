@@ -91,3 +91,29 @@ def assert_no_leakage(public_images: np.ndarray, hidden_images: np.ndarray) -> N
             f"leakage: {leaked} of {len(hidden_images)} hidden image(s) are pixel-identical to a "
             f"public (train/validation) image"
         )
+
+
+def public_private_split(labels: np.ndarray, public_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Kaggle's public/private division of the hidden split: (public, private) sorted indices.
+
+    Per class c with n_c items, round(n_c * public_fraction) go to the public part (at least one
+    when n_c >= 2, and at most n_c - 1, so both parts see every class that can be divided), the
+    rest to the private part. Seeded like `stratified_split`: a seed always gives the same parts.
+    """
+    _check_fraction("public_fraction", public_fraction)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size < 2:
+        raise ValueError(f"labels must be a 1-D array of at least 2 items, got shape {labels.shape}")
+    rng = np.random.default_rng(seed)
+    public: list[np.ndarray] = []
+    private: list[np.ndarray] = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        n = len(members)
+        n_public = min(max(round(n * public_fraction), 1), n - 1) if n >= 2 else round(n * public_fraction)
+        shuffled = rng.permutation(members)
+        public.append(shuffled[:n_public])
+        private.append(shuffled[n_public:])
+    return (np.sort(np.concatenate(public)).astype(np.int64), np.sort(np.concatenate(private)).astype(np.int64))

@@ -23,7 +23,8 @@ import tensorflow as tf
 
 from pipeline import status, submission
 from pipeline.workdir import (
-    HIDDEN_X_FILE, JOB_FILE, LOG_PREFIX, OUT_DIR, PREDICTIONS_FILE, PUBLIC_FILE, RESULT_FILE, SUMMARY_FILE,
+    HIDDEN_X_FILE, JOB_FILE, LOG_PREFIX, MODEL_CONFIG_FILE, OUT_DIR, PREDICTIONS_FILE, PUBLIC_FILE, RESULT_FILE,
+    SUMMARY_FILE, VAL_PREDICTIONS_FILE,
 )
 from pipeline.status import SubmissionFailure
 
@@ -60,6 +61,7 @@ class EpochLog(keras.callbacks.Callback):
         super().__init__()
         self.epochs = epochs
         self.diverged = False
+        self.epoch_seconds: list[float] = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
@@ -67,6 +69,7 @@ class EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         shown = " ".join(f"{key}={value:.4f}" for key, value in sorted((logs or {}).items()))
         seconds = time.perf_counter() - self.started
+        self.epoch_seconds.append(seconds)
         print(f"{LOG_PREFIX}epoch {epoch + 1}/{self.epochs} {shown} ({seconds:.1f}s)", flush=True)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -110,6 +113,7 @@ def run_job(submission_dir: Path, workdir: Path) -> dict:
     lines: list[str] = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
     (out_dir / SUMMARY_FILE).write_text("\n".join(lines) + "\n")
+    write_model_config(model, out_dir / MODEL_CONFIG_FILE)
     print(f"{LOG_PREFIX}model: {result['trainable_params']:,} trainable parameters, outputs {result['output_kind']}", flush=True)
 
     model.compile(
@@ -135,6 +139,7 @@ def run_job(submission_dir: Path, workdir: Path) -> dict:
         return {**result, "status": status.CRASHED, "error": f"training failed: {type(error).__name__}: {error}"}
     result["train_seconds"] = time.perf_counter() - started
     result["history"] = {k: [float(v) for v in values] for k, values in history.history.items()}
+    result["epoch_seconds"] = epoch_log.epoch_seconds
     if epoch_log.diverged or not np.all(np.isfinite(result["history"].get("loss", [0.0]))):
         return {**result, "status": status.DIVERGED,
                 "error": "the training loss became NaN or infinite: check activations and initialisation"}
@@ -149,7 +154,21 @@ def run_job(submission_dir: Path, workdir: Path) -> dict:
         return {**result, "status": status.CRASHED, "error": f"prediction failed: {type(error).__name__}: {error}"}
     result["predict_seconds"] = time.perf_counter() - started
     np.save(out_dir / PREDICTIONS_FILE, predictions)
+    # Validation outputs feed the student's confusion matrix and misclassified-image feedback;
+    # optional, so a failure here never costs the score.
+    try:
+        np.save(out_dir / VAL_PREDICTIONS_FILE, model.predict(x_val_f, batch_size=1024, verbose=0).astype(np.float32))
+    except Exception as error:  # noqa: BLE001
+        print(f"{LOG_PREFIX}no validation predictions for feedback: {type(error).__name__}: {error}", flush=True)
     return result
+
+
+def write_model_config(model, path: Path) -> None:
+    """The architecture as Keras serialises it, for duplicate detection; skipped if it cannot be."""
+    try:
+        path.write_text(model.to_json())
+    except Exception as error:  # noqa: BLE001 - subclassed models may not implement get_config
+        print(f"{LOG_PREFIX}architecture not serialisable, no duplicate check: {type(error).__name__}", flush=True)
 
 
 def main(argv: list[str]) -> int:

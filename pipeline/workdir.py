@@ -5,6 +5,8 @@
     hidden_x.npy     hidden test inputs, never their labels  (grader -> trainer)
     out/result.json  status, counts, history, timings        (trainer -> grader)
     out/predictions.npy   outputs for hidden_x              (trainer -> grader)
+    out/val_predictions.npy  outputs for the validation inputs, for feedback (trainer -> grader)
+    out/model_config.json    model.to_json(), for duplicate detection        (trainer -> grader)
     out/model_summary.txt                                    (trainer -> grader)
 
 Kept apart from train.py so the grader can name these files without importing TensorFlow.
@@ -17,5 +19,7 @@ OUT_DIR = "out"
 RESULT_FILE = "result.json"
 PREDICTIONS_FILE = "predictions.npy"
 SUMMARY_FILE = "model_summary.txt"
+VAL_PREDICTIONS_FILE = "val_predictions.npy"
+MODEL_CONFIG_FILE = "model_config.json"
 # The trainer's own log lines carry this prefix, so the grader can show them apart from noise.
 LOG_PREFIX = "[train] "

@@ -58,3 +58,25 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("tracks: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_repository_params_have_leaderboard_grades_and_seeds():
+    params = load_params(REPO_PARAMS)
+    assert params.leaderboard.reveal_private is False
+    assert 0 < params.leaderboard.hidden_split.public_fraction < 1
+    assert params.tracks["mnist"].seeds == 1 and params.tracks["mnist"].seed_list() == [1234]
+    assert set(params.grades.bands) <= set(params.tracks)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda p: p["tracks"]["mnist"].update(seeds=0), r"tracks\.mnist\.seeds = 0: Input should be greater than or equal to 1"),
+    (lambda p: p["leaderboard"].update(reveal_privat=True), r"leaderboard\.reveal_privat: unknown key"),
+    (lambda p: p["leaderboard"]["hidden_split"].update(public_fraction=1.5),
+     r"leaderboard\.hidden_split\.public_fraction = 1\.5: Input should be less than 1"),
+    (lambda p: p["grades"]["bands"]["mnist"].reverse(), r"grades\.bands\.mnist: min_accuracy must strictly decrease"),
+    (lambda p: p["grades"]["bands"].update(cifar=[{"min_accuracy": 0.5, "marks": 1}]), r"grades\.bands\.cifar: no such track"),
+    (lambda p: p["grades"]["bands"]["mnist"][0].update(marks=-1), r"marks = -1: Input should be greater than or equal to 0"),
+])
+def test_leaderboard_and_grade_mistakes_are_named(tmp_path, mutate, message):
+    with pytest.raises(ConfigError, match=message):
+        load_params(write_params(tmp_path, mutate))

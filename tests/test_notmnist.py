@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.datasets.notmnist import CLASSES, decode_archive
+from pipeline.datasets.notmnist import CLASSES, DecodedArchive, decode_archive
 from pipeline.splits import assert_no_leakage, stratified_split
 
 REAL_ARCHIVE = Path("/work/shared/data/notmnist/notMNIST_small.tar.gz")
@@ -207,3 +207,17 @@ def test_real_archive():
     split = stratified_split(decoded.labels, validation_fraction=0.1, hidden_fraction=0.2, seed=0)
     public = np.concatenate([split.train, split.validation])
     assert_no_leakage(decoded.images[public], decoded.images[split.hidden])
+
+
+def test_prepared_parts_are_shuffled_so_any_prefix_has_every_class():
+    from pipeline.config import Split
+    from pipeline.preprocess import split_notmnist
+
+    labels = np.repeat(np.arange(10, dtype=np.uint8), 50)  # grouped by class, like the archive
+    images = np.stack([np.full((2, 2), i % 256, dtype=np.uint8) + (i // 256) for i in range(500)])
+    decoded = DecodedArchive(images=images, labels=labels, report={})
+    data = split_notmnist(decoded, Split(validation_fraction=0.1, hidden_fraction=0.2, seed=3))
+    assert set(data.y_train[:100].tolist()) == set(range(10))
+    assert set(data.y_hidden[:40].tolist()) == set(range(10))
+    again = split_notmnist(decoded, Split(validation_fraction=0.1, hidden_fraction=0.2, seed=3))
+    np.testing.assert_array_equal(data.y_train, again.y_train)  # still fixed by the seed

@@ -1,0 +1,144 @@
+"""Feedback for students, per graded submission: learning curves, a confusion matrix and a grid
+of misclassified images, all from the training history and the *validation* split.
+
+Nothing here reads hidden labels: the hidden split only ever contributes the aggregate score.
+Files, declared as DVC plots (dvc.yaml) and logged to MLflow with the run:
+
+    results/<track>/feedback/<submission>/
+      history.csv            epoch, loss, accuracy, val_loss, val_accuracy
+      learning_curves.png    train and validation loss and accuracy per epoch
+      confusion_matrix.png   validation counts, true class by predicted class
+      misclassified.png      up to MAX_MISCLASSIFIED validation images the model gets wrong
+    results/<track>/confusion/<submission>.csv
+                             actual, predicted: one row per validation image (DVC's confusion
+                             template; a folder of its own, since DVC applies a folder's plot
+                             settings to every file in it)
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+# Figures are made with the object API, not pyplot: pyplot keeps global state, and submissions
+# are graded (and their feedback drawn) in parallel threads.
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+HISTORY_FILE = "history.csv"
+CURVES_PNG = "learning_curves.png"
+CONFUSION_PNG = "confusion_matrix.png"
+MISCLASSIFIED_PNG = "misclassified.png"
+HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy")
+MAX_MISCLASSIFIED = 25
+DPI = 80
+
+
+def write_history(path: Path, history: dict) -> None:
+    epochs = len(history.get("loss", []))
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["epoch", *HISTORY_COLUMNS])
+        for epoch in range(epochs):
+            writer.writerow([epoch + 1, *(_at(history.get(key), epoch) for key in HISTORY_COLUMNS)])
+
+
+def _at(values: Optional[list], index: int):
+    return values[index] if values is not None and index < len(values) else ""
+
+
+def plot_learning_curves(path: Path, history: dict, title: str) -> None:
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    figure = Figure(figsize=(9, 3.5))
+    axes = figure.subplots(1, 2)
+    for axis, key in zip(axes, ("loss", "accuracy")):
+        for prefix, label in (("", "train"), ("val_", "validation")):
+            if history.get(prefix + key):
+                axis.plot(epochs, history[prefix + key], marker="o", label=label)
+        axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_ylabel(key)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI)
+
+
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (y_true.astype(np.int64), y_pred.astype(np.int64)), 1)
+    return counts
+
+
+def plot_confusion(path: Path, counts: np.ndarray, class_names: list[str], title: str) -> None:
+    size = max(4.0, 0.45 * len(class_names) + 2)
+    figure = Figure(figsize=(size, size))
+    axis = figure.subplots()
+    axis.imshow(counts, cmap="Blues")
+    ticks = np.arange(len(class_names))
+    axis.set_xticks(ticks, class_names)
+    axis.set_yticks(ticks, class_names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    threshold = counts.max() / 2 if counts.size else 0
+    for true_index in range(counts.shape[0]):
+        for predicted_index in range(counts.shape[1]):
+            value = counts[true_index, predicted_index]
+            if value:
+                axis.text(predicted_index, true_index, str(value), ha="center", va="center", fontsize=7,
+                          color="white" if value > threshold else "black")
+    axis.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI)
+
+
+def plot_misclassified(path: Path, images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
+                       class_names: list[str], title: str) -> None:
+    wrong = np.flatnonzero(y_true != y_pred)[:MAX_MISCLASSIFIED]
+    columns = 5
+    rows = max(1, int(np.ceil(len(wrong) / columns)))
+    figure = Figure(figsize=(columns * 1.6, rows * 1.8 + 0.4))
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, index in zip(axes.flat, wrong):
+        axis.imshow(images[index], cmap="gray")
+        axis.set_title(f"{class_names[y_true[index]]} → {class_names[y_pred[index]]}", fontsize=9)
+    if not len(wrong):
+        axes.flat[0].text(0.5, 0.5, "no misclassified validation images", ha="center", va="center")
+    figure.suptitle(f"{title} (true → predicted)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI)
+
+
+def write_feedback(out_dir: Path, confusion_path: Path, title: str, history: Optional[dict], x_val: np.ndarray,
+                   y_val: np.ndarray, val_outputs: Optional[np.ndarray], class_names: list[str]) -> list[Path]:
+    """Write every feedback file that the available inputs allow; returns the files written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.iterdir():
+        old.unlink()
+    confusion_path.unlink(missing_ok=True)
+    written: list[Path] = []
+    if history and history.get("loss"):
+        write_history(out_dir / HISTORY_FILE, history)
+        plot_learning_curves(out_dir / CURVES_PNG, history, f"{title}: learning curves")
+        written += [out_dir / HISTORY_FILE, out_dir / CURVES_PNG]
+    if val_outputs is not None and val_outputs.shape == (len(y_val), len(class_names)) \
+            and np.all(np.isfinite(val_outputs)):
+        predicted = val_outputs.argmax(axis=1)
+        confusion_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(confusion_path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["actual", "predicted"])
+            writer.writerows((class_names[true], class_names[guess]) for true, guess in zip(y_val, predicted))
+        counts = confusion_counts(y_val, predicted, len(class_names))
+        accuracy = float(np.trace(counts) / max(1, counts.sum()))
+        plot_confusion(out_dir / CONFUSION_PNG, counts, class_names,
+                       f"{title}: validation confusion (accuracy {accuracy:.3f})")
+        plot_misclassified(out_dir / MISCLASSIFIED_PNG, x_val, y_val, predicted, class_names,
+                           f"{title}: misclassified validation images")
+        written += [confusion_path, out_dir / CONFUSION_PNG, out_dir / MISCLASSIFIED_PNG]
+    return written
