@@ -360,15 +360,18 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
     interactive = sys.stderr.isatty()
     bar = tqdm(total=len(stale), desc=f"grading {track_name}", unit="submission", disable=not interactive)
     echo = bar.write if interactive else (lambda line: print(line, flush=True))
+    # Per-epoch lines only on a terminal; logs (CI, nohup) get one line per finished submission.
+    epoch_echo = echo if interactive else (lambda line: None)
 
     def grade_stale(submission_dir: Path) -> tuple[dict, str]:
         facts, meta_problem = describe_submission(submission_dir)
         if meta_problem:
             return {**facts, "status": status.INVALID, "error": meta_problem, "wall_seconds": 0.0}, ""
-        result, log_tail = grade_submission(submission_dir, track_name, track, data, threads, echo, isolation,
+        result, log_tail = grade_submission(submission_dir, track_name, track, data, threads, epoch_echo, isolation,
                                             feedback_root / submission_dir.name)
         return {**result, **facts}, log_tail
 
+    finished = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {
             pool.submit(grade_stale, submission_dir): (submission_dir, content_hash, cache_key)
@@ -398,7 +401,8 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
             accuracy = result.get("public_accuracy")
             spread = f" ± {result['public_accuracy_std']:.4f}" if result.get("public_accuracy_std") is not None else ""
             shown = f"public accuracy {accuracy:.4f}{spread}" if accuracy is not None else result["error"]
-            echo(f"{track_name}/{submission_dir.name}: {result['status']} ({shown})")
+            finished += 1
             bar.update(1)
+            echo(f"[{finished}/{len(stale)}] {track_name}/{submission_dir.name}: {result['status']} ({shown})")
     bar.close()
     return [load_result(results_dir / f"{path.name}{RESULT_SUFFIX}") for path in submissions]
