@@ -43,9 +43,10 @@ def test_first_repro_grades_every_submission_on_both_tracks(dvc_project):
         ok = rows[rows["status"] == "ok"]
         assert sorted(ok["submission"]) == OK, rows[["submission", "status", "error"]]
         assert ok["rank"].tolist() == list(range(1, len(OK) + 1))
-        # Ranked by public accuracy, highest first; small_cnn learns well above chance even here.
+        # Ranked by public accuracy, highest first; the best model learns well above chance (0.1)
+        # even on 1000 images and 2 epochs, so every class reached training and scoring.
         assert ok["public_accuracy"].is_monotonic_decreasing
-        assert ok.set_index("submission").loc["small_cnn", "public_accuracy"] > 0.3
+        assert ok["public_accuracy"].max() > 0.3
         carol = rows.set_index("submission").loc["student_carol"]
         assert carol["status"] == "invalid" and "SyntaxError" in carol["error"] and pd.isna(carol["rank"])
         assert rows.set_index("submission")["baseline"].to_dict() == {name: name in REFERENCES for name in SUBMISSIONS}
