@@ -82,7 +82,7 @@ def check_submission(submission_dir: Path, track_name: str, track: Track, prepar
     report.good(f"trains: {CHECK_EPOCHS} epochs on {CHECK_SUBSET.train:,} images in {result['train_seconds']:.1f} s, "
                 f"loss {history['loss'][-1]:.3f}, validation accuracy {history['val_accuracy'][-1]:.3f}")
     report.good(f"predicts {CHECK_SUBSET.hidden} hidden inputs in {result['predict_seconds']:.2f} s")
-    full_train = preprocess.load_meta(prepared_dir)["counts"]["train"]
+    full_train = meta["counts"]["train"]
     if track.subset.train is not None:
         full_train = min(full_train, track.subset.train)
     estimate = estimate_full_seconds(result, track, full_train, CHECK_SUBSET.train)

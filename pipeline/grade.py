@@ -326,6 +326,7 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
     data = TrackData.load(prepared_dir, track, hidden_split)
     data_key = data_fingerprint(prepared_dir)
     track_key = track_fingerprint(track, data_key, hidden_split)
+    grader_key = grader_fingerprint()  # the code does not change during a run: hash it once
     submissions = list_submissions(submissions_dir)
     feedback_root = results_dir / FEEDBACK_DIR
 
@@ -386,7 +387,7 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
                 content_hash=content_hash,
                 cache_key=cache_key,
                 data_fingerprint=data_key,
-                grader_fingerprint=grader_fingerprint(),
+                grader_fingerprint=grader_key,
                 threads=threads,  # TensorFlow's thread count can change float sums: rerun uses the same
                 schedule=track.schedule.model_dump(),
                 # Everything needed to grade this entry again exactly (`python -m pipeline rerun`).
