@@ -2,6 +2,8 @@
 # Install everything gradebench needs on a fresh Debian/Ubuntu machine:
 # bubblewrap (the sandbox for student code), headless Chromium and its driver (the test that
 # opens the MLflow leaderboard like a person would), and a virtualenv in .venv with the package.
+# GRADEBENCH_EXTRAS picks the optional dependencies (default "test"; CI uses "test,ray" so the
+# Ray executor's tests run; `ray` alone is what a grading cluster's nodes need).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -22,5 +24,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --upgrade pip
 echo "setup: installing gradebench and its dependencies into .venv (a few minutes the first time)"
-.venv/bin/pip install --quiet -e ".[test]"
+.venv/bin/pip install --quiet -e ".[${GRADEBENCH_EXTRAS:-test}]"
 echo "setup: done. Activate with: . .venv/bin/activate"

@@ -63,22 +63,40 @@ def cmd_preprocess(args, params) -> int:
 
 
 def cmd_grade(args, params) -> int:
-    from pipeline import grade, tracking
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline import grade
     from pipeline.config import tracking_uri
 
     track = params.track(args.track)
     prepared_dir = DATA_PREPARED / track.dataset
     if not (prepared_dir / "meta.json").exists():
         raise FileNotFoundError(f"{prepared_dir}/ is not prepared yet: run `python -m pipeline preprocess {track.dataset}`")
+    grading = params.grading.model_copy(update={
+        "unsafe_no_sandbox": params.grading.unsafe_no_sandbox or args.unsafe_no_sandbox,
+        "executor": args.executor or params.grading.executor,
+        "ray": params.grading.ray.model_copy(update={"address": args.ray_address or params.grading.ray.address}),
+    })
     uri = tracking_uri(params, Path.cwd())
-    logger = tracking.TrackLogger(uri, args.track, artifact_root=local_artifact_root(uri),
-                                  dataset_name=track.dataset, submissions_dir=SUBMISSIONS)
-    results = grade.grade_track(
-        args.track, track, SUBMISSIONS, prepared_dir, RESULTS / args.track,
-        workers=params.grading.workers, on_result=logger.log,
-        unsafe_no_sandbox=params.grading.unsafe_no_sandbox or args.unsafe_no_sandbox,
-        hidden_split=params.leaderboard.hidden_split,
-    )
+
+    def make_logger():
+        from pipeline import feedback, tracking  # noqa: F401  (matplotlib, used for the first result's plots)
+
+        return tracking.TrackLogger(uri, args.track, artifact_root=local_artifact_root(uri),
+                                    dataset_name=track.dataset, submissions_dir=SUBMISSIONS)
+
+    # Importing MLflow and opening the store take seconds: do it while the first sandbox starts
+    # (bench/run.py measured it as most of what grading one submission costs beyond training).
+    with ThreadPoolExecutor(max_workers=1) as background:
+        logger = background.submit(make_logger)
+        results = grade.grade_track(
+            args.track, track, SUBMISSIONS, prepared_dir, RESULTS / args.track, grading,
+            on_result=lambda *result: logger.result().log(*result),
+            hidden_split=params.leaderboard.hidden_split,
+        )
+        logger.result()  # a store that cannot be opened is an error even when nothing was stale
+    from pipeline import tracking  # imported by now
+
     ok = sum(result["status"] == "ok" for result in results)
     print(f"{args.track}: {ok}/{len(results)} submissions graded ok; MLflow experiment "
           f"{tracking.experiment_name(args.track)!r} at {uri}")
@@ -230,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("track", help="a track name from params.yaml, e.g. mnist")
     grade.add_argument("--unsafe-no-sandbox", action="store_true",
                        help="where bubblewrap cannot run, run student code WITHOUT isolation (trusted code only)")
+    grade.add_argument("--executor", choices=["local", "ray"], default=None,
+                       help="where trainings run (default: grading.executor in params.yaml)")
+    grade.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                       help="Ray cluster to grade on with --executor ray (default: grading.ray.address, then $RAY_ADDRESS)")
     grade.set_defaults(handler=cmd_grade)
 
     board = commands.add_parser(

@@ -11,10 +11,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
-from pipeline import grade, preprocess, status
-from pipeline.config import Subset, Track
+from pipeline import executors, grade, sandbox, status
+from pipeline.config import HiddenSplit, Subset, Track
 
 # Small enough to run in seconds, large enough to time an epoch meaningfully.
 CHECK_SUBSET = Subset(train=2048, validation=512, hidden=256)
@@ -55,14 +54,14 @@ def estimate_full_seconds(result: dict, track: Track, full_train_size: int, slic
 def check_submission(submission_dir: Path, track_name: str, track: Track, prepared_dir: Path,
                      echo=print) -> CheckReport:
     """Run the quick grading and turn its result into a report."""
-    meta = preprocess.load_meta(prepared_dir)
-    hidden_y = np.load(prepared_dir / preprocess.HIDDEN_Y_FILE)
     quick = track.model_copy(update={
         "subset": CHECK_SUBSET,
         "schedule": track.schedule.model_copy(update={"epochs": CHECK_EPOCHS}),
     })
-    result, log_tail = grade.grade_one(submission_dir.resolve(), track_name, quick, prepared_dir, meta,
-                                       hidden_y, threads=os.cpu_count() or 1, echo=echo)
+    data = grade.TrackData.load(prepared_dir, quick, HiddenSplit())
+    meta = data.meta
+    executor = executors.LocalExecutor(data.inputs, sandbox.choose_isolation(), threads=os.cpu_count() or 1)
+    result, log_tail = grade.grade_one(submission_dir.resolve(), track_name, quick, data, executor, echo=echo)
     report = CheckReport()
     if result.get("trainable_params") is not None:
         report.good("model.py loads and returns a keras.Model")

@@ -90,10 +90,20 @@ class Track(_Strict):
         return [self.schedule.seed + offset for offset in range(self.seeds)]
 
 
+class RaySettings(_Strict):
+    # null: the RAY_ADDRESS environment variable if set, else a Ray instance started on this machine.
+    # "host:6379" joins a cluster as a driver; "ray://host:10001" goes through Ray Client.
+    address: Optional[str] = None
+    cpus_per_task: int = Field(default=1, ge=1, le=256)  # also the TensorFlow threads of each training
+    max_retries: int = Field(default=2, ge=0, le=10)  # attempts after a lost worker/node, then `crashed`
+
+
 class Grading(_Strict):
-    workers: int = Field(default=1, ge=1, le=64)
+    executor: Literal["local", "ray"] = "local"
+    workers: int = Field(default=1, ge=1, le=64)  # local executor only
     # Run submissions WITHOUT the bubblewrap sandbox when it is unavailable (trusted code only).
     unsafe_no_sandbox: bool = False
+    ray: RaySettings = RaySettings()
 
 
 class MlflowSettings(_Strict):

@@ -13,12 +13,12 @@ With `seeds` > 1 a submission trains once per seed and its result holds the mean
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
 import shutil
 import signal
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +27,18 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from pipeline import duplicates, feedback, hashing, preprocess, sandbox, seeds, splits, status, submission_meta
+from pipeline import (duplicates, executors, hashing, jobs, preprocess, sandbox, seeds, splits, status,
+                      submission_meta)
 from pipeline import workdir as files
-from pipeline.config import HiddenSplit, Track
+from pipeline.config import Grading, HiddenSplit, Track
 
 # A change to any of these changes results, so it invalidates every cached result. (feedback.py
 # is left out on purpose: restyling a plot should not re-train a course's worth of models.)
 GRADER_CODE = [
     Path(__file__).parent / name
     for name in ("train.py", "submission.py", "sandbox.py", "grade.py", "workdir.py", "status.py",
-                 "splits.py", "seeds.py", "duplicates.py", "submission_meta.py")
+                 "splits.py", "seeds.py", "duplicates.py", "submission_meta.py", "jobs.py", "executors.py",
+                 "cgroups.py")
 ]
 FEEDBACK_DIR = "feedback"    # results/<track>/feedback/<id>/: curves and images
 CONFUSION_DIR = "confusion"  # results/<track>/confusion/<id>.csv: validation confusion data
@@ -94,28 +96,6 @@ def _take(array: np.ndarray, limit: Optional[int]) -> np.ndarray:
     return array if limit is None else array[:limit]
 
 
-def write_workdir(workdir: Path, track: Track, prepared_dir: Path, meta: dict, threads: int) -> None:
-    """What the sandbox gets: public arrays, hidden *inputs* and the job; never hidden labels."""
-    public = preprocess.load_public(prepared_dir)
-    np.savez(
-        workdir / files.PUBLIC_FILE,
-        x_train=_take(public["x_train"], track.subset.train),
-        y_train=_take(public["y_train"], track.subset.train),
-        x_val=_take(public["x_val"], track.subset.validation),
-        y_val=_take(public["y_val"], track.subset.validation),
-    )
-    hidden_x = np.load(prepared_dir / preprocess.HIDDEN_X_FILE, mmap_mode="r")
-    np.save(workdir / files.HIDDEN_X_FILE, _take(hidden_x, track.subset.hidden))
-    job = {
-        "schedule": track.schedule.model_dump(),
-        "limits": track.limits.model_dump(),
-        "input_shape": meta["input_shape"],
-        "num_classes": meta["num_classes"],
-        "threads": threads,
-    }
-    (workdir / files.JOB_FILE).write_text(json.dumps(job))
-
-
 def outcome_failure(outcome: sandbox.RunOutcome, track: Track) -> tuple[str, str]:
     """Status and one actionable line for a job stopped by a limit or that wrote no result."""
     limits = track.limits
@@ -145,15 +125,19 @@ def public_private_parts(hidden_y: np.ndarray, hidden_split: HiddenSplit) -> tup
     return splits.public_private_split(hidden_y, hidden_split.public_fraction, hidden_split.seed)
 
 
-def score(result: dict, predictions_path: Path, hidden_y: np.ndarray, num_classes: int,
+def score(result: dict, predictions_npy: Optional[bytes], hidden_y: np.ndarray, num_classes: int,
           parts: Optional[tuple[np.ndarray, np.ndarray]] = None) -> dict:
     """Trusted scoring: accuracy on the whole hidden split and on its public and private parts.
+    `predictions_npy`: the trainer's predictions.npy (None: it wrote none, or one too large).
 
     Only these aggregates leave this function; nothing per hidden item is kept.
     """
+    if predictions_npy is None:
+        return {**result, "status": status.CRASHED, "error": "predictions unreadable: no predictions file "
+                                                             f"of at most {jobs.MAX_OUTPUT_BYTES // 2**20} MB"}
     try:
-        predictions = np.load(predictions_path, allow_pickle=False)
-    except (OSError, ValueError) as error:
+        predictions = np.load(io.BytesIO(predictions_npy), allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
         return {**result, "status": status.CRASHED, "error": f"predictions unreadable: {error}"}
     expected_shape = (len(hidden_y), num_classes)
     if predictions.shape != expected_shape:
@@ -177,56 +161,70 @@ def _echo_progress(echo, label: str, line: str) -> None:
         echo(f"  {label}: {line[len(files.LOG_PREFIX):]}")
 
 
-def grade_one(submission_dir: Path, track_name: str, track: Track, prepared_dir: Path, meta: dict,
-              hidden_y: np.ndarray, threads: int, echo,
-              isolation: Optional[sandbox.Isolation] = None,
-              parts: Optional[tuple[np.ndarray, np.ndarray]] = None,
-              keep_dir: Optional[Path] = None) -> tuple[dict, str]:
-    """Train (with the schedule's seed) and score one submission; every outcome becomes a result
-    dict, never an exception. `parts`: the public/private indices of the hidden labels.
-    `keep_dir`: where to keep the trainer's validation outputs and model JSON (for feedback).
+def judge(run: jobs.TrainingRun, track: Track, data: "TrackData", max_retries: int = 0) -> dict:
+    """Turn a finished (or lost) training into a result: status, error and, if it ran, the scores."""
+    outcome = run.outcome
+    if outcome is None:  # every attempt died with its worker: nothing the submission did
+        return {"status": status.CRASHED, "wall_seconds": run.lost_seconds,
+                "error": f"the worker training it was lost {len(run.lost_attempts)} time(s) "
+                         f"(grading.ray.max_retries = {max_retries}); last: {run.lost_attempts[-1]}"}
+    result = _parse_json(run.outputs.get(files.RESULT_FILE))
+    if not isinstance(result, dict) or result.get("status") not in status.ALL:
+        result = None  # missing, or garbled by the submission itself
+    stopped = outcome.timed_out or outcome.out_of_memory or outcome.too_many_processes
+    if result is None or stopped:
+        code, message = outcome_failure(outcome, track)
+        result = {**(result or {}), "status": code, "error": message}
+    elif result["status"] == status.OK:
+        result = score(result, run.outputs.get(files.PREDICTIONS_FILE), data.hidden_y,
+                       data.inputs.num_classes, data.parts)
+    summary = run.outputs.get(files.SUMMARY_FILE)
+    result["model_summary"] = summary.decode("utf-8", "replace") if summary is not None else None
+    if result.get("error"):
+        result["error"] = status.one_line(str(result["error"]))
+    result.update(wall_seconds=outcome.wall_seconds, peak_rss_mb=outcome.peak_rss_mb,
+                  peak_memory_mb=outcome.peak_memory_mb, sandboxed=outcome.sandboxed)
+    return result
 
-    Only a failure of the grader itself (the sandbox could not start) raises.
+
+def _parse_json(content: Optional[bytes]):
+    try:
+        return json.loads(content) if content is not None else None
+    except ValueError:
+        return None
+
+
+def grade_one(submission_dir: Path, track_name: str, track: Track, data: "TrackData", executor, echo,
+              keep: Optional[dict] = None) -> tuple[dict, str]:
+    """Train (with the schedule's seed, wherever `executor` runs it) and score one submission;
+    every outcome becomes a result dict, never an exception. `keep`: receives the trainer's
+    validation outputs and model JSON (file name -> bytes, for feedback).
+
+    Only a failure of the grader itself (the sandbox or the executor could not start) raises.
     """
     # A submission "folder" that is a link to the project would hand the sandbox the hidden labels.
-    resolved, prepared = submission_dir.resolve(), prepared_dir.resolve()
+    resolved, prepared = submission_dir.resolve(), data.prepared_dir.resolve()
     if resolved == prepared or resolved in prepared.parents:
         result = {"status": status.INVALID, "wall_seconds": 0.0,
                   "error": "the submission folder links to the project's own folders: submit a plain folder "
                            "holding model.py"}
         return result, ""
-    with tempfile.TemporaryDirectory(prefix=f"gradebench-{submission_dir.name}-") as scratch:
-        workdir = Path(scratch)
-        write_workdir(workdir, track, prepared_dir, meta, threads)
-        outcome = sandbox.run_training(
-            submission_dir, workdir, track.limits, threads, track.schedule.seed,
-            on_line=lambda line: _echo_progress(echo, f"{track_name}/{submission_dir.name}", line),
-            isolation=isolation,
-        )
-        result = load_result(workdir / files.OUT_DIR / files.RESULT_FILE)
-        if not isinstance(result, dict) or result.get("status") not in status.ALL:
-            result = None  # missing, or garbled by the submission itself
-        stopped = outcome.timed_out or outcome.out_of_memory or outcome.too_many_processes
-        if result is None or stopped:
-            code, message = outcome_failure(outcome, track)
-            result = {**(result or {}), "status": code, "error": message}
-        elif result["status"] == status.OK:
-            predictions_path = workdir / files.OUT_DIR / files.PREDICTIONS_FILE
-            result = score(result, predictions_path, _take(hidden_y, track.subset.hidden), meta["num_classes"],
-                           parts)
-        summary_path = workdir / files.OUT_DIR / files.SUMMARY_FILE
-        result["model_summary"] = summary_path.read_text() if summary_path.exists() else None
-        if keep_dir is not None:
-            keep_dir.mkdir(parents=True, exist_ok=True)
-            for name in (files.VAL_PREDICTIONS_FILE, files.MODEL_CONFIG_FILE):
-                produced = workdir / files.OUT_DIR / name
-                if produced.is_file() and not produced.is_symlink():
-                    shutil.copyfile(produced, keep_dir / name)
-    if result.get("error"):
-        result["error"] = status.one_line(str(result["error"]))
-    result.update(wall_seconds=outcome.wall_seconds, peak_rss_mb=outcome.peak_rss_mb,
-                  peak_memory_mb=outcome.peak_memory_mb, sandboxed=outcome.sandboxed)
-    return result, outcome.log_tail
+    try:
+        run = executor.train(submission_dir, track,
+                             on_line=lambda line: _echo_progress(echo, f"{track_name}/{submission_dir.name}", line))
+    except executors.SubmissionTooLarge as error:
+        return {"status": status.INVALID, "wall_seconds": 0.0, "error": str(error)}, ""
+    max_retries = getattr(getattr(executor, "settings", None), "max_retries", 0)
+    result = judge(run, track, data, max_retries)
+    if keep is not None:
+        keep.update({name: run.outputs[name] for name in (files.VAL_PREDICTIONS_FILE, files.MODEL_CONFIG_FILE)
+                     if name in run.outputs})
+    if executor.name != "local":
+        result.update(executor=executor.name, node=run.node)
+    if run.lost_attempts:
+        result["lost_attempts"] = run.lost_attempts
+    log_tail = run.outcome.log_tail if run.outcome is not None else "\n".join(run.lost_attempts)
+    return result, log_tail
 
 
 def with_seed(track: Track, seed: int) -> Track:
@@ -239,62 +237,54 @@ class TrackData:
 
     prepared_dir: Path
     meta: dict
-    hidden_y: np.ndarray
-    parts: tuple[np.ndarray, np.ndarray]  # public and private indices of the (subset's) hidden labels
-    x_val: np.ndarray  # the validation inputs and labels the sandbox trains with, for feedback
-    y_val: np.ndarray
+    inputs: jobs.TrainingInputs  # what every sandbox gets (the track's subset applied)
+    hidden_y: np.ndarray  # the (subset's) hidden labels: stay in this process
+    parts: tuple[np.ndarray, np.ndarray]  # public and private indices of hidden_y
 
     @classmethod
     def load(cls, prepared_dir: Path, track: Track, hidden_split: HiddenSplit) -> "TrackData":
-        meta = preprocess.load_meta(prepared_dir)
-        hidden_y = np.load(prepared_dir / preprocess.HIDDEN_Y_FILE)
-        public = preprocess.load_public(prepared_dir)
-        return cls(prepared_dir, meta, hidden_y,
-                   public_private_parts(_take(hidden_y, track.subset.hidden), hidden_split),
-                   _take(public["x_val"], track.subset.validation), _take(public["y_val"], track.subset.validation))
+        hidden_y = _take(np.load(prepared_dir / preprocess.HIDDEN_Y_FILE), track.subset.hidden)
+        return cls(prepared_dir, preprocess.load_meta(prepared_dir), jobs.TrainingInputs.load(prepared_dir, track.subset),
+                   hidden_y, public_private_parts(hidden_y, hidden_split))
 
 
-def grade_submission(submission_dir: Path, track_name: str, track: Track, data: TrackData, threads: int,
-                     echo, isolation: Optional[sandbox.Isolation], feedback_dir: Optional[Path]) -> tuple[dict, str]:
+def grade_submission(submission_dir: Path, track_name: str, track: Track, data: TrackData, executor,
+                     echo, feedback_dir: Optional[Path]) -> tuple[dict, str]:
     """Grade one submission with every seed of the track, combine, and write its feedback."""
     per_seed, logs = [], []
-    with tempfile.TemporaryDirectory(prefix="gradebench-keep-") as kept:
-        for seed in track.seed_list():
-            keep_dir = Path(kept) / str(seed)
-            result, log_tail = grade_one(submission_dir, track_name, with_seed(track, seed), data.prepared_dir,
-                                         data.meta, data.hidden_y, threads, echo, isolation, data.parts, keep_dir)
-            per_seed.append(result)
-            logs.append(log_tail if track.seeds == 1 else f"===== seed {seed} =====\n{log_tail}")
-            if result["status"] != status.OK:
-                break  # the submission fails with this seed; the others would not change that
-        combined = seeds.combine(track.seed_list(), per_seed)
-        first = Path(kept) / str(track.schedule.seed)
-        model_json = _read_small(first / files.MODEL_CONFIG_FILE, duplicates.MAX_CONFIG_BYTES)
-        combined["architecture_hash"] = duplicates.architecture_hash(model_json)
-        if feedback_dir is not None:
-            outputs_path = first / files.VAL_PREDICTIONS_FILE
-            val_outputs = _load_array(outputs_path)
-            confusion_path = feedback_dir.parent.parent / CONFUSION_DIR / f"{submission_dir.name}.csv"
-            written = feedback.write_feedback(feedback_dir, confusion_path, f"{track_name}/{submission_dir.name}",
-                                              combined.get("history"), data.x_val, data.y_val, val_outputs,
-                                              data.meta["class_names"])
-            combined["feedback_files"] = [path.relative_to(feedback_dir.parent.parent).as_posix() for path in written]
+    first: dict = {}  # the first seed's validation outputs and model JSON
+    for seed in track.seed_list():
+        result, log_tail = grade_one(submission_dir, track_name, with_seed(track, seed), data, executor, echo,
+                                     keep=first if not per_seed else None)
+        per_seed.append(result)
+        logs.append(log_tail if track.seeds == 1 else f"===== seed {seed} =====\n{log_tail}")
+        if result["status"] != status.OK:
+            break  # the submission fails with this seed; the others would not change that
+    combined = seeds.combine(track.seed_list(), per_seed)
+    model_json = first.get(files.MODEL_CONFIG_FILE)
+    if model_json is not None and len(model_json) <= duplicates.MAX_CONFIG_BYTES:
+        model_json = model_json.decode("utf-8", "replace")
+    else:
+        model_json = None
+    combined["architecture_hash"] = duplicates.architecture_hash(model_json)
+    if feedback_dir is not None:
+        from pipeline import feedback  # matplotlib: only when plotting (cmd_grade warms it up meanwhile)
+
+        val_outputs = _load_array(first.get(files.VAL_PREDICTIONS_FILE))
+        confusion_path = feedback_dir.parent.parent / CONFUSION_DIR / f"{submission_dir.name}.csv"
+        written = feedback.write_feedback(feedback_dir, confusion_path, f"{track_name}/{submission_dir.name}",
+                                          combined.get("history"), data.inputs.x_val, data.inputs.y_val,
+                                          val_outputs, data.meta["class_names"])
+        combined["feedback_files"] = [path.relative_to(feedback_dir.parent.parent).as_posix() for path in written]
     return combined, "\n".join(logs)
 
 
-def _read_small(path: Path, limit: int) -> Optional[str]:
-    try:
-        if path.stat().st_size > limit:
-            return None
-        return path.read_text(errors="replace")
-    except OSError:
+def _load_array(content: Optional[bytes]) -> Optional[np.ndarray]:
+    if content is None:
         return None
-
-
-def _load_array(path: Path) -> Optional[np.ndarray]:
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
+        return np.load(io.BytesIO(content), allow_pickle=False)
+    except (OSError, ValueError, EOFError):
         return None
 
 
@@ -312,15 +302,16 @@ def describe_submission(submission_dir: Path) -> tuple[dict, Optional[str]]:
 
 
 def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_dir: Path,
-                results_dir: Path, workers: int, on_result=None, unsafe_no_sandbox: bool = False,
+                results_dir: Path, grading: Grading, on_result=None,
                 bwrap_executable: str = sandbox.DEFAULT_BWRAP,
                 hidden_split: HiddenSplit = HiddenSplit()) -> list[dict]:
     """Grade every stale submission of one track; return all current results.
 
-    `on_result(result, log_tail, results_dir)` is called as each result arrives (MLflow logging;
-    the result's `feedback_files` are relative to results_dir).
+    `grading` says where trainings run (grading.executor: local workers or Ray) and whether the
+    sandbox may be skipped. `on_result(result, log_tail, results_dir)` is called as each result
+    arrives (MLflow logging; the result's `feedback_files` are relative to results_dir).
     Raises sandbox.SandboxUnavailable (before running anything) when bubblewrap cannot isolate
-    submissions and `unsafe_no_sandbox` (grading.unsafe_no_sandbox / --unsafe-no-sandbox) is off.
+    submissions and grading.unsafe_no_sandbox (or --unsafe-no-sandbox) is off.
     """
     results_dir.mkdir(parents=True, exist_ok=True)
     data = TrackData.load(prepared_dir, track, hidden_split)
@@ -355,9 +346,28 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
     print(f"{track_name}: {len(submissions)} submissions, {len(stale)} to grade, "
           f"{len(submissions) - len(stale)} up to date", flush=True)
 
-    # Decided once per run: refuses here, before any student code runs, if there is no sandbox.
-    isolation = sandbox.choose_isolation(unsafe_no_sandbox, bwrap_executable) if stale else None
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    if not stale:
+        return [load_result(results_dir / f"{path.name}{RESULT_SUFFIX}") for path in submissions]
+    # Decided once per run: a local executor refuses here, before any student code runs, without a
+    # sandbox; on Ray every node decides for itself.
+    executor = executors.make_executor(grading, data.inputs, grading.unsafe_no_sandbox, bwrap_executable,
+                                       grader_key)
+    try:
+        _grade_stale(track_name, track, data, stale, executor, results_dir, on_result, {
+            "data_fingerprint": data_key, "grader_fingerprint": grader_key, "threads": executor.threads,
+            "schedule": track.schedule.model_dump(),
+            # Everything needed to grade this entry again exactly (`python -m pipeline rerun`).
+            "grading_config": {"track": track.model_dump(), "hidden_split": hidden_split.model_dump()},
+        })
+    finally:
+        executor.close()
+    return [load_result(results_dir / f"{path.name}{RESULT_SUFFIX}") for path in submissions]
+
+
+def _grade_stale(track_name: str, track: Track, data: TrackData, stale: list, executor, results_dir: Path,
+                 on_result, provenance: dict) -> None:
+    """Grade the stale submissions, `executor.workers` at a time; write each result as it arrives."""
+    feedback_root = results_dir / FEEDBACK_DIR
     interactive = sys.stderr.isatty()
     bar = tqdm(total=len(stale), desc=f"grading {track_name}", unit="submission", disable=not interactive)
     echo = bar.write if interactive else (lambda line: print(line, flush=True))
@@ -368,12 +378,12 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
         facts, meta_problem = describe_submission(submission_dir)
         if meta_problem:
             return {**facts, "status": status.INVALID, "error": meta_problem, "wall_seconds": 0.0}, ""
-        result, log_tail = grade_submission(submission_dir, track_name, track, data, threads, epoch_echo, isolation,
+        result, log_tail = grade_submission(submission_dir, track_name, track, data, executor, epoch_echo,
                                             feedback_root / submission_dir.name)
         return {**result, **facts}, log_tail
 
     finished = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=executor.workers) as pool:
         futures = {
             pool.submit(grade_stale, submission_dir): (submission_dir, content_hash, cache_key)
             for submission_dir, content_hash, cache_key in stale
@@ -386,12 +396,8 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
                 track=track_name,
                 content_hash=content_hash,
                 cache_key=cache_key,
-                data_fingerprint=data_key,
-                grader_fingerprint=grader_key,
-                threads=threads,  # TensorFlow's thread count can change float sums: rerun uses the same
-                schedule=track.schedule.model_dump(),
-                # Everything needed to grade this entry again exactly (`python -m pipeline rerun`).
-                grading_config={"track": track.model_dump(), "hidden_split": hidden_split.model_dump()},
+                # threads: TensorFlow's thread count can change float sums, so rerun uses the same.
+                **provenance,
                 graded_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             )
             # Written as soon as it arrives: an interrupted run keeps every finished result.
@@ -406,4 +412,3 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
             bar.update(1)
             echo(f"[{finished}/{len(stale)}] {track_name}/{submission_dir.name}: {result['status']} ({shown})")
     bar.close()
-    return [load_result(results_dir / f"{path.name}{RESULT_SUFFIX}") for path in submissions]

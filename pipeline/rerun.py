@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from pipeline import grade, hashing, sandbox, tracking
+from pipeline import executors, grade, hashing, sandbox, tracking
 from pipeline.config import HiddenSplit, Track
 
 COMPARED = ("public_accuracy", "private_accuracy", "test_accuracy", "validation_accuracy", "predictions_sha256")
@@ -112,8 +112,9 @@ def rerun(client: MlflowClient, run_id: str, prepared_root: Path, unsafe_no_sand
         isolation = sandbox.choose_isolation(unsafe_no_sandbox)
         threads = int(recorded.get("threads") or max(1, os.cpu_count() or 1))
         data = grade.TrackData.load(prepared_dir, track, hidden_split)
-        again, _ = grade.grade_submission(submission_dir, track_name, track, data, threads,
-                                          lambda line: echo(line), isolation, feedback_dir=None)
+        executor = executors.LocalExecutor(data.inputs, isolation, threads=threads)
+        again, _ = grade.grade_submission(submission_dir, track_name, track, data, executor,
+                                          lambda line: echo(line), feedback_dir=None)
     report.reproduced, lines = compare(recorded, again)
     report.lines += lines
     client.set_tag(run_id, "rerun.reproduced", "true" if report.reproduced else "false")

@@ -16,9 +16,9 @@ PID, network, IPC, UTS and cgroup namespaces as an unprivileged user with every 
 dropped, so it has no network (only its own loopback) and cannot signal anything outside.
 
 Limits are enforced from outside. Memory and the number of processes/threads use a child
-cgroup (v1 `memory` and `pids` controllers) of the grader's own cgroup, so the kernel stops the
-submission at the limit without swapping or its OOM killer touching the grader. Where cgroups
-are not writable, memory falls back to RLIMIT_DATA plus polling the process tree's resident
+cgroup (v1 `memory` and `pids` controllers; see pipeline.cgroups) of the grader's own cgroup,
+so the kernel stops the submission at the limit without swapping or its OOM killer touching the
+grader. Where cgroups are not writable, memory falls back to RLIMIT_DATA plus polling the process tree's resident
 memory, and processes to RLIMIT_NPROC plus polling the thread count. Wall time is polled.
 Output is kept as a bounded tail. Results come back through files in the workdir.
 
@@ -42,7 +42,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -50,10 +49,16 @@ from typing import Callable, Optional
 import psutil
 
 from pipeline import workdir as files
+from pipeline.cgroups import RunCgroups
 from pipeline.config import Limits
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds pipeline/
-POLL_SECONDS = 0.05
+# How often the job is watched. With memory and pids cgroups the kernel enforces those limits and
+# polling only records the peak RSS and checks the wall clock and the pids-limit flag, so it can be
+# slow (walking the process tree every 50 ms cost ~5% of a core). Without them the polling itself
+# enforces the limits (RLIMIT_DATA/NPROC are only approximate), so it must stay fast.
+POLL_SECONDS_WITH_CGROUPS = 0.5
+POLL_SECONDS_FALLBACK = 0.05
 
 DEFAULT_BWRAP = "bwrap"
 UNSAFE_ENV_VAR = "GRADEBENCH_UNSAFE_NO_SANDBOX"
@@ -67,7 +72,6 @@ SANDBOX_UID = 65534
 # recreated as symlinks). /etc is not bound whole: only what the dynamic loader and fonts need.
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_PATHS = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/fonts")
-CGROUP_PREFIX = "gradebench-"
 # Flags of newer bubblewraps, used when `bwrap --help` lists them.
 OPTIONAL_FLAGS = ("--disable-userns", "--size")
 # The marker bubblewrap puts in front of its own errors (a setup failure is the pipeline's fault).
@@ -185,186 +189,6 @@ def choose_isolation(unsafe_no_sandbox: bool = False, bwrap_executable: str = DE
     banner = UNSAFE_BANNER.format(reason=problem, how=how)
     (warn or (lambda text: print(text, file=sys.stderr, flush=True)))(banner)
     return Isolation(bwrap=None, use_cgroups=use_cgroups)
-
-
-# ---------------------------------------------------------------------------------------------
-# cgroup v1: a child group per run under the grader's own group.
-
-
-def _controller_dirs() -> dict[str, Path]:
-    """{controller: directory of this process's cgroup} for every mounted cgroup v1 controller."""
-    try:
-        own = {}
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            for controller in controllers.split(","):
-                if controller:
-                    own[controller] = path
-        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return {}
-    found = {}
-    for line in mounts:
-        before, _, after = line.partition(" - ")
-        fields, tail = before.split(), after.split()
-        if len(fields) < 5 or len(tail) < 3 or tail[0] != "cgroup":
-            continue
-        mount_root, mount_point = fields[3], fields[4]
-        for controller in tail[2].split(","):
-            if controller not in own or controller in found:
-                continue
-            path = own[controller]
-            if mount_root != "/":
-                if not (path == mount_root or path.startswith(mount_root.rstrip("/") + "/")):
-                    continue
-                path = path[len(mount_root):]
-            found[controller] = Path(mount_point) / path.lstrip("/")
-    return found
-
-
-def _read_int(path: Path, default: int = 0) -> int:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return default
-
-
-def _read_keyed(path: Path) -> dict[str, int]:
-    """Files like memory.oom_control / pids.events: one `name value` per line."""
-    values = {}
-    try:
-        for line in path.read_text().splitlines():
-            name, _, value = line.partition(" ")
-            if value.strip().lstrip("-").isdigit():
-                values[name] = int(value)
-            elif value.strip() == "max":
-                values[name] = -1
-    except OSError:
-        pass
-    return values
-
-
-def _remove_stale_groups(parent: Path) -> None:
-    """Groups left by a grader that was killed (its pid is gone and the group is empty)."""
-    for stale in parent.glob(f"{CGROUP_PREFIX}*"):
-        owner = stale.name[len(CGROUP_PREFIX):].split("-")[0]
-        if owner.isdigit() and int(owner) != os.getpid() and not psutil.pid_exists(int(owner)):
-            try:
-                stale.rmdir()
-            except OSError:
-                pass
-
-
-class RunCgroups:
-    """The memory and pids cgroups of one run; each is None if it could not be set up."""
-
-    def __init__(self, memory_bytes: int, max_processes: int, enabled: bool = True):
-        self.memory: Optional[Path] = None
-        self.pids: Optional[Path] = None
-        self.problems: list[str] = []
-        if not enabled:
-            return
-        name = f"{CGROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        dirs = _controller_dirs()
-        self.memory = self._create(dirs.get("memory"), name, [
-            ("memory.limit_in_bytes", memory_bytes, True),
-            # Without swap accounting these two are absent; the limit alone still holds RAM.
-            ("memory.memsw.limit_in_bytes", memory_bytes, False),
-            ("memory.swappiness", 0, False),
-        ])
-        self.pids = self._create(dirs.get("pids"), name, [("pids.max", max_processes, True)])
-
-    def _create(self, parent: Optional[Path], name: str, settings) -> Optional[Path]:
-        if parent is None:
-            self.problems.append("no cgroup v1 controller mounted")
-            return None
-        _remove_stale_groups(parent)
-        group = parent / name
-        try:
-            group.mkdir()
-        except OSError as error:
-            self.problems.append(f"cannot create {group}: {error}")
-            return None
-        for setting, value, required in settings:
-            try:
-                (group / setting).write_text(str(value))
-            except OSError as error:
-                if required:
-                    self.problems.append(f"cannot write {group / setting}: {error}")
-                    self._remove_one(group)
-                    return None
-        return group
-
-    @property
-    def groups(self) -> list[Path]:
-        return [group for group in (self.memory, self.pids) if group is not None]
-
-    def add(self, pid: int) -> None:
-        """Move `pid` (still blocked before exec) into every group; a failing group is dropped."""
-        for attribute in ("memory", "pids"):
-            group = getattr(self, attribute)
-            if group is None:
-                continue
-            try:
-                (group / "cgroup.procs").write_text(str(pid))
-            except OSError as error:
-                self.problems.append(f"cannot move the job into {group}: {error}")
-                self._remove_one(group)
-                setattr(self, attribute, None)
-
-    def oom_killed(self) -> bool:
-        if self.memory is None:
-            return False
-        control = _read_keyed(self.memory / "memory.oom_control")
-        if "oom_kill" in control:
-            return control["oom_kill"] > 0
-        return control.get("under_oom", 0) > 0 or _read_int(self.memory / "memory.failcnt") > 0
-
-    def memory_peak_mb(self) -> Optional[float]:
-        if self.memory is None:
-            return None
-        return _read_int(self.memory / "memory.max_usage_in_bytes") / 2**20
-
-    def process_limit_hit(self) -> bool:
-        """True once a fork or thread creation failed because of pids.max."""
-        return self.pids is not None and _read_keyed(self.pids / "pids.events").get("max", 0) > 0
-
-    def kill_all(self) -> None:
-        """SIGKILL everything left in the groups (processes that escaped the process group)."""
-        for _ in range(100):
-            pids = set()
-            for group in self.groups:
-                try:
-                    pids.update(int(p) for p in (group / "cgroup.procs").read_text().split())
-                except (OSError, ValueError):
-                    pass
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            time.sleep(0.02)
-
-    @staticmethod
-    def _remove_one(group: Path) -> bool:
-        for _ in range(250):  # processes may take a moment to leave after SIGKILL
-            try:
-                group.rmdir()
-                return True
-            except FileNotFoundError:
-                return True
-            except OSError:
-                time.sleep(0.02)
-        return False
-
-    def remove(self) -> None:
-        self.kill_all()
-        for group in self.groups:
-            if not self._remove_one(group):
-                print(f"warning: could not remove cgroup {group}; remove it with rmdir", file=sys.stderr)
-        self.memory = self.pids = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -692,6 +516,8 @@ def run_training(
         watched = None  # already gone
     timed_out = out_of_memory = too_many_processes = False
     peak_rss = 0
+    kernel_enforced = cgroups.memory is not None and cgroups.pids is not None
+    interval = POLL_SECONDS_WITH_CGROUPS if kernel_enforced else POLL_SECONDS_FALLBACK
     try:
         while popen.poll() is None:
             rss, thread_count = _tree_usage(watched) if watched is not None else (0, 0)
@@ -705,7 +531,11 @@ def run_training(
             if time.monotonic() - started > limits.wall_seconds:
                 timed_out = True
                 break
-            time.sleep(POLL_SECONDS)
+            # Waiting on the job rather than sleeping notices its end at once, not an interval later.
+            try:
+                popen.wait(timeout=interval)
+            except subprocess.TimeoutExpired:
+                pass
     finally:
         _kill_group(popen)  # the sandbox (its PID namespace dies with it) or the plain job's group
         cgroups.kill_all()  # anything that left the process group

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import grade, preprocess, sandbox, status
-from pipeline.config import Limits, Schedule, Subset, Track
+from pipeline import cgroups, executors, grade, preprocess, sandbox, status
+from pipeline.config import Grading, HiddenSplit, Limits, Schedule, Subset, Track
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "submissions"
@@ -229,7 +229,7 @@ def batch(tmp_path_factory) -> Batch:
             patch.setenv("GRADEBENCH_TEST_SECRET", attack.secret)
             patch.delenv(sandbox.UNSAFE_ENV_VAR, raising=False)
             graded = grade.grade_track(TRACK_NAME, tiny_track(), submissions, project / "data" / "prepared" / "mnist",
-                                       results_dir, workers=2)
+                                       results_dir, Grading(workers=2))
     finally:
         attack.server.close()
         escaped = [path for path in attack.write_targets(include_real_repo=True) if path.exists()]
@@ -366,8 +366,8 @@ def test_a_flood_of_output_keeps_only_the_tail(batch):
 @needs_mnist
 @pytest.mark.slow
 def test_cgroups_are_removed_after_the_runs(batch):
-    for directory in sandbox._controller_dirs().values():
-        assert not list(directory.glob(f"{sandbox.CGROUP_PREFIX}{os.getpid()}-*")), directory
+    for directory in cgroups._controller_dirs().values():
+        assert not list(directory.glob(f"{cgroups.CGROUP_PREFIX}{os.getpid()}-*")), directory
 
 
 # --- without bubblewrap -----------------------------------------------------------------------
@@ -391,7 +391,7 @@ def test_refuses_to_grade_without_a_sandbox_unless_opted_in(tmp_path, monkeypatc
     add_fixtures(tmp_path / "submissions", ["good"])
     with pytest.raises(sandbox.SandboxUnavailable) as refused:
         grade.grade_track(TRACK_NAME, tiny_track(), tmp_path / "submissions", prepared,
-                          tmp_path / "results", workers=1, bwrap_executable="/nonexistent/bwrap")
+                          tmp_path / "results", Grading(workers=1), bwrap_executable="/nonexistent/bwrap")
     message = str(refused.value)
     assert "/nonexistent/bwrap" in message and "unsafe_no_sandbox" in message
     assert "apt-get install bubblewrap" in message
@@ -404,9 +404,9 @@ def test_a_submission_folder_linking_to_the_project_is_invalid_without_running(t
     (tmp_path / "submissions").mkdir()
     link = tmp_path / "submissions" / "sneaky"
     link.symlink_to(tmp_path)  # the whole project, hidden labels included
-    result, log = grade.grade_one(link, TRACK_NAME, tiny_track(), prepared, preprocess.load_meta(prepared),
-                                  np.load(prepared / preprocess.HIDDEN_Y_FILE), threads=1, echo=print,
-                                  isolation=sandbox.Isolation(bwrap="/nonexistent/never-run"))
+    data = grade.TrackData.load(prepared, tiny_track(), HiddenSplit())
+    never_runs = executors.LocalExecutor(data.inputs, sandbox.Isolation(bwrap="/nonexistent/never-run"), threads=1)
+    result, log = grade.grade_one(link, TRACK_NAME, tiny_track(), data, never_runs, echo=print)
     assert result["status"] == status.INVALID and "plain folder" in result["error"]
 
 
@@ -435,8 +435,8 @@ def test_unsandboxed_control_run_shows_the_attacks_are_real(tmp_path, capsys, mo
     attack.arm(submissions, include_real_repo=False)  # only temporary paths in the control run
     try:
         graded = grade.grade_track(TRACK_NAME, tiny_track(), submissions, project / "data" / "prepared" / "mnist",
-                                   project / "results" / TRACK_NAME, workers=2,
-                                   unsafe_no_sandbox=True, bwrap_executable="/nonexistent/bwrap")
+                                   project / "results" / TRACK_NAME, Grading(workers=2, unsafe_no_sandbox=True),
+                                   bwrap_executable="/nonexistent/bwrap")
     finally:
         attack.server.close()
     assert "WITHOUT a sandbox" in capsys.readouterr().err
@@ -458,9 +458,9 @@ def test_memory_limit_without_cgroups_falls_back_to_rlimit(tmp_path):
     project = make_project(tmp_path)
     prepared = project / "data" / "prepared" / "mnist"
     isolation = sandbox.Isolation(bwrap=sandbox.probe_bwrap(sandbox.DEFAULT_BWRAP)[0], use_cgroups=False)
-    result, log = grade.grade_one((FIXTURES / "allocates_50gb").resolve(), TRACK_NAME, tiny_track(), prepared,
-                                  preprocess.load_meta(prepared), np.load(prepared / preprocess.HIDDEN_Y_FILE),
-                                  threads=1, echo=lambda line: None, isolation=isolation)
+    data = grade.TrackData.load(prepared, tiny_track(), HiddenSplit())
+    result, log = grade.grade_one((FIXTURES / "allocates_50gb").resolve(), TRACK_NAME, tiny_track(), data,
+                                  executors.LocalExecutor(data.inputs, isolation, threads=1), echo=lambda line: None)
     assert result["status"] == status.OUT_OF_MEMORY, (result["error"], log[-2000:])
     assert result["peak_memory_mb"] is None  # no cgroup was used
 

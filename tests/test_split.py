@@ -55,7 +55,7 @@ def test_scorer_reports_public_private_and_full_accuracy(tmp_path):
     predictions = np.eye(3, dtype=np.float32)[guesses]
     np.save(tmp_path / "p.npy", predictions)
     parts = grade.public_private_parts(y, HiddenSplit(public_fraction=0.5, seed=3))
-    scored = grade.score({"status": status.OK}, tmp_path / "p.npy", y, 3, parts)
+    scored = grade.score({"status": status.OK}, (tmp_path / "p.npy").read_bytes(), y, 3, parts)
     correct = guesses == y
     assert scored["test_accuracy"] == 0.8
     assert scored["public_accuracy"] == float(np.mean(correct[parts[0]]))
