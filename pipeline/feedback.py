@@ -95,22 +95,40 @@ def plot_confusion(path: Path, counts: np.ndarray, class_names: list[str], title
     figure.savefig(path, dpi=DPI)
 
 
+def tile(images: np.ndarray, columns: int, pad: int = 2) -> np.ndarray:
+    """The images as one grid array (white gaps): one imshow instead of 25 subplots, which took
+    over a second per submission (py-spy) on the grading critical path."""
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    height, width = images.shape[1:3] if len(images) else (28, 28)
+    grid = np.full((rows * (height + pad), columns * (width + pad)), np.nan, dtype=np.float32)
+    for position, image in enumerate(images):
+        row, column = divmod(position, columns)
+        top, left = row * (height + pad), column * (width + pad)
+        grid[top:top + height, left:left + width] = image
+    return grid
+
+
 def plot_misclassified(path: Path, images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
                        class_names: list[str], title: str) -> None:
     wrong = np.flatnonzero(y_true != y_pred)[:MAX_MISCLASSIFIED]
     columns = 5
     rows = max(1, int(np.ceil(len(wrong) / columns)))
-    figure = Figure(figsize=(columns * 1.6, rows * 1.8 + 0.4))
-    axes = figure.subplots(rows, columns, squeeze=False)
-    for axis in axes.flat:
-        axis.axis("off")
-    for axis, index in zip(axes.flat, wrong):
-        axis.imshow(images[index], cmap="gray")
-        axis.set_title(f"{class_names[y_true[index]]} → {class_names[y_pred[index]]}", fontsize=9)
-    if not len(wrong):
-        axes.flat[0].text(0.5, 0.5, "no misclassified validation images", ha="center", va="center")
+    figure = Figure(figsize=(columns * 1.6, rows * 1.8 + 0.6))
+    axis = figure.add_axes((0.02, 0.02, 0.96, 0.96 - 0.5 / (rows * 1.8 + 0.6)))
+    axis.axis("off")
+    if len(wrong):
+        picked = images[wrong].astype(np.float32)
+        height, width = picked.shape[1:3]
+        axis.imshow(tile(picked, columns), cmap="gray")
+        for position, index in enumerate(wrong):
+            row, column = divmod(position, columns)
+            # Captions in the gap above each image (image coordinates: y grows downwards).
+            axis.text(column * (width + 2) + width / 2, row * (height + 2) + 1.5,
+                      f"{class_names[y_true[index]]} → {class_names[y_pred[index]]}", ha="center", va="top",
+                      fontsize=9, color="#d62728", bbox={"facecolor": "white", "alpha": 0.7, "pad": 1, "lw": 0})
+    else:
+        axis.text(0.5, 0.5, "no misclassified validation images", ha="center", va="center")
     figure.suptitle(f"{title} (true → predicted)")
-    figure.tight_layout()
     figure.savefig(path, dpi=DPI)
 
 
