@@ -161,13 +161,13 @@ def _echo_progress(echo, label: str, line: str) -> None:
         echo(f"  {label}: {line[len(files.LOG_PREFIX):]}")
 
 
-def judge(run: jobs.TrainingRun, track: Track, data: "TrackData", max_retries: int = 0) -> dict:
+def judge(run: jobs.TrainingRun, track: Track, data: "TrackData") -> dict:
     """Turn a finished (or lost) training into a result: status, error and, if it ran, the scores."""
     outcome = run.outcome
     if outcome is None:  # every attempt died with its worker: nothing the submission did
         return {"status": status.CRASHED, "wall_seconds": run.lost_seconds,
                 "error": f"the worker training it was lost {len(run.lost_attempts)} time(s) "
-                         f"(grading.ray.max_retries = {max_retries}); last: {run.lost_attempts[-1]}"}
+                         f"(grading.ray.max_retries = {len(run.lost_attempts) - 1}); last: {run.lost_attempts[-1]}"}
     result = _parse_json(run.outputs.get(files.RESULT_FILE))
     if not isinstance(result, dict) or result.get("status") not in status.ALL:
         result = None  # missing, or garbled by the submission itself
@@ -214,8 +214,7 @@ def grade_one(submission_dir: Path, track_name: str, track: Track, data: "TrackD
                              on_line=lambda line: _echo_progress(echo, f"{track_name}/{submission_dir.name}", line))
     except executors.SubmissionTooLarge as error:
         return {"status": status.INVALID, "wall_seconds": 0.0, "error": str(error)}, ""
-    max_retries = getattr(getattr(executor, "settings", None), "max_retries", 0)
-    result = judge(run, track, data, max_retries)
+    result = judge(run, track, data)
     if keep is not None:
         keep.update({name: run.outputs[name] for name in (files.VAL_PREDICTIONS_FILE, files.MODEL_CONFIG_FILE)
                      if name in run.outputs})

@@ -1,5 +1,6 @@
 """params.yaml mistakes become one clear message naming the key, the bad value and the rule."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,18 @@ def test_repository_params_have_leaderboard_grades_and_seeds():
 def test_leaderboard_and_grade_mistakes_are_named(tmp_path, mutate, message):
     with pytest.raises(ConfigError, match=message):
         load_params(write_params(tmp_path, mutate))
+
+
+def test_unknown_executor_names_the_choices(tmp_path):
+    path = write_params(tmp_path, lambda p: p["grading"].update(executor="dask"))
+    with pytest.raises(ConfigError) as error:
+        load_params(path)
+    assert "grading.executor = 'dask'" in str(error.value) and "'ray'" in str(error.value)
+
+
+def test_ray_executor_without_ray_installed_says_how_to_install(monkeypatch):
+    from pipeline import executors
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    with pytest.raises(ConfigError, match=r"pip install '\.\[ray\]'"):
+        executors._import_ray()
