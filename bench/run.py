@@ -12,7 +12,10 @@ Sections (each figure is a ratio taken within one run; medians over --repeats):
   memory      peak RSS of the grading parent (polled) and of the sandboxed trainer (result JSON)
   noop        `dvc repro` with 20 graded submissions and nothing changed           <= 5 s
   incremental edit one model.py: exactly one re-train per track, `dvc repro` vs grading it directly <= 1.2x
-  throughput  N submissions with grading.workers = 1 and 2: submissions/hour, vs one worker and the ideal
+  throughput  N submissions with grading.workers = 1 and 2: submissions/hour, vs one worker and the ideal;
+              then (if Ray is installed, unless --no-ray) the same N on a local Ray cluster of up to
+              2 one-CPU nodes (`--executor ray`): same figures, cluster start reported apart, and
+              whether its accuracies equal the local rows' with the same threads per training
   lever       Keras backends (TensorFlow; JAX from --jax-python) and input pipelines (NumPy vs tf.data):
               train time vs TF+NumPy, and whether two runs of a config give bit-identical predictions
 
@@ -28,10 +31,12 @@ import argparse
 import collections
 import datetime
 import hashlib
+import importlib.util
 import json
 import os
 import platform
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -52,6 +57,11 @@ MLP_TARGET, CNN_TARGET = 1.10, 1.05
 CNN_NAMES = ("cnn", "conv")
 NOOP_TARGET, INCREMENTAL_TARGET, PREPROCESS_TARGET = 5.0, 1.2, 3.0
 FULL_EPOCHS = 30  # the MNIST schedule in params.yaml; the overhead is projected onto it
+RAY = Path(sys.executable).parent / "ray"
+RAY_NODES = min(CORES, 2)  # one-CPU nodes of the throughput cluster: as many CPUs as the local rows
+RAY_NODE_FLAGS = ["--num-cpus=1", "--object-store-memory=150000000", "--node-ip-address=127.0.0.1",
+                  "--disable-usage-stats"]
+RAY_READY = "block forever"  # what `ray start --block` prints once its node is up
 
 
 def log(message: str) -> None:
@@ -205,6 +215,77 @@ def clear_results(ws: Path, track: str = "mnist") -> None:
 
 def read_result(ws: Path, track: str, name: str) -> dict:
     return json.loads((ws / "results" / track / f"{name}.json").read_text())
+
+
+# ---------------------------------------------------------------------------------------------
+# A local Ray cluster (the throughput section's Ray row).
+
+
+def ray_skip_reason(args) -> str | None:
+    if args.no_ray:
+        return "Ray row skipped: --no-ray"
+    if importlib.util.find_spec("ray") is None or not RAY.exists():
+        return "Ray row skipped: Ray is not installed (pip install '.[ray]')"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_ray_node(extra: list[str], ws: Path, log_path: Path, timeout: float = 180) -> subprocess.Popen:
+    """One node as `ray start --block`, our child: terminating it stops exactly that node's processes
+    (`ray stop` would stop every Ray node of this user on the machine, another run's included)."""
+    with open(log_path, "wb") as handle:
+        process = subprocess.Popen([str(RAY), "start", "--block", *extra, *RAY_NODE_FLAGS], cwd=ws,
+                                   env=environment({"RAY_USAGE_STATS_ENABLED": "0"}), stdout=handle,
+                                   stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while RAY_READY not in log_path.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_ray_nodes([process])
+            raise RuntimeError(f"ray start {' '.join(extra)} did not come up:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return process
+
+
+def wait_for_ray_cpus(address: str, cpus: int, timeout: float = 60) -> None:
+    """Until every node has registered: the grader sizes its fan-out from the CPUs it sees at start."""
+    import ray
+
+    ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+    try:
+        deadline = time.monotonic() + timeout
+        while ray.cluster_resources().get("CPU", 0) < cpus:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Ray cluster at {address} has {ray.cluster_resources()}, not {cpus} CPUs")
+            time.sleep(0.5)
+    finally:
+        ray.shutdown()
+
+
+def stop_ray_nodes(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM each `ray start --block` (it stops its node's processes), then kill by PID whatever of
+    its process tree outlived it; workers' nodes first, the head last."""
+    for process in reversed(processes):
+        try:
+            tree = psutil.Process(process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            tree = []
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        _, alive = psutil.wait_procs(tree, timeout=15)
+        for leftover in alive:
+            try:
+                leftover.kill()
+            except psutil.NoSuchProcess:
+                pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,17 +473,64 @@ def section_throughput(args, root: Path, prepared: Path, report: dict) -> None:
         (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         clear_results(ws)
         timed = run(pipeline_cmd("grade", "mnist"), ws)
-        results = [read_result(ws, "mnist", name) for name in subs]
-        rows[workers] = {"seconds": timed.seconds, "per_hour": len(subs) / timed.seconds * 3600,
-                         "threads_per_worker": max(1, CORES // workers),
-                         "accuracies": {r["submission"]: r.get("test_accuracy") for r in results},
-                         "sum_train_seconds": sum(r.get("train_seconds") or 0 for r in results)}
+        rows[workers] = throughput_row(timed, ws, subs)
+        rows[workers]["threads_per_worker"] = max(1, CORES // workers)
         log(f"throughput workers={workers}: {timed.seconds:.1f} s for {len(subs)}, {rows[workers]['per_hour']:.0f}/h")
     one = rows[min(rows)]["per_hour"]
     for workers, row in rows.items():
         row["vs_one_worker"] = row["per_hour"] / one
         row["vs_ideal"] = row["per_hour"] / (one * min(workers, CORES))
-    report["throughput"] = {"n": len(subs), "epochs": args.throughput_epochs, "rows": rows}
+    skipped = ray_skip_reason(args)
+    ray_row = {"note": skipped} if skipped else throughput_on_ray(args, root, ws, subs, rows)
+    report["throughput"] = {"n": len(subs), "epochs": args.throughput_epochs, "rows": rows, "ray": ray_row}
+
+
+def throughput_row(timed: Timed, ws: Path, subs: dict[str, Path]) -> dict:
+    results = [read_result(ws, "mnist", name) for name in subs]
+    return {"seconds": timed.seconds, "per_hour": len(subs) / timed.seconds * 3600,
+            "accuracies": {r["submission"]: r.get("test_accuracy") for r in results},
+            "sum_train_seconds": sum(r.get("train_seconds") or 0 for r in results),
+            "threads": sorted({r.get("threads") for r in results}, key=str),
+            "nodes_used": len({r["node"] for r in results if r.get("node")})}
+
+
+def throughput_on_ray(args, root: Path, ws: Path, subs: dict[str, Path], local: dict) -> dict:
+    """The local rows' N submissions and params, graded on a fresh local Ray cluster of RAY_NODES
+    one-CPU nodes. Its start is timed apart: a grader keeps its cluster, so it is not per cohort."""
+    params = base_params(epochs=args.throughput_epochs, tracks=("mnist",))
+    params["grading"]["ray"]["cpus_per_task"] = 1  # one TensorFlow thread per training, one per node
+    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    clear_results(ws)
+    address = f"127.0.0.1:{free_port()}"
+    nodes: list[subprocess.Popen] = []
+    started = time.perf_counter()
+    try:
+        nodes.append(start_ray_node(["--head", f"--port={address.split(':')[1]}", "--include-dashboard=false"],
+                                    ws, root / "ray-head.log"))
+        for index in range(1, RAY_NODES):
+            nodes.append(start_ray_node([f"--address={address}"], ws, root / f"ray-node{index}.log"))
+        wait_for_ray_cpus(address, RAY_NODES)
+        start_seconds = time.perf_counter() - started
+        log(f"throughput ray: {RAY_NODES} node(s) up in {start_seconds:.1f} s, grading {len(subs)} ...")
+        timed = run(pipeline_cmd("grade", "mnist", "--executor", "ray", "--ray-address", address), ws)
+    except RuntimeError as error:  # an optional row: report it, keep the other figures
+        log(f"throughput ray FAILED: {error}")
+        return {"nodes": RAY_NODES, "cpus": RAY_NODES, "error": str(error)[-3000:]}
+    finally:
+        stop_ray_nodes(nodes)
+    row = {"nodes": RAY_NODES, "cpus": RAY_NODES, "cluster_start_seconds": start_seconds,
+           **throughput_row(timed, ws, subs)}
+    one = local[min(local)]["per_hour"]
+    row["vs_one_worker"] = row["per_hour"] / one
+    row["vs_ideal"] = row["per_hour"] / (one * row["cpus"])
+    # Thread counts change float sums, so only local rows with Ray's 1 thread per training compare.
+    same_threads = [workers for workers, r in local.items() if r["threads_per_worker"] == 1]
+    row["compared_with_workers"] = same_threads
+    row["identical_to_local"] = (all(local[w]["accuracies"] == row["accuracies"] for w in same_threads)
+                                 if same_threads else None)
+    log(f"throughput ray: {timed.seconds:.1f} s for {len(subs)}, {row['per_hour']:.0f}/h on "
+        f"{row['nodes_used']} node(s), identical to local {row['identical_to_local']}")
+    return row
 
 
 def section_lever(args, root: Path, prepared: Path, report: dict) -> None:
@@ -570,6 +698,19 @@ def print_table(report: dict) -> None:
                 f"{row['per_hour']:.0f}/h, {row['vs_one_worker']:.2f}x of 1 worker", "ideal "
                 f"{min(int(workers), CORES)}x", None)
             rows[-1] = rows[-1][:3] + (f"{row['vs_ideal']:.2f} of ideal", "-")
+        ray = thr.get("ray") or {}
+        label = f"5 throughput ray {ray.get('nodes')} nodes x 1 CPU"
+        if "per_hour" in ray:
+            same = {True: "identical acc", False: "acc DIFFER", None: "-"}[ray["identical_to_local"]]
+            rows.append((f"{label} ({thr['n']} subs, {thr['epochs']} ep)",
+                         f"{ray['per_hour']:.0f}/h, {ray['vs_one_worker']:.2f}x of 1 worker", f"ideal {ray['cpus']}x",
+                         f"{ray['vs_ideal']:.2f} of ideal", same))
+            rows.append(("  ray cluster start (not in the figure)", f"{ray['cluster_start_seconds']:.1f} s", "-",
+                         "-", "-"))
+        elif "error" in ray:
+            rows.append((label, ray["error"].strip().splitlines()[-1][:80], "-", "-", "FAILED"))
+        elif ray.get("note"):
+            rows.append(("5 throughput ray", ray["note"], "-", "-", "-"))
     if over:
         parent = max(r["parent_peak_rss_mb"] for r in over["rows"].values())
         rows.append(("6 memory: grading parent peak RSS", f"{parent:.0f} MB", "-", "-", "-"))
@@ -616,6 +757,7 @@ def main(argv=None) -> int:
     parser.add_argument("--throughput-n", type=int, default=None, help="submissions graded per worker count (default 8)")
     parser.add_argument("--throughput-epochs", type=int, default=None, help="epochs in the throughput run (default 2)")
     parser.add_argument("--worker-counts", default="1,2")
+    parser.add_argument("--no-ray", action="store_true", help="no Ray row in the throughput section")
     parser.add_argument("--lever-models", default=None, help="default mlp_256_128,mlp_512_512_dropout,small_cnn")
     parser.add_argument("--lever-epochs", type=int, default=None, help="default 2")
     parser.add_argument("--jax-python", default="/tmp/jaxvenv/bin/python",

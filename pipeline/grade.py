@@ -382,7 +382,8 @@ def _grade_stale(track_name: str, track: Track, data: TrackData, stale: list, ex
         return {**result, **facts}, log_tail
 
     finished = 0
-    with ThreadPoolExecutor(max_workers=executor.workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=executor.workers)
+    try:
         futures = {
             pool.submit(grade_stale, submission_dir): (submission_dir, content_hash, cache_key)
             for submission_dir, content_hash, cache_key in stale
@@ -410,4 +411,8 @@ def _grade_stale(track_name: str, track: Track, data: TrackData, stale: list, ex
             finished += 1
             bar.update(1)
             echo(f"[{finished}/{len(stale)}] {track_name}/{submission_dir.name}: {result['status']} ({shown})")
+    finally:
+        # On an interrupt do not wait for the trainings in flight: every finished result is already
+        # written, and the sandboxes (and Ray tasks) die with this process.
+        pool.shutdown(wait=False, cancel_futures=True)
     bar.close()

@@ -99,3 +99,45 @@ def test_check_rejects_broken_submission_with_a_clear_message(project, behaviour
     assert "NOT READY" in completed.stdout
     assert expected in completed.stdout
     assert "Traceback" not in completed.stderr
+
+
+@needs_data
+@pytest.mark.slow
+def test_interrupted_grading_keeps_finished_results_and_stops_at_once(tmp_path):
+    """Ctrl-C while one training is in flight: the finished result stays on disk, intact; the
+    command stops within seconds (it does not wait for the hour-long sleeper) and the next run
+    grades only what is missing."""
+    import json
+    import signal
+    import time
+
+    from tests.test_sandbox import add_fixtures, make_project
+
+    root = make_project(tmp_path)
+    add_fixtures(root / "submissions", ["good", "sleeps_past_limit"])
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    mnist = params["tracks"]["mnist"]
+    mnist["subset"] = {"train": 600, "validation": 200, "hidden": 300}
+    mnist["schedule"]["epochs"] = 1
+    mnist["limits"]["wall_seconds"] = 600
+    params["grading"].update(workers=2, executor="local")
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    results = root / "results" / "mnist"
+
+    grading = subprocess.Popen([sys.executable, "-m", "pipeline", "grade", "mnist"], cwd=root,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (results / "good.json").exists():
+        assert grading.poll() is None and time.monotonic() < deadline, "good was never graded"
+        time.sleep(0.2)
+    grading.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _, stderr = grading.communicate(timeout=60)
+    assert time.monotonic() - started < 30, "the interrupted run waited for the training in flight"
+    assert grading.returncode == 130 and "finished results are kept" in stderr, stderr[-2000:]
+    assert json.loads((results / "good.json").read_text())["status"] == "ok"
+    assert not (results / "sleeps_past_limit.json").exists()
+
+    shutil.rmtree(root / "submissions" / "sleeps_past_limit")
+    again = gradebench(["grade", "mnist"], root, check=True)
+    assert "1 submissions, 0 to grade, 1 up to date" in again.stdout
