@@ -64,6 +64,7 @@ def cmd_preprocess(args, params) -> int:
 
 
 def cmd_grade(args, params) -> int:
+    import functools
     from concurrent.futures import ThreadPoolExecutor
 
     from pipeline import grade
@@ -81,21 +82,26 @@ def cmd_grade(args, params) -> int:
     uri = tracking_uri(params, Path.cwd())
 
     def make_logger():
-        from pipeline import feedback, tracking  # noqa: F401  (matplotlib, used for the first result's plots)
+        from pipeline import feedback, tracking
 
+        feedback.warm_up()  # matplotlib's first figure, for the first result's plots
         return tracking.TrackLogger(uri, args.track, artifact_root=local_artifact_root(uri),
                                     dataset_name=track.dataset, submissions_dir=SUBMISSIONS)
 
-    # Importing MLflow and opening the store take seconds: do it while the first sandbox starts
-    # (bench/run.py measured it as most of what grading one submission costs beyond training).
+    # Importing MLflow and opening the store take seconds (bench/run.py: most of what grading one
+    # submission cost beyond training), so it happens in the background once the first trainings
+    # are under way; any earlier, its imports would slow the set-up down (the interpreter lock).
     with ThreadPoolExecutor(max_workers=1) as background:
-        logger = background.submit(make_logger)
+        @functools.cache
+        def logger():
+            return background.submit(make_logger)
+
         results = grade.grade_track(
             args.track, track, SUBMISSIONS, prepared_dir, RESULTS / args.track, grading,
-            on_result=lambda *result: logger.result().log(*result),
+            on_start=logger, on_result=lambda *result: logger().result().log(*result),
             hidden_split=params.leaderboard.hidden_split,
         )
-        logger.result()  # a store that cannot be opened is an error even when nothing was stale
+        logger().result()  # a store that cannot be opened is an error even when nothing was stale
     from pipeline import tracking  # imported by now
 
     ok = sum(result["status"] == "ok" for result in results)

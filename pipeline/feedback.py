@@ -36,6 +36,16 @@ MAX_MISCLASSIFIED = 25
 DPI = 80
 
 
+def warm_up() -> None:
+    """Draw one small figure with text: loads fonts and the PNG writer (a few hundred ms the first
+    time), so that `grade` does it in the background while the first training runs."""
+    import io
+
+    figure = Figure(figsize=(1, 1))
+    figure.add_subplot().set_title("warm-up → 0.9")
+    figure.savefig(io.BytesIO(), format="png", dpi=DPI)
+
+
 def write_history(path: Path, history: dict) -> None:
     epochs = len(history.get("loss", []))
     with open(path, "w", newline="") as handle:

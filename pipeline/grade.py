@@ -301,14 +301,15 @@ def describe_submission(submission_dir: Path) -> tuple[dict, Optional[str]]:
 
 
 def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_dir: Path,
-                results_dir: Path, grading: Grading, on_result=None,
+                results_dir: Path, grading: Grading, on_result=None, on_start=None,
                 bwrap_executable: str = sandbox.DEFAULT_BWRAP,
                 hidden_split: HiddenSplit = HiddenSplit()) -> list[dict]:
     """Grade every stale submission of one track; return all current results.
 
     `grading` says where trainings run (grading.executor: local workers or Ray) and whether the
     sandbox may be skipped. `on_result(result, log_tail, results_dir)` is called as each result
-    arrives (MLflow logging; the result's `feedback_files` are relative to results_dir).
+    arrives (MLflow logging; the result's `feedback_files` are relative to results_dir);
+    `on_start()` once the trainings are under way (not called when nothing is stale).
     Raises sandbox.SandboxUnavailable (before running anything) when bubblewrap cannot isolate
     submissions and grading.unsafe_no_sandbox (or --unsafe-no-sandbox) is off.
     """
@@ -352,7 +353,7 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
     executor = executors.make_executor(grading, data.inputs, grading.unsafe_no_sandbox, bwrap_executable,
                                        grader_key)
     try:
-        _grade_stale(track_name, track, data, stale, executor, results_dir, on_result, {
+        _grade_stale(track_name, track, data, stale, executor, results_dir, on_result, on_start, {
             "data_fingerprint": data_key, "grader_fingerprint": grader_key, "threads": executor.threads,
             "schedule": track.schedule.model_dump(),
             # Everything needed to grade this entry again exactly (`python -m pipeline rerun`).
@@ -364,7 +365,7 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
 
 
 def _grade_stale(track_name: str, track: Track, data: TrackData, stale: list, executor, results_dir: Path,
-                 on_result, provenance: dict) -> None:
+                 on_result, on_start, provenance: dict) -> None:
     """Grade the stale submissions, `executor.workers` at a time; write each result as it arrives."""
     feedback_root = results_dir / FEEDBACK_DIR
     interactive = sys.stderr.isatty()
@@ -388,6 +389,8 @@ def _grade_stale(track_name: str, track: Track, data: TrackData, stale: list, ex
             pool.submit(grade_stale, submission_dir): (submission_dir, content_hash, cache_key)
             for submission_dir, content_hash, cache_key in stale
         }
+        if on_start is not None:
+            on_start()
         for future in as_completed(futures):
             submission_dir, content_hash, cache_key = futures[future]
             result, log_tail = future.result()
