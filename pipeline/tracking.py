@@ -123,6 +123,10 @@ def run_tags(result: dict) -> dict[str, str]:
         "data_fingerprint": result.get("data_fingerprint", ""),
         "grader_fingerprint": result.get("grader_fingerprint", ""),
         "output_kind": result.get("output_kind") or "",
+        # Where it trained (the Ray node id on a cluster) and the attempts lost with their workers.
+        "executor": result.get("executor") or "local",
+        "node": result.get("node") or "",
+        "lost_attempts": "\n".join(result.get("lost_attempts") or [])[:5000],
     }
 
 
