@@ -234,6 +234,8 @@ def publish_ranks(client: MlflowClient, experiment_id: str, rows: list[dict]) ->
             tags.append(RunTag("rank", str(row["rank"])))
             if run.data.metrics.get(RANK_METRIC) != float(row["rank"]):
                 metrics.append(Metric(RANK_METRIC, float(row["rank"]), now, 0))
-        client.log_batch(run.info.run_id, metrics=metrics, tags=tags)
-        updated += 1
+        tags = [tag for tag in tags if run.data.tags.get(tag.key) != tag.value]
+        if tags or metrics:  # one write per changed run: a one-submission edit touches few runs
+            client.log_batch(run.info.run_id, metrics=metrics, tags=tags)
+            updated += 1
     return updated
