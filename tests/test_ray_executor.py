@@ -23,7 +23,7 @@ import pytest
 
 from pipeline import grade, status
 from pipeline.config import Grading, RaySettings
-from test_sandbox import add_fixtures, make_project, needs_bwrap, needs_mnist, tiny_track
+from tests.test_sandbox import add_fixtures, make_project, needs_bwrap, needs_mnist, tiny_track
 
 ray = pytest.importorskip("ray", reason="the Ray executor is optional: pip install '.[ray]'")
 
