@@ -418,7 +418,8 @@ def section_dvc(args, root: Path, report: dict) -> None:
                          workers=args.setup_workers)
     ws = make_workspace(root, "dvc", params, twenty_submissions(args.submission_count), dvc=True)
     env = environment({"GRADEBENCH_MIRROR": args.mirror} if args.mirror else None)
-    log(f"dvc: first `dvc repro` grades {args.submission_count} submissions x 2 tracks on a tiny schedule ...")
+    log(f"dvc: first `dvc repro` grades {args.submission_count} submissions x 2 tracks ({args.dvc_epochs} epoch(s), "
+        f"{'full data' if args.dvc_full_data else 'tiny subset'}) ...")
     setup = run(["dvc", "repro"], ws, env)
     log(f"dvc: set up in {setup.seconds:.0f} s")
     noop = []

@@ -82,7 +82,7 @@ def cmd_grade(args, params) -> int:
     uri = tracking_uri(params, Path.cwd())
 
     def make_logger():
-        from pipeline import feedback, tracking
+        from pipeline import feedback, leaderboard, tracking  # noqa: F401  (pandas, for the ranks below)
 
         feedback.warm_up()  # matplotlib's first figure, for the first result's plots
         return tracking.TrackLogger(uri, args.track, artifact_root=local_artifact_root(uri),
@@ -101,7 +101,11 @@ def cmd_grade(args, params) -> int:
             on_start=logger, on_result=lambda *result: logger().result().log(*result),
             hidden_split=params.leaderboard.hidden_split,
         )
-        logger().result()  # a store that cannot be opened is an error even when nothing was stale
+        # The track's ranks and flags go onto its MLflow runs here, where the store is already
+        # open, so the runs are current after a plain `grade` too (and the leaderboard stage stays
+        # free of MLflow: bench/run.py's incremental figure).
+        publish_to_mlflow(logger().result().client, {args.track: rank_track(args.track, params)},
+                          params.leaderboard.reveal_private)
     from pipeline import tracking  # imported by now
 
     ok = sum(result["status"] == "ok" for result in results)
@@ -127,16 +131,21 @@ def cmd_leaderboard(args, params) -> int:
     for track_name in args.track or list(params.tracks):
         print(leaderboard.to_markdown(table[table["track"] == track_name], track_name))
     print(f"{len(grades)} student(s) in {RESULTS / rubric.GRADES_FILE}")
-    publish_to_mlflow(params, ranked_tables)
     return 0
 
 
-def publish_to_mlflow(params, ranked_tables: dict) -> None:
+def rank_track(track_name: str, params):
+    """The track's full ranked table (private scores included: trusted steps only)."""
+    from pipeline import leaderboard
+
+    results = leaderboard.load_track_results(RESULTS / track_name, track_name)
+    return leaderboard.rank(results, params.leaderboard.reveal_private)
+
+
+def publish_to_mlflow(client, ranked_tables: dict, reveal_private: bool) -> None:
     """Put ranks and flags on the current runs and (re)install each track's leaderboard view."""
     from pipeline import tracking, ui
-    from pipeline.config import tracking_uri
 
-    client = tracking.make_client(tracking_uri(params, Path.cwd()))
     for track_name, ranked in ranked_tables.items():
         experiment = client.get_experiment_by_name(tracking.experiment_name(track_name))
         if experiment is None:
@@ -145,7 +154,7 @@ def publish_to_mlflow(params, ranked_tables: dict) -> None:
                  "pareto": bool(row.pareto), "duplicate_of": row.duplicate_of}
                 for row in ranked.astype(object).where(ranked.notna(), None).itertuples()]
         tracking.publish_ranks(client, experiment.experiment_id, rows)
-        ui.install_view(client, experiment.experiment_id, params.leaderboard.reveal_private)
+        ui.install_view(client, experiment.experiment_id, reveal_private)
 
 
 def cmd_ui(args, params) -> int:

@@ -2,7 +2,7 @@
 
 The runs table of a track's experiment is its leaderboard: run name = submission id; metrics
 `public_accuracy` (the ranking accuracy during the course), `private_accuracy`, `trainable_params`,
-`train_seconds` and, once the leaderboard stage ran, `rank`; tags `status`, `baseline`,
+`train_seconds` and `rank` (set by `grade` once the track is graded); tags `status`, `baseline`,
 `duplicate_of` and `current`. A re-graded submission's new run becomes current and its older
 runs are kept but tagged `current=false`, `superseded=true`.
 

@@ -7,7 +7,7 @@ with a *saved view* (`?viewStateShareKey=<key>`, the UI's own "share view" mecha
 experiment tag `mlflow.sharedViewState.<key>` holds the view, and the UI applies it on opening:
 only current runs (`tags.current = 'true'`, superseded re-grades hidden), sorted by `rank`
 ascending (the leaderboard's order with all its tie-breaks), with the key columns selected.
-The view is written by the leaderboard stage and again here, so it follows `reveal_private`.
+The view is written by the grade stage and again here, so it follows `reveal_private`.
 """
 
 from __future__ import annotations
