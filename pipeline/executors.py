@@ -89,6 +89,8 @@ def _worker_isolation(unsafe_no_sandbox: bool, bwrap: str) -> sandbox.Isolation:
 def train_on_worker(submission_id: str, payload: dict[str, bytes], inputs: jobs.TrainingInputs, track: Track,
                     threads: int, unsafe_no_sandbox: bool, bwrap: str, grader_key: str) -> jobs.TrainingRun:
     """The body of a Ray task: rebuild the submission folder on this node and train it in the sandbox."""
+    import ray
+
     from pipeline import grade  # the grading code's fingerprint
 
     if grade.grader_fingerprint() != grader_key:
@@ -103,8 +105,6 @@ def train_on_worker(submission_id: str, payload: dict[str, bytes], inputs: jobs.
             path.write_bytes(content)
         submission_dir.mkdir(exist_ok=True)
         run = jobs.run_job(submission_dir, inputs, track, threads, isolation)
-    import ray
-
     run.node = ray.get_runtime_context().get_node_id()
     return run
 
@@ -156,9 +156,9 @@ class RayExecutor:
         started = time.monotonic()
         for attempt in range(1, self.settings.max_retries + 2):
             # The name shows in `ray list tasks` and as the worker's process title (ray::grade:<id>).
-            pending = self.task.options(name=f"grade:{submission_dir.name}", num_cpus=self.threads,
-                                        max_retries=0).remote(submission_dir.name, payload, self.inputs_ref, track, self.threads,
-                                       self.unsafe_no_sandbox, self.bwrap, self.grader_key)
+            task = self.task.options(name=f"grade:{submission_dir.name}", num_cpus=self.threads, max_retries=0)
+            pending = task.remote(submission_dir.name, payload, self.inputs_ref, track, self.threads,
+                                  self.unsafe_no_sandbox, self.bwrap, self.grader_key)
             try:
                 run = self.ray.get(pending)
             except self.lost_worker_errors as error:
