@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from pipeline import executors, grade, sandbox, status
 from pipeline.config import HiddenSplit, Subset, Track
 

@@ -33,6 +33,7 @@ CONFUSION_PNG = "confusion_matrix.png"
 MISCLASSIFIED_PNG = "misclassified.png"
 HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy")
 MAX_MISCLASSIFIED = 25
+TILE_GAP = 2  # pixels between the misclassified images in their grid
 DPI = 80
 
 
@@ -105,7 +106,7 @@ def plot_confusion(path: Path, counts: np.ndarray, class_names: list[str], title
     figure.savefig(path, dpi=DPI)
 
 
-def tile(images: np.ndarray, columns: int, pad: int = 2) -> np.ndarray:
+def tile(images: np.ndarray, columns: int, pad: int = TILE_GAP) -> np.ndarray:
     """The images as one grid array (white gaps): one imshow instead of 25 subplots, which took
     over a second per submission (py-spy) on the grading critical path."""
     rows = max(1, int(np.ceil(len(images) / columns)))
@@ -133,7 +134,7 @@ def plot_misclassified(path: Path, images: np.ndarray, y_true: np.ndarray, y_pre
         for position, index in enumerate(wrong):
             row, column = divmod(position, columns)
             # Captions in the gap above each image (image coordinates: y grows downwards).
-            axis.text(column * (width + 2) + width / 2, row * (height + 2) + 1.5,
+            axis.text(column * (width + TILE_GAP) + width / 2, row * (height + TILE_GAP) + 1.5,
                       f"{class_names[y_true[index]]} → {class_names[y_pred[index]]}", ha="center", va="top",
                       fontsize=9, color="#d62728", bbox={"facecolor": "white", "alpha": 0.7, "pad": 1, "lw": 0})
     else:

@@ -92,10 +92,6 @@ def write_json_atomic(path: Path, value: dict) -> None:
     os.replace(partial, path)
 
 
-def _take(array: np.ndarray, limit: Optional[int]) -> np.ndarray:
-    return array if limit is None else array[:limit]
-
-
 def outcome_failure(outcome: sandbox.RunOutcome, track: Track) -> tuple[str, str]:
     """Status and one actionable line for a job stopped by a limit or that wrote no result."""
     limits = track.limits
@@ -242,8 +238,9 @@ class TrackData:
 
     @classmethod
     def load(cls, prepared_dir: Path, track: Track, hidden_split: HiddenSplit) -> "TrackData":
-        hidden_y = _take(np.load(prepared_dir / preprocess.HIDDEN_Y_FILE), track.subset.hidden)
-        return cls(prepared_dir, preprocess.load_meta(prepared_dir), jobs.TrainingInputs.load(prepared_dir, track.subset),
+        meta = preprocess.load_meta(prepared_dir)
+        hidden_y = jobs.take(np.load(prepared_dir / preprocess.HIDDEN_Y_FILE), track.subset.hidden)
+        return cls(prepared_dir, meta, jobs.TrainingInputs.load(prepared_dir, meta, track.subset),
                    hidden_y, public_private_parts(hidden_y, hidden_split))
 
 
@@ -314,7 +311,6 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
     submissions and grading.unsafe_no_sandbox (or --unsafe-no-sandbox) is off.
     """
     results_dir.mkdir(parents=True, exist_ok=True)
-    data = TrackData.load(prepared_dir, track, hidden_split)
     data_key = data_fingerprint(prepared_dir)
     track_key = track_fingerprint(track, data_key, hidden_split)
     grader_key = grader_fingerprint()  # the code does not change during a run: hash it once
@@ -346,21 +342,22 @@ def grade_track(track_name: str, track: Track, submissions_dir: Path, prepared_d
     print(f"{track_name}: {len(submissions)} submissions, {len(stale)} to grade, "
           f"{len(submissions) - len(stale)} up to date", flush=True)
 
-    if not stale:
-        return [load_result(results_dir / f"{path.name}{RESULT_SUFFIX}") for path in submissions]
-    # Decided once per run: a local executor refuses here, before any student code runs, without a
-    # sandbox; on Ray every node decides for itself.
-    executor = executors.make_executor(grading, data.inputs, grading.unsafe_no_sandbox, bwrap_executable,
-                                       grader_key)
-    try:
-        _grade_stale(track_name, track, data, stale, executor, results_dir, on_result, on_start, {
-            "data_fingerprint": data_key, "grader_fingerprint": grader_key, "threads": executor.threads,
-            "schedule": track.schedule.model_dump(),
-            # Everything needed to grade this entry again exactly (`python -m pipeline rerun`).
-            "grading_config": {"track": track.model_dump(), "hidden_split": hidden_split.model_dump()},
-        })
-    finally:
-        executor.close()
+    if stale:
+        # The arrays are loaded only when something trains (a run with nothing stale stays cheap).
+        data = TrackData.load(prepared_dir, track, hidden_split)
+        # Decided once per run: a local executor refuses here, before any student code runs, without
+        # a sandbox; on Ray every node decides for itself.
+        executor = executors.make_executor(grading, data.inputs, grading.unsafe_no_sandbox, bwrap_executable,
+                                           grader_key)
+        try:
+            _grade_stale(track_name, track, data, stale, executor, results_dir, on_result, on_start, {
+                "data_fingerprint": data_key, "grader_fingerprint": grader_key, "threads": executor.threads,
+                "schedule": track.schedule.model_dump(),
+                # Everything needed to grade this entry again exactly (`python -m pipeline rerun`).
+                "grading_config": {"track": track.model_dump(), "hidden_split": hidden_split.model_dump()},
+            })
+        finally:
+            executor.close()
     return [load_result(results_dir / f"{path.name}{RESULT_SUFFIX}") for path in submissions]
 
 

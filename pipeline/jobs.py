@@ -28,7 +28,8 @@ OUTPUT_FILES = (files.RESULT_FILE, files.PREDICTIONS_FILE, files.SUMMARY_FILE,
 MAX_OUTPUT_BYTES = 64 * 2**20
 
 
-def _take(array: np.ndarray, limit: Optional[int]) -> np.ndarray:
+def take(array: np.ndarray, limit: Optional[int]) -> np.ndarray:
+    """The first `limit` items (a track's `subset`), or all of them for None."""
     return array if limit is None else array[:limit]
 
 
@@ -45,14 +46,14 @@ class TrainingInputs:
     num_classes: int
 
     @classmethod
-    def load(cls, prepared_dir: Path, subset: Subset) -> "TrainingInputs":
-        meta = preprocess.load_meta(prepared_dir)
+    def load(cls, prepared_dir: Path, meta: dict, subset: Subset) -> "TrainingInputs":
+        """`meta`: the prepared dataset's meta.json (shapes and class count)."""
         public = preprocess.load_public(prepared_dir)
         hidden_x = np.load(prepared_dir / preprocess.HIDDEN_X_FILE, mmap_mode="r")
         return cls(
-            x_train=_take(public["x_train"], subset.train), y_train=_take(public["y_train"], subset.train),
-            x_val=_take(public["x_val"], subset.validation), y_val=_take(public["y_val"], subset.validation),
-            hidden_x=np.ascontiguousarray(_take(hidden_x, subset.hidden)),
+            x_train=take(public["x_train"], subset.train), y_train=take(public["y_train"], subset.train),
+            x_val=take(public["x_val"], subset.validation), y_val=take(public["y_val"], subset.validation),
+            hidden_x=np.ascontiguousarray(take(hidden_x, subset.hidden)),
             input_shape=list(meta["input_shape"]), num_classes=int(meta["num_classes"]),
         )
 

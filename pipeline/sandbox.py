@@ -18,9 +18,9 @@ dropped, so it has no network (only its own loopback) and cannot signal anything
 Limits are enforced from outside. Memory and the number of processes/threads use a child
 cgroup (v1 `memory` and `pids` controllers; see pipeline.cgroups) of the grader's own cgroup,
 so the kernel stops the submission at the limit without swapping or its OOM killer touching the
-grader. Where cgroups are not writable, memory falls back to RLIMIT_DATA plus polling the process tree's resident
-memory, and processes to RLIMIT_NPROC plus polling the thread count. Wall time is polled.
-Output is kept as a bounded tail. Results come back through files in the workdir.
+grader. Where cgroups are not writable, memory falls back to RLIMIT_DATA plus polling the
+process tree's resident memory, and processes to RLIMIT_NPROC plus polling the thread count.
+Wall time is polled. Output is kept as a bounded tail. Results come back through files in the workdir.
 
 Where bubblewrap is missing or cannot create namespaces, `choose_isolation` refuses to run
 untrusted code unless the user opts in (grading.unsafe_no_sandbox in params.yaml or
