@@ -3,7 +3,8 @@
 # bubblewrap (the sandbox for student code), headless Chromium and its driver (the test that
 # opens the MLflow leaderboard like a person would), and a virtualenv in .venv with the package.
 # GRADEBENCH_EXTRAS picks the optional dependencies (default "test"; CI uses "test,ray" so the
-# Ray executor's tests run; `ray` alone is what a grading cluster's nodes need).
+# Ray executor's tests run; `ray` is what a grading cluster's nodes need). Versions come from
+# requirements.lock / requirements-ray.lock.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -23,6 +24,15 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --upgrade pip
-echo "setup: installing gradebench and its dependencies into .venv (a few minutes the first time)"
-.venv/bin/pip install --quiet -e ".[${GRADEBENCH_EXTRAS:-test}]"
+# Bit-identical scores need the same TensorFlow, Keras and NumPy builds, so every dependency comes
+# from a lock file with exact versions and hashes (README "Pinned environment" says how to update
+# it); the package itself is installed on top without resolving anything again.
+extras="${GRADEBENCH_EXTRAS:-test}"
+case ",$extras," in
+  *,ray,*) lock=requirements-ray.lock ;;  # the lock with the Ray extra (and the test tools)
+  *) lock=requirements.lock ;;
+esac
+echo "setup: installing the pinned dependencies from $lock into .venv (a few minutes the first time)"
+.venv/bin/pip install --quiet --require-hashes -r "$lock"
+.venv/bin/pip install --quiet --no-deps -e .
 echo "setup: done. Activate with: . .venv/bin/activate"

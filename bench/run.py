@@ -616,14 +616,14 @@ def summarize_importtime(text: str) -> dict:
 
 PHASES = [  # (label, function, file) identifying a phase in the collapsed stacks
     ("load params (pydantic)", "load_params", "pipeline/config.py"),
-    ("MLflow client + experiment + git provenance (background thread)", "__init__", "pipeline/tracking.py"),
+    ("MLflow client + experiment + git provenance (background thread)", "__init__", "pipeline/reporting/tracking.py"),
     ("cmd_grade (everything after imports)", "cmd_grade", "pipeline/__main__.py"),
-    ("grade_track (everything below + the wait)", "grade_track", "pipeline/grade.py"),
-    ("  hashing (data files, grader code, submissions)", "file_sha256", "pipeline/hashing.py"),
-    ("  write workdir (np.savez of the public arrays)", "write_workdir", "pipeline/jobs.py"),
-    ("  sandbox run (waiting for the trainer)", "run_training", "pipeline/sandbox.py"),
-    ("feedback plots of the result", "write_feedback", "pipeline/feedback.py"),
-    ("MLflow logging of the result", "log", "pipeline/tracking.py"),
+    ("grade_track (everything below + the wait)", "grade_track", "pipeline/grading/orchestrate.py"),
+    ("  hashing (data files, grader code, submissions)", "file_sha256", "pipeline/grading/fingerprints.py"),
+    ("  write workdir (np.savez of the public arrays)", "write_workdir", "pipeline/grading/jobs.py"),
+    ("  sandbox run (waiting for the trainer)", "run_training", "pipeline/sandbox/runner.py"),
+    ("feedback plots of the result", "write_feedback", "pipeline/reporting/feedback.py"),
+    ("MLflow logging of the result", "log", "pipeline/reporting/tracking.py"),
 ]
 
 

@@ -2,7 +2,7 @@
 
     python bench/sandbox_overhead.py [runs]
 
-Each run starts the real trainer (`pipeline.sandbox.run_training`) on a submission whose first
+Each run starts the real trainer (`pipeline.runner.run_training`) on a submission whose first
 line prints time.time(); the delay from the grader's start call to that line includes Python and
 TensorFlow start-up, which both modes pay. The difference is the sandbox's cost. Runs alternate
 between the modes so that a warm or cold file cache favours neither.
@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import sandbox, workdir as files
 from pipeline.config import Limits
+from pipeline.sandbox import exchange as files
+from pipeline.sandbox import runner
+from pipeline.sandbox.isolation import Isolation, choose_isolation
 
 FIRST_LINE = "import time; print('STUDENT_START', time.time(), flush=True)\n"
 MODEL = FIRST_LINE + """
@@ -48,10 +50,10 @@ def make_workdir(root: Path) -> Path:
     return workdir
 
 
-def time_to_first_line(submission: Path, root: Path, isolation: sandbox.Isolation) -> float:
+def time_to_first_line(submission: Path, root: Path, isolation: Isolation) -> float:
     workdir = make_workdir(root)
     started = time.time()
-    outcome = sandbox.run_training(submission, workdir, Limits(wall_seconds=120, memory_mb=2048),
+    outcome = runner.run_training(submission, workdir, Limits(wall_seconds=120, memory_mb=2048),
                                    threads=1, seed=0, isolation=isolation)
     for line in outcome.log_tail.splitlines():
         if line.startswith("STUDENT_START "):
@@ -60,8 +62,8 @@ def time_to_first_line(submission: Path, root: Path, isolation: sandbox.Isolatio
 
 
 def main(runs: int) -> None:
-    sandboxed = sandbox.choose_isolation()
-    modes = {"bubblewrap": sandboxed, "plain process": sandbox.Isolation(bwrap=None)}
+    sandboxed = choose_isolation()
+    modes = {"bubblewrap": sandboxed, "plain process": Isolation(bwrap=None)}
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         submission = root / "first_line"

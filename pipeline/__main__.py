@@ -11,11 +11,13 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
-from pipeline.config import ConfigError, load_params
-from pipeline.download import DownloadError
+from pipeline.config import ConfigError, load_params, resolve_grading
+from pipeline.data.download import DownloadError
+from pipeline.data.layout import is_prepared
 
 DATA_RAW = Path("data/raw")
 DATA_PREPARED = Path("data/prepared")
@@ -35,7 +37,7 @@ EXAMPLES = """examples:
 
 
 def cmd_download(args, params) -> int:
-    from pipeline import download
+    from pipeline.data import download
 
     dataset = params.dataset(args.dataset)
     paths = download.fetch_dataset(
@@ -47,7 +49,7 @@ def cmd_download(args, params) -> int:
 
 
 def cmd_preprocess(args, params) -> int:
-    from pipeline import preprocess
+    from pipeline.data import preprocess
 
     dataset = params.dataset(args.dataset)
     data, report = preprocess.prepare(args.dataset, DATA_RAW / args.dataset, dataset.split)
@@ -64,63 +66,35 @@ def cmd_preprocess(args, params) -> int:
 
 
 def cmd_grade(args, params) -> int:
-    import functools
-    from concurrent.futures import ThreadPoolExecutor
-
-    from pipeline import grade
     from pipeline.config import tracking_uri
+    from pipeline.grading.orchestrate import TrackJob, grade_track
+    from pipeline.reporting.publish import MlflowPublisher
+    from pipeline.sandbox import leftovers
 
     track = params.track(args.track)
     prepared_dir = DATA_PREPARED / track.dataset
-    if not (prepared_dir / "meta.json").exists():
+    if not is_prepared(prepared_dir):
         raise FileNotFoundError(f"{prepared_dir}/ is not prepared yet: run `python -m pipeline preprocess {track.dataset}`")
-    grading = params.grading.model_copy(update={
-        "unsafe_no_sandbox": params.grading.unsafe_no_sandbox or args.unsafe_no_sandbox,
-        "executor": args.executor or params.grading.executor,
-        "ray": params.grading.ray.model_copy(update={"address": args.ray_address or params.grading.ray.address}),
-    })
+    settings = resolve_grading(params, args.unsafe_no_sandbox, args.executor, args.ray_address)
+    job = TrackJob(args.track, track, SUBMISSIONS, prepared_dir, RESULTS / args.track, params.leaderboard.hidden_split)
     uri = tracking_uri(params, Path.cwd())
+    leftovers.sweep()  # scratch folders and cgroups of graders that were killed
+    publisher = MlflowPublisher(uri, args.track, track.dataset, SUBMISSIONS)
+    try:
+        results = grade_track(job, settings, on_result=publisher.log, on_start=publisher.start)
+        publisher.publish_ranks(rank_track(args.track, params), params.leaderboard.reveal_private)
+    finally:
+        publisher.close()
+    from pipeline.reporting import tracking  # imported by now
 
-    def make_logger():
-        from pipeline import feedback, leaderboard, tracking  # noqa: F401  (pandas, for the ranks below)
-
-        feedback.warm_up()  # matplotlib's first figure, for the first result's plots
-        return tracking.TrackLogger(uri, args.track, artifact_root=local_artifact_root(uri),
-                                    dataset_name=track.dataset, submissions_dir=SUBMISSIONS)
-
-    # Importing MLflow and opening the store take seconds (bench/run.py: most of what grading one
-    # submission cost beyond training), so it happens in the background once the first trainings
-    # are under way; any earlier, its imports would slow the set-up down (the interpreter lock).
-    with ThreadPoolExecutor(max_workers=1) as background:
-        @functools.cache
-        def logger():
-            return background.submit(make_logger)
-
-        results = grade.grade_track(
-            args.track, track, SUBMISSIONS, prepared_dir, RESULTS / args.track, grading,
-            on_start=logger, on_result=lambda *result: logger().result().log(*result),
-            hidden_split=params.leaderboard.hidden_split,
-        )
-        # The track's ranks and flags go onto its MLflow runs here, where the store is already
-        # open, so the runs are current after a plain `grade` too (and the leaderboard stage stays
-        # free of MLflow: bench/run.py's incremental figure).
-        publish_to_mlflow(logger().result().client, {args.track: rank_track(args.track, params)},
-                          params.leaderboard.reveal_private)
-    from pipeline import tracking  # imported by now
-
-    ok = sum(result["status"] == "ok" for result in results)
+    ok = sum(result is not None and result.status == "ok" for result in results)
     print(f"{args.track}: {ok}/{len(results)} submissions graded ok; MLflow experiment "
           f"{tracking.experiment_name(args.track)!r} at {uri}")
     return 0
 
 
-def local_artifact_root(uri: str):
-    """Artifacts of a local sqlite store go to mlruns/ beside it; a server keeps its own."""
-    return Path("mlruns") if uri.startswith("sqlite") else None
-
-
 def cmd_leaderboard(args, params) -> int:
-    from pipeline import leaderboard, rubric
+    from pipeline.reporting import leaderboard, rubric
 
     for track_name in args.track or []:
         params.track(track_name)  # unknown names are a clear error, not an empty table
@@ -136,34 +110,20 @@ def cmd_leaderboard(args, params) -> int:
 
 def rank_track(track_name: str, params):
     """The track's full ranked table (private scores included: trusted steps only)."""
-    from pipeline import leaderboard
+    from pipeline.reporting import leaderboard
 
     results = leaderboard.load_track_results(RESULTS / track_name, track_name)
     return leaderboard.rank(results, params.leaderboard.reveal_private)
 
 
-def publish_to_mlflow(client, ranked_tables: dict, reveal_private: bool) -> None:
-    """Put ranks and flags on the current runs and (re)install each track's leaderboard view."""
-    from pipeline import tracking, ui
-
-    for track_name, ranked in ranked_tables.items():
-        experiment = client.get_experiment_by_name(tracking.experiment_name(track_name))
-        if experiment is None:
-            continue  # nothing graded on this track yet
-        rows = [{"submission": row.submission, "rank": None if row.rank is None or row.rank != row.rank else int(row.rank),
-                 "pareto": bool(row.pareto), "duplicate_of": row.duplicate_of}
-                for row in ranked.astype(object).where(ranked.notna(), None).itertuples()]
-        tracking.publish_ranks(client, experiment.experiment_id, rows)
-        ui.install_view(client, experiment.experiment_id, reveal_private)
-
-
 def cmd_ui(args, params) -> int:
-    from pipeline import tracking, ui
     from pipeline.config import tracking_uri
+    from pipeline.reporting import tracking, ui
+    from pipeline.reporting.publish import local_artifact_root
 
     uri = tracking_uri(params, Path.cwd())
     server = None
-    ui.raise_on_sigterm()
+    ui.raise_on_sigterm()  # SIGTERM exits through the `finally` below, which stops the server
     if ui.is_server(uri):
         base_url = uri.rstrip("/")  # a tracking server already serves its UI
     else:
@@ -191,12 +151,12 @@ def cmd_ui(args, params) -> int:
 
 
 def cmd_rerun(args, params) -> int:
-    from pipeline import rerun, tracking
     from pipeline.config import tracking_uri
+    from pipeline.grading import rerun
+    from pipeline.reporting import tracking
 
     client = tracking.make_client(tracking_uri(params, Path.cwd()))
-    report = rerun.rerun(client, args.run_id, DATA_PREPARED,
-                         unsafe_no_sandbox=params.grading.unsafe_no_sandbox or args.unsafe_no_sandbox)
+    report = rerun.rerun(client, args.run_id, DATA_PREPARED, resolve_grading(params, args.unsafe_no_sandbox).isolation)
     print("\n".join(report.lines))
     if report.reproduced:
         print(f"REPRODUCED: run {args.run_id} re-graded with a bit-identical score")
@@ -208,7 +168,7 @@ def cmd_rerun(args, params) -> int:
 def ensure_prepared(dataset_name: str, params) -> Path:
     """The prepared arrays a check needs; built once with the pipeline's own stages if missing."""
     prepared_dir = DATA_PREPARED / dataset_name
-    if not (prepared_dir / "meta.json").exists():
+    if not is_prepared(prepared_dir):
         print(f"preparing {dataset_name} first (once): download and preprocess")
         cmd_download(argparse.Namespace(dataset=dataset_name), params)
         cmd_preprocess(argparse.Namespace(dataset=dataset_name), params)
@@ -216,7 +176,7 @@ def ensure_prepared(dataset_name: str, params) -> Path:
 
 
 def cmd_check(args, params) -> int:
-    from pipeline import check
+    from pipeline.grading import check
 
     submission_dir = Path(args.submission)
     if not submission_dir.is_dir():
@@ -224,7 +184,8 @@ def cmd_check(args, params) -> int:
     track = params.track(args.track)
     prepared_dir = ensure_prepared(track.dataset, params)
     print(f"checking {submission_dir} on track {args.track} (2 epochs on a small slice, same sandbox as grading)")
-    report = check.check_submission(submission_dir, args.track, track, prepared_dir)
+    report = check.check_submission(submission_dir, args.track, track, prepared_dir,
+                                    resolve_grading(params, args.unsafe_no_sandbox).isolation)
     print("\n".join(report.lines))
     if report.problems:
         print(f"NOT READY: {len(report.problems)} problem(s) above would fail grading")
@@ -283,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("submission", help="the submission folder, e.g. submissions/alice")
     check.add_argument("--track", default="mnist", help="track to check against (default: mnist)")
+    check.add_argument("--unsafe-no-sandbox", action="store_true",
+                       help="where bubblewrap cannot run, run the model WITHOUT isolation (your own code only)")
     check.set_defaults(handler=cmd_check)
 
     new = commands.add_parser(
@@ -311,9 +274,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a scheduler, `kill`, systemd) stops a command the way Ctrl-C does."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _stop_running_jobs() -> None:
+    """Kill this grader's sandboxes and remove their scratch folders (copies of the hidden inputs)."""
+    if "pipeline.sandbox.runner" in sys.modules:
+        from pipeline.sandbox import leftovers, runner
+
+        runner.kill_running_jobs()
+        leftovers.remove_own()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _interrupt_on_sigterm()
     try:
         params = load_params(args.params)
         return args.handler(args, params)
@@ -321,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _stop_running_jobs()
         print("interrupted: finished results are kept; run the same command again to continue", file=sys.stderr)
         return 130
     except (DownloadError, OSError, ValueError) as error:

@@ -1,6 +1,8 @@
 """Load and validate params.yaml: the single source of configuration.
 
-Every stage reads its own section once, through `load_params`, and passes plain values on.
+Every command reads params.yaml once, through `load_params`, and resolves what the command line
+and the environment add in one place (`resolve_grading`, `tracking_uri`), then passes plain
+values on. Nothing deeper down reads the environment.
 A mistake in params.yaml becomes one `ConfigError` naming the key, the bad value and what is
 allowed, instead of a traceback from deep inside a stage.
 """
@@ -8,11 +10,14 @@ allowed, instead of a traceback from deep inside a stage.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.sandbox.isolation import UNSAFE_ENV_VAR, IsolationPolicy
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 
@@ -219,3 +224,27 @@ def tracking_uri(params: Params, repo_root: Path) -> str:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     return f"sqlite:///{(repo_root / 'mlflow.db').resolve()}"
+
+
+@dataclass(frozen=True)
+class GradingSettings:
+    """Where trainings run and how they are isolated: resolved once by the grading process and
+    passed down (to every Ray task too), never re-read from a worker's environment."""
+
+    grading: Grading
+    isolation: IsolationPolicy
+
+
+def resolve_grading(params: Params, unsafe_no_sandbox_flag: bool = False, executor: Optional[str] = None,
+                    ray_address: Optional[str] = None, environ=os.environ) -> GradingSettings:
+    """params.yaml's `grading`, with the command line's overrides and the one environment opt-in."""
+    grading = params.grading.model_copy(update={
+        "executor": executor or params.grading.executor,
+        "ray": params.grading.ray.model_copy(update={"address": ray_address or params.grading.ray.address}),
+    })
+    env_opt_in = environ.get(UNSAFE_ENV_VAR, "").strip().lower() in ("1", "true", "yes")
+    opted_in_by = ("--unsafe-no-sandbox" if unsafe_no_sandbox_flag else
+                   "grading.unsafe_no_sandbox" if params.grading.unsafe_no_sandbox else
+                   f"{UNSAFE_ENV_VAR}=1" if env_opt_in else None)
+    return GradingSettings(grading, IsolationPolicy(unsafe_no_sandbox=opted_in_by is not None,
+                                                    opted_in_by=opted_in_by))

@@ -8,61 +8,15 @@ carol (a syntax error: a failed submission that must still appear in the grades)
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-MIRROR = Path(os.environ.get("GRADEBENCH_MIRROR", REPO.parent / "shared" / "data"))
-FIXTURES = REPO / "tests" / "submissions"
-ARTIFACTS = REPO / "test-artifacts"  # screenshots and other files a person may want to look at (git-ignored)
-STUDENTS = {"student_alice": "s001", "student_bob": "s002", "student_carol": "s003"}
-REFERENCES = sorted(p.name for p in (REPO / "submissions").iterdir() if (p / "model.py").exists())
-
-needs_mirror = pytest.mark.skipif(not (MIRROR / "mnist").exists(),
-                                  reason="needs the local data mirror (GRADEBENCH_MIRROR)")
-
-
-def run(command, cwd, env, timeout=900, check=True):
-    completed = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    output = completed.stdout + completed.stderr
-    if check:
-        assert completed.returncode == 0, f"{' '.join(map(str, command))} failed:\n{output[-5000:]}"
-    return output if check else completed
-
-
-def make_small(params: dict) -> None:
-    for track in params["tracks"].values():
-        track["subset"] = {"train": 1000, "validation": 300, "hidden": 500}
-        track["schedule"]["epochs"] = 2
-
-
-def add_students(submissions: Path) -> None:
-    alice = submissions / "student_alice"
-    shutil.copytree(FIXTURES / "good", alice)
-    bob = submissions / "student_bob"
-    bob.mkdir()
-    # The same code, re-commented: the normalised source (and so the architecture) is identical.
-    source = (alice / "model.py").read_text().replace('"""Fixture: a tiny, correct submission',
-                                                      '"""My own original work: a tiny, correct submission')
-    (bob / "model.py").write_text("# bob's model\n" + source.replace("\n\ndef ", "\n\n# builds it\ndef "))
-    shutil.copytree(FIXTURES / "syntax_error", submissions / "student_carol")
-    for folder, student_id in STUDENTS.items():
-        (submissions / folder / "meta.yaml").write_text(f"student_id: {student_id}\n")
-
-
-def project_env() -> dict:
-    env = {**os.environ, "GRADEBENCH_MIRROR": str(MIRROR),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return env
+from tests.helpers import MIRROR, REPO, add_students, make_small, project_env, run
 
 
 @dataclass
@@ -94,9 +48,3 @@ def dvc_project(tmp_path_factory) -> DvcProject:
         subprocess.run(command, cwd=root, env=env, check=True)
     first_output = run(["dvc", "repro"], root, env)
     return DvcProject(root, env, first_output)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

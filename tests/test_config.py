@@ -91,8 +91,8 @@ def test_unknown_executor_names_the_choices(tmp_path):
 
 
 def test_ray_executor_without_ray_installed_says_how_to_install(monkeypatch):
-    from pipeline import executors
+    from pipeline.grading.executors import ray as ray_executor
 
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(ConfigError, match=r"pip install '\.\[ray\]'"):
-        executors._import_ray()
+        ray_executor._import_ray()

@@ -1,0 +1,89 @@
+"""The result cache of one track: which submissions are current, which must be graded again.
+
+results/<track>/<id>.json is current when its `cache_key` (the hash of the submission folder and
+of the track fingerprint, pipeline/grading/fingerprints.py) matches. So one edited model.py
+re-trains alone, a new folder is picked up without a roster, and a new schedule re-grades the
+whole track. Results, logs and feedback of deleted submissions are removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from pipeline.grading import fingerprints
+from pipeline.grading.record import LOG_SUFFIX, RESULT_SUFFIX, Result, read_result
+
+FEEDBACK_DIR = "feedback"    # results/<track>/feedback/<id>/: curves and images
+CONFUSION_DIR = "confusion"  # results/<track>/confusion/<id>.csv: validation confusion data
+
+
+def list_submissions(submissions_dir: Path) -> list[Path]:
+    """Every folder in submissions/ is a submission (hidden and cache folders excepted)."""
+    if not submissions_dir.is_dir():
+        raise FileNotFoundError(f"{submissions_dir}/ does not exist: create it and add submissions/<id>/model.py")
+    return sorted(
+        path for path in submissions_dir.iterdir()
+        if path.is_dir() and not path.name.startswith((".", "_"))
+    )
+
+
+@dataclass(frozen=True)
+class StaleSubmission:
+    folder: Path  # resolved
+    content_hash: str
+    cache_key: str
+
+
+class ResultCache:
+    """results/<track>/: one result and one log per submission, written atomically."""
+
+    def __init__(self, results_dir: Path):
+        self.results_dir = results_dir
+        results_dir.mkdir(parents=True, exist_ok=True)
+
+    def result_path(self, submission_id: str) -> Path:
+        return self.results_dir / f"{submission_id}{RESULT_SUFFIX}"
+
+    def read(self, submission_id: str) -> Optional[Result]:
+        return read_result(self.result_path(submission_id))
+
+    def write(self, result: Result, log_tail: str) -> None:
+        # The log first: a result on disk always has its log beside it.
+        (self.results_dir / f"{result.submission}{LOG_SUFFIX}").write_text(log_tail)
+        result.write(self.results_dir)
+
+    def feedback_dir(self, submission_id: str) -> Path:
+        return self.results_dir / FEEDBACK_DIR / submission_id
+
+    def confusion_path(self, submission_id: str) -> Path:
+        return self.results_dir / CONFUSION_DIR / f"{submission_id}.csv"
+
+    def remove_deleted(self, current_ids: set[str]) -> None:
+        """Results of deleted submissions would linger on the leaderboard: remove them."""
+        for old in self.results_dir.glob(f"*{RESULT_SUFFIX}"):
+            if old.stem not in current_ids:
+                old.unlink()
+                old.with_suffix(LOG_SUFFIX).unlink(missing_ok=True)
+        feedback_root = self.results_dir / FEEDBACK_DIR
+        if feedback_root.is_dir():
+            for old in feedback_root.iterdir():
+                if old.name not in current_ids:
+                    shutil.rmtree(old, ignore_errors=True)
+        for old in (self.results_dir / CONFUSION_DIR).glob("*.csv"):
+            if old.stem not in current_ids:
+                old.unlink()
+
+    def stale(self, submissions: list[Path], track_key: str) -> list[StaleSubmission]:
+        """The submissions whose stored result is missing, unreadable or for other inputs."""
+        stale = []
+        for folder in submissions:
+            folder = folder.resolve()
+            content_hash = fingerprints.folder_sha256(folder)
+            key = fingerprints.cache_key(content_hash, track_key)
+            existing = self.read(folder.name)
+            if existing is None or existing.cache_key != key:
+                stale.append(StaleSubmission(folder, content_hash, key))
+        return stale

@@ -1,0 +1,31 @@
+"""Where sandboxed training runs: worker threads on this machine (`local`) or a Ray cluster (`ray`).
+
+Grading a submission is a pure function of (track, submission, data, schedule), so training fans
+out; everything around it stays in the grading process: the cache, scoring against the hidden
+labels (which never leave it), statuses, results and MLflow logging. An executor only turns
+(submission, track) into a `jobs.TrainingRun`, through one interface:
+
+    executor.train(submission_dir, track, on_line) -> TrainingRun
+    executor.workers, executor.threads, executor.name, executor.close()
+
+Ray is optional (`pip install '.[ray]'`) and imported only when `grading.executor: ray`.
+"""
+
+from __future__ import annotations
+
+from pipeline.config import Grading
+from pipeline.grading import jobs
+from pipeline.grading.executors.base import ExecutorError, SubmissionTooLarge, local_threads  # noqa: F401
+from pipeline.sandbox.isolation import IsolationPolicy, choose_isolation
+
+
+def make_executor(settings: Grading, inputs: jobs.TrainingInputs, policy: IsolationPolicy):
+    """The executor grading.executor names. `local` probes the sandbox here and refuses without it
+    (before any student code runs); on `ray` each worker probes its own node, with this policy."""
+    if settings.executor == "ray":
+        from pipeline.grading.executors.ray import RayExecutor
+
+        return RayExecutor(inputs, settings, policy)
+    from pipeline.grading.executors.local import LocalExecutor
+
+    return LocalExecutor(inputs, choose_isolation(policy), settings.workers)

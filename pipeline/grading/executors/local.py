@@ -1,0 +1,27 @@
+"""The local executor: `workers` trainings at a time on this machine, each in its own sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional
+
+from pipeline.config import Track
+from pipeline.grading import jobs
+from pipeline.grading.executors.base import local_threads
+from pipeline.sandbox.isolation import Isolation
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(self, inputs: jobs.TrainingInputs, isolation: Isolation, workers: int = 1,
+                 threads: Optional[int] = None):
+        self.inputs, self.isolation, self.workers = inputs, isolation, workers
+        self.threads = threads or local_threads(workers)
+
+    def train(self, submission_dir: Path, track: Track,
+              on_line: Optional[Callable[[str], None]] = None) -> jobs.TrainingRun:
+        return jobs.run_in_sandbox(submission_dir, self.inputs, track, self.threads, self.isolation, on_line)
+
+    def close(self) -> None:
+        pass

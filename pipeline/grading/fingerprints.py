@@ -1,0 +1,105 @@
+"""Content hashes: what decides whether a stored result is still valid.
+
+A result depends on the submission folder, the track (schedule, limits, subset, seeds, hidden
+split), the prepared data and the grading code. The grading code is *exactly* the files under
+`GRADER_CODE`, the same paths that dvc.yaml lists as the grade stage's code deps (a test checks
+that they agree), so DVC re-runs the stage when, and only when, cached results go stale.
+Reporting code (tables, plots, MLflow) is left out on purpose: restyling a plot must not re-train
+a course's worth of models.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+
+from pipeline.config import HiddenSplit, Track
+from pipeline.data.layout import HIDDEN_X_FILE, HIDDEN_Y_FILE, PUBLIC_FILE
+
+IGNORED_NAMES = {"__pycache__", ".DS_Store"}
+IGNORED_SUFFIXES = (".pyc",)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Relative to the repository root; dvc.yaml's grade stage lists the same paths as deps.
+GRADER_CODE = (
+    "pipeline/config.py",
+    "pipeline/status.py",
+    "pipeline/atomic.py",
+    "pipeline/data",
+    "pipeline/sandbox",
+    "pipeline/grading",
+)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_ignored(relative: Path) -> bool:
+    return bool(IGNORED_NAMES.intersection(relative.parts)) or relative.name.endswith(IGNORED_SUFFIXES)
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """Every file under `folder` that counts, in sorted order (caches and byte code excluded)."""
+    return [path for path in sorted(folder.rglob("*"))
+            if path.is_file() and not is_ignored(path.relative_to(folder))]
+
+
+def folder_sha256(folder: Path) -> str:
+    """Hash of every file's relative path and bytes, in sorted order (independent of mtimes)."""
+    digest = hashlib.sha256()
+    for path in folder_files(folder):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(file_sha256(path).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def json_sha256(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def bytes_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def grader_files(root: Path = REPO_ROOT) -> list[Path]:
+    """The files whose bytes are the grading code, relative to `root`."""
+    files = []
+    for entry in GRADER_CODE:
+        path = root / entry
+        files += folder_files(path) if path.is_dir() else [path]
+    return [path.relative_to(root) for path in files]
+
+
+@functools.lru_cache(maxsize=None)
+def grader_fingerprint(root: Path = REPO_ROOT) -> str:
+    """The grading code's own hash (per process: the code does not change while it runs);
+    `rerun` compares it to say whether the code is the same, and Ray nodes must match it."""
+    return json_sha256([[path.as_posix(), file_sha256(root / path)] for path in grader_files(root)])
+
+
+def data_fingerprint(prepared_dir: Path) -> str:
+    files = [PUBLIC_FILE, HIDDEN_X_FILE, HIDDEN_Y_FILE]
+    return json_sha256([file_sha256(prepared_dir / name) for name in files])
+
+
+def track_fingerprint(track: Track, data_key: str, hidden_split: HiddenSplit = HiddenSplit()) -> str:
+    """Everything besides the submission itself that a result depends on."""
+    return json_sha256({
+        "schedule": track.schedule.model_dump(),
+        "limits": track.limits.model_dump(),
+        "subset": track.subset.model_dump(),
+        "seeds": track.seeds,
+        "hidden_split": hidden_split.model_dump(),
+        "data": data_key,
+        "grader": grader_fingerprint(),
+    })
+
+
+def cache_key(content_hash: str, track_key: str) -> str:
+    return json_sha256([content_hash, track_key])

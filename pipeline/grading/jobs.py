@@ -1,0 +1,113 @@
+"""One sandboxed training job: what goes in, what comes back, and how to run it on this machine.
+
+Grading is (1) training a submission in the sandbox and (2) scoring its predictions against the
+hidden labels. Only (1) may run elsewhere (pipeline/grading/executors/), so its inputs and outputs are
+plain values that can travel: `TrainingInputs` (public arrays and hidden *inputs*, never hidden
+labels) and `TrainingRun` (how the sandbox ended and the files the trainer wrote, as bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from pipeline.config import Subset, Track
+from pipeline.data import layout
+from pipeline.sandbox import exchange, leftovers
+from pipeline.sandbox.isolation import Isolation
+from pipeline.sandbox.runner import RunOutcome, run_training
+
+# The trainer's output files the grader reads. A hostile submission can write anything into
+# out/: bigger files are ignored (and the result then fails as unreadable), never loaded.
+OUTPUT_FILES = (exchange.RESULT_FILE, exchange.PREDICTIONS_FILE, exchange.SUMMARY_FILE,
+                exchange.VAL_PREDICTIONS_FILE, exchange.MODEL_CONFIG_FILE)
+MAX_OUTPUT_BYTES = 64 * 2**20
+
+
+def take(array: np.ndarray, limit: Optional[int]) -> np.ndarray:
+    """The first `limit` items (a track's `subset`), or all of them for None."""
+    return array if limit is None else array[:limit]
+
+
+@dataclass
+class TrainingInputs:
+    """What every sandbox of a track gets, loaded once per track: never the hidden labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    hidden_x: np.ndarray
+    input_shape: list
+    num_classes: int
+
+    @classmethod
+    def load(cls, prepared_dir: Path, meta: dict, subset: Subset) -> "TrainingInputs":
+        """`meta`: the prepared dataset's meta.json (shapes and class count)."""
+        public = layout.load_public(prepared_dir)
+        hidden_x = np.load(prepared_dir / layout.HIDDEN_X_FILE, mmap_mode="r")
+        return cls(
+            x_train=take(public["x_train"], subset.train), y_train=take(public["y_train"], subset.train),
+            x_val=take(public["x_val"], subset.validation), y_val=take(public["y_val"], subset.validation),
+            hidden_x=np.ascontiguousarray(take(hidden_x, subset.hidden)),
+            input_shape=list(meta["input_shape"]), num_classes=int(meta["num_classes"]),
+        )
+
+
+@dataclass
+class TrainingRun:
+    """How one sandboxed training ended, wherever it ran.
+
+    `outcome` is None when every attempt was lost with its worker (Ray): it never finished.
+    """
+
+    outcome: Optional[RunOutcome]
+    outputs: dict[str, bytes]  # out/ file name -> content, for the files in OUTPUT_FILES that exist
+    node: str = field(default_factory=socket.gethostname)
+    lost_attempts: list[str] = field(default_factory=list)  # attempts whose worker was lost, and why
+    lost_seconds: float = 0.0  # time spent on lost attempts when none finished
+
+
+def write_workdir(workdir: Path, inputs: TrainingInputs, track: Track, threads: int) -> None:
+    """What the sandbox gets: public arrays, hidden inputs and the job; never hidden labels."""
+    np.savez(workdir / exchange.PUBLIC_FILE, x_train=inputs.x_train, y_train=inputs.y_train,
+             x_val=inputs.x_val, y_val=inputs.y_val)
+    np.save(workdir / exchange.HIDDEN_X_FILE, inputs.hidden_x)
+    job = {
+        "schedule": track.schedule.model_dump(),
+        "limits": track.limits.model_dump(),
+        "input_shape": inputs.input_shape,
+        "num_classes": inputs.num_classes,
+        "threads": threads,
+    }
+    (workdir / exchange.JOB_FILE).write_text(json.dumps(job))
+
+
+def collect_outputs(out_dir: Path) -> dict[str, bytes]:
+    outputs = {}
+    for name in OUTPUT_FILES:
+        path = out_dir / name
+        try:
+            # Regular files only: a symlink planted by the submission must not make us read elsewhere.
+            if path.is_file() and not path.is_symlink() and path.stat().st_size <= MAX_OUTPUT_BYTES:
+                outputs[name] = path.read_bytes()
+        except OSError:
+            pass
+    return outputs
+
+
+def run_in_sandbox(submission_dir: Path, inputs: TrainingInputs, track: Track, threads: int,
+                   isolation: Isolation, on_line: Optional[Callable[[str], None]] = None) -> TrainingRun:
+    """Train one submission with the track's schedule (and seed) in the sandbox, on this machine."""
+    with tempfile.TemporaryDirectory(prefix=leftovers.scratch_prefix(submission_dir.name)) as scratch:
+        workdir = Path(scratch)
+        write_workdir(workdir, inputs, track, threads)
+        outcome = run_training(submission_dir, workdir, track.limits, threads, track.schedule.seed,
+                               isolation=isolation, on_line=on_line)
+        return TrainingRun(outcome, collect_outputs(workdir / exchange.OUT_DIR))

@@ -1,0 +1,224 @@
+"""The grade stage of one track: find the stale submissions, train each (wherever the executor
+runs it), score it, and write its result as it arrives.
+
+    grade_track                  one track: the cache check, then the stale submissions in parallel
+      grade_with_every_seed      one submission: every seed of the track, combined, plus feedback
+        train_and_score          one training (one seed) and its trusted scoring
+
+Hidden labels never leave this (trusted) process. With `seeds` > 1 a submission trains once per
+seed and its result holds the mean and spread (seeds.py).
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from pipeline import status
+from pipeline.config import GradingSettings, HiddenSplit, Track
+from pipeline.grading import duplicates, executors, fingerprints, seeds, submission_facts
+from pipeline.grading.cache import ResultCache, StaleSubmission, list_submissions
+from pipeline.grading.record import Result
+from pipeline.grading.scoring import TrackData, judge
+from pipeline.sandbox import exchange
+
+
+@dataclass(frozen=True)
+class TrackJob:
+    """One track's grading: what to grade, with which data, and where results go."""
+
+    name: str
+    track: Track
+    submissions_dir: Path
+    prepared_dir: Path
+    results_dir: Path
+    hidden_split: HiddenSplit = HiddenSplit()
+
+
+def _echo_progress(echo, label: str, line: str) -> None:
+    """Show the trainer's own lines (epochs, status); TensorFlow's start-up noise stays in the log."""
+    if line.startswith(exchange.LOG_PREFIX):
+        echo(f"  {label}: {line[len(exchange.LOG_PREFIX):]}")
+
+
+def with_seed(track: Track, seed: int) -> Track:
+    return track.model_copy(update={"schedule": track.schedule.model_copy(update={"seed": seed})})
+
+
+def train_and_score(submission_dir: Path, label: str, track: Track, data: TrackData, executor, echo,
+                    keep: Optional[dict] = None) -> tuple[dict, str]:
+    """Train (with the schedule's seed, wherever `executor` runs it) and score one submission;
+    every outcome becomes a result dict, never an exception. `keep`: receives the trainer's
+    validation outputs and model JSON (file name -> bytes, for feedback).
+
+    Only a failure of the grader itself (the sandbox or the executor could not start) raises.
+    """
+    # A submission "folder" that is a link to the project would hand the sandbox the hidden labels.
+    resolved, prepared = submission_dir.resolve(), data.prepared_dir.resolve()
+    if resolved == prepared or resolved in prepared.parents:
+        result = {"status": status.INVALID, "wall_seconds": 0.0,
+                  "error": "the submission folder links to the project's own folders: submit a plain folder "
+                           "holding model.py"}
+        return result, ""
+    try:
+        run = executor.train(submission_dir, track, on_line=lambda line: _echo_progress(echo, label, line))
+    except executors.SubmissionTooLarge as error:
+        return {"status": status.INVALID, "wall_seconds": 0.0, "error": str(error)}, ""
+    result = judge(run, track, data)
+    if keep is not None:
+        keep.update({name: run.outputs[name] for name in (exchange.VAL_PREDICTIONS_FILE, exchange.MODEL_CONFIG_FILE)
+                     if name in run.outputs})
+    if executor.name != "local":
+        result.update(executor=executor.name, node=run.node)
+    if run.lost_attempts:
+        result["lost_attempts"] = run.lost_attempts
+    log_tail = run.outcome.log_tail if run.outcome is not None else "\n".join(run.lost_attempts)
+    return result, log_tail
+
+
+@dataclass(frozen=True)
+class FeedbackTarget:
+    """Where one submission's feedback goes: results/<track>/feedback/<id>/ and its confusion CSV."""
+
+    folder: Path
+    confusion_path: Path
+    results_dir: Path  # feedback_files are recorded relative to this
+
+
+def grade_with_every_seed(submission_dir: Path, track_name: str, track: Track, data: TrackData, executor,
+                          echo, feedback: Optional[FeedbackTarget]) -> tuple[dict, str]:
+    """Grade one submission with every seed of the track, combine, and write its feedback."""
+    label = f"{track_name}/{submission_dir.name}"
+    per_seed, logs = [], []
+    first: dict = {}  # the first seed's validation outputs and model JSON
+    for seed in track.seed_list():
+        result, log_tail = train_and_score(submission_dir, label, with_seed(track, seed), data, executor, echo,
+                                           keep=first if not per_seed else None)
+        per_seed.append(result)
+        logs.append(log_tail if track.seeds == 1 else f"===== seed {seed} =====\n{log_tail}")
+        if result["status"] != status.OK:
+            break  # the submission fails with this seed; the others would not change that
+    combined = seeds.combine(track.seed_list(), per_seed)
+    model_json = first.get(exchange.MODEL_CONFIG_FILE)
+    if model_json is not None and len(model_json) <= duplicates.MAX_CONFIG_BYTES:
+        model_json = model_json.decode("utf-8", "replace")
+    else:
+        model_json = None
+    combined["architecture_hash"] = duplicates.architecture_hash(model_json)
+    if feedback is not None:
+        from pipeline.reporting import feedback as plots  # matplotlib: only when plotting
+
+        val_outputs = _load_array(first.get(exchange.VAL_PREDICTIONS_FILE))
+        written = plots.write_feedback(feedback.folder, feedback.confusion_path, label, combined.get("history"),
+                                       data.inputs.x_val, data.inputs.y_val, val_outputs, data.meta["class_names"])
+        combined["feedback_files"] = [path.relative_to(feedback.results_dir).as_posix() for path in written]
+    return combined, "\n".join(logs)
+
+
+def _load_array(content: Optional[bytes]) -> Optional[np.ndarray]:
+    if content is None:
+        return None
+    try:
+        return np.load(io.BytesIO(content), allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Callable] = None,
+                on_start: Optional[Callable] = None) -> list[Optional[Result]]:
+    """Grade every stale submission of one track; return all current results.
+
+    `settings` say where trainings run (local workers or Ray) and the isolation policy.
+    `on_result(result, log_tail, results_dir)` is called as each result arrives (MLflow logging;
+    the result's `feedback_files` are relative to results_dir); `on_start()` once the trainings
+    are under way (not called when nothing is stale). Raises SandboxUnavailable (before running
+    anything) when bubblewrap cannot isolate submissions and the policy does not allow that.
+    """
+    cache = ResultCache(job.results_dir)
+    data_key = fingerprints.data_fingerprint(job.prepared_dir)
+    track_key = fingerprints.track_fingerprint(job.track, data_key, job.hidden_split)
+    submissions = list_submissions(job.submissions_dir)
+    cache.remove_deleted({path.name for path in submissions})
+    stale = cache.stale(submissions, track_key)
+    print(f"{job.name}: {len(submissions)} submissions, {len(stale)} to grade, "
+          f"{len(submissions) - len(stale)} up to date", flush=True)
+
+    if stale:
+        # The arrays are loaded only when something trains (a run with nothing stale stays cheap).
+        data = TrackData.load(job.prepared_dir, job.track, job.hidden_split)
+        # Decided once per run: a local executor refuses here, before any student code runs, without
+        # a sandbox; on Ray every node probes its own bubblewrap under this run's policy.
+        executor = executors.make_executor(settings.grading, data.inputs, settings.isolation)
+        try:
+            provenance = {
+                "data_fingerprint": data_key, "grader_fingerprint": fingerprints.grader_fingerprint(),
+                "threads": executor.threads, "schedule": job.track.schedule.model_dump(),
+                # Everything needed to grade this entry again exactly (`python -m pipeline rerun`).
+                "grading_config": {"track": job.track.model_dump(), "hidden_split": job.hidden_split.model_dump()},
+            }
+            _grade_stale(job, data, stale, executor, cache, on_result, on_start, provenance)
+        finally:
+            executor.close()
+    return [cache.read(path.name) for path in submissions]
+
+
+def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], executor, cache: ResultCache,
+                 on_result, on_start, provenance: dict) -> None:
+    """Grade the stale submissions, `executor.workers` at a time; write each result as it arrives."""
+    interactive = sys.stderr.isatty()
+    bar = tqdm(total=len(stale), desc=f"grading {job.name}", unit="submission", disable=not interactive)
+    echo = bar.write if interactive else (lambda line: print(line, flush=True))
+    # Per-epoch lines only on a terminal; logs (CI, nohup) get one line per finished submission.
+    epoch_echo = echo if interactive else (lambda line: None)
+
+    def grade_one_submission(submission_dir: Path) -> tuple[dict, str]:
+        facts, meta_problem = submission_facts.describe(submission_dir)
+        if meta_problem:
+            return {**facts, "status": status.INVALID, "error": meta_problem, "wall_seconds": 0.0}, ""
+        feedback = FeedbackTarget(cache.feedback_dir(submission_dir.name), cache.confusion_path(submission_dir.name),
+                                  cache.results_dir)
+        result, log_tail = grade_with_every_seed(submission_dir, job.name, job.track, data, executor, epoch_echo,
+                                                 feedback)
+        return {**result, **facts}, log_tail
+
+    finished = 0
+    pool = ThreadPoolExecutor(max_workers=executor.workers)
+    try:
+        futures = {pool.submit(grade_one_submission, entry.folder): entry for entry in stale}
+        if on_start is not None:
+            on_start()
+        for future in as_completed(futures):
+            entry = futures[future]
+            fields, log_tail = future.result()
+            result = Result.model_validate({
+                **fields,
+                "submission": entry.folder.name,
+                "track": job.name,
+                "content_hash": entry.content_hash,
+                "cache_key": entry.cache_key,
+                **provenance,
+                "graded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            })
+            # Written as soon as it arrives: an interrupted run keeps every finished result.
+            cache.write(result, log_tail)
+            if on_result is not None:
+                on_result(result, log_tail, cache.results_dir)
+            spread = f" ± {result.public_accuracy_std:.4f}" if result.public_accuracy_std is not None else ""
+            shown = (f"public accuracy {result.public_accuracy:.4f}{spread}" if result.public_accuracy is not None
+                     else result.error)
+            finished += 1
+            bar.update(1)
+            echo(f"[{finished}/{len(stale)}] {job.name}/{entry.folder.name}: {result.status} ({shown})")
+    finally:
+        # On an interrupt do not wait for the trainings in flight: every finished result is already
+        # written, and the sandboxes (and Ray tasks) die with this process.
+        pool.shutdown(wait=False, cancel_futures=True)
+    bar.close()

@@ -1,0 +1,146 @@
+"""Trusted scoring: turn a finished (or lost) training into a result, against the hidden labels.
+
+This runs in the grading process, wherever the training ran. Hidden labels never leave it, and
+only aggregates (accuracies and a hash of the predictions) are kept; nothing per hidden item.
+Scoring follows Kaggle: the hidden split is divided (stratified, seeded: leaderboard.hidden_split)
+into a public and a private part, and each result carries both accuracies besides the full one.
+
+What the trainer reports is a claim from a process that ran student code: only the keys in
+`TRAINER_KEYS` are taken from it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from pipeline import status
+from pipeline.config import HiddenSplit, Track
+from pipeline.data import layout, splits
+from pipeline.grading import fingerprints, jobs
+from pipeline.sandbox import exchange
+from pipeline.sandbox.runner import RunOutcome
+
+# What the trainer's result.json may contribute; anything else it writes is ignored.
+TRAINER_KEYS = ("status", "error", "trainable_params", "total_params", "output_kind", "train_seconds",
+                "history", "epoch_seconds", "validation_accuracy", "predict_seconds")
+
+
+@dataclass
+class TrackData:
+    """What grading a track needs besides the submissions, loaded once per run."""
+
+    prepared_dir: Path
+    meta: dict
+    inputs: jobs.TrainingInputs  # what every sandbox gets (the track's subset applied)
+    hidden_y: np.ndarray  # the (subset's) hidden labels: stay in this process
+    parts: tuple[np.ndarray, np.ndarray]  # public and private indices of hidden_y
+
+    @classmethod
+    def load(cls, prepared_dir: Path, track: Track, hidden_split: HiddenSplit) -> "TrackData":
+        meta = layout.load_meta(prepared_dir)
+        hidden_y = jobs.take(np.load(prepared_dir / layout.HIDDEN_Y_FILE), track.subset.hidden)
+        return cls(prepared_dir, meta, jobs.TrainingInputs.load(prepared_dir, meta, track.subset),
+                   hidden_y, public_private_parts(hidden_y, hidden_split))
+
+
+def outcome_failure(outcome: RunOutcome, track: Track) -> tuple[str, str]:
+    """Status and one actionable line for a job stopped by a limit or that wrote no result."""
+    limits = track.limits
+    if outcome.timed_out:
+        return status.TIMEOUT, (f"ran longer than this track's limit of {limits.wall_seconds:g} s "
+                                "(limits.wall_seconds) and was stopped: use a smaller or faster model")
+    if outcome.out_of_memory:
+        return status.OUT_OF_MEMORY, (f"used more than this track's memory limit of {limits.memory_mb} MB "
+                                      "(limits.memory_mb) and was stopped: use a smaller model and no large arrays")
+    if outcome.too_many_processes:
+        return status.CRASHED, (f"started more than this track's limit of {limits.max_processes} processes "
+                                "and threads (limits.max_processes) and was stopped: do not start processes "
+                                "or threads in model.py")
+    if outcome.returncode is not None and outcome.returncode < 0:
+        try:
+            name = signal.Signals(-outcome.returncode).name
+        except ValueError:
+            name = f"signal {-outcome.returncode}"
+        return status.CRASHED, f"the training process was killed by {name}: see the log for the last thing it did"
+    last_lines = [line for line in outcome.log_tail.strip().splitlines() if line.strip()]
+    detail = last_lines[-1][:300] if last_lines else "no output"
+    return status.CRASHED, f"the training process exited with code {outcome.returncode} without a result: {detail}"
+
+
+def public_private_parts(hidden_y: np.ndarray, hidden_split: HiddenSplit) -> tuple[np.ndarray, np.ndarray]:
+    """The public and private index sets of the (subset's) hidden labels."""
+    return splits.public_private_split(hidden_y, hidden_split.public_fraction, hidden_split.seed)
+
+
+def score(result: dict, predictions_npy: Optional[bytes], hidden_y: np.ndarray, num_classes: int,
+          parts: Optional[tuple[np.ndarray, np.ndarray]] = None) -> dict:
+    """Trusted scoring: accuracy on the whole hidden split and on its public and private parts.
+    `predictions_npy`: the trainer's predictions.npy (None: it wrote none, or one too large).
+
+    Only these aggregates leave this function; nothing per hidden item is kept.
+    """
+    if predictions_npy is None:
+        return {**result, "status": status.CRASHED, "error": "predictions unreadable: no predictions file "
+                                                             f"of at most {jobs.MAX_OUTPUT_BYTES // 2**20} MB"}
+    try:
+        predictions = np.load(io.BytesIO(predictions_npy), allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        return {**result, "status": status.CRASHED, "error": f"predictions unreadable: {error}"}
+    expected_shape = (len(hidden_y), num_classes)
+    if predictions.shape != expected_shape:
+        return {**result, "status": status.CRASHED,
+                "error": f"predictions have shape {predictions.shape}, expected {expected_shape}"}
+    if not np.all(np.isfinite(predictions)):
+        return {**result, "status": status.DIVERGED, "error": "the model predicts NaN or infinite values"}
+    correct = predictions.argmax(axis=1) == hidden_y
+    scores = {"test_accuracy": float(np.mean(correct)),
+              "predictions_sha256": fingerprints.bytes_sha256(np.ascontiguousarray(predictions).tobytes())}
+    if parts is not None:
+        public, private = parts
+        scores["public_accuracy"] = float(np.mean(correct[public]))
+        scores["private_accuracy"] = float(np.mean(correct[private]))
+    return {**result, **scores}
+
+
+def judge(run: jobs.TrainingRun, track: Track, data: TrackData) -> dict:
+    """Turn a finished (or lost) training into a result: status, error and, if it ran, the scores."""
+    outcome = run.outcome
+    if outcome is None:  # every attempt died with its worker: nothing the submission did
+        return {"status": status.CRASHED, "wall_seconds": run.lost_seconds,
+                "error": f"the worker training it was lost {len(run.lost_attempts)} time(s) "
+                         f"(grading.ray.max_retries = {len(run.lost_attempts) - 1}); last: {run.lost_attempts[-1]}"}
+    result = _parse_json(run.outputs.get(exchange.RESULT_FILE))
+    if not isinstance(result, dict) or result.get("status") not in status.ALL:
+        result = None  # missing, or garbled by the submission itself
+    else:
+        result = {key: result[key] for key in TRAINER_KEYS if key in result}
+    stopped = outcome.timed_out or outcome.out_of_memory or outcome.too_many_processes
+    if result is None or stopped:
+        code, message = outcome_failure(outcome, track)
+        result = {**(result or {}), "status": code, "error": message}
+    elif result["status"] == status.OK:
+        result = score(result, run.outputs.get(exchange.PREDICTIONS_FILE), data.hidden_y,
+                       data.inputs.num_classes, data.parts)
+    summary = run.outputs.get(exchange.SUMMARY_FILE)
+    result["model_summary"] = summary.decode("utf-8", "replace") if summary is not None else None
+    if result.get("error"):
+        result["error"] = status.one_line(str(result["error"]))
+    result.update(wall_seconds=outcome.wall_seconds, peak_rss_mb=outcome.peak_rss_mb,
+                  peak_memory_mb=outcome.peak_memory_mb, sandboxed=outcome.sandboxed)
+    return result
+
+
+def _parse_json(content: Optional[bytes]):
+    try:
+        return json.loads(content) if content is not None else None
+    except ValueError:
+        return None
+
+

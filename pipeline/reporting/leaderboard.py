@@ -1,0 +1,208 @@
+"""Results -> ranked leaderboard tables (CSV, Markdown), DVC metrics and Pareto plots.
+
+Ranking (Kaggle's model): by the accuracy on the hidden split's *public* part while the course
+runs, by its *private* part once params.yaml says `leaderboard.reveal_private: true`; with
+several seeds, by the mean. Ties go to fewer trainable parameters, then to the earlier
+submission (its git commit time, see pipeline/grading/submission_facts.py), then to the submission id, so ranks
+are always distinct. Failed submissions are listed at the bottom with their status and message,
+never dropped.
+
+While the private part is hidden, no export (CSV, Markdown, metrics.json, grades.csv) carries a
+private score, nor the full-test-set accuracy, from which the private one could be computed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+from pipeline import status
+from pipeline.grading import duplicates
+from pipeline.grading.record import RESULT_SUFFIX, read_result
+
+PUBLIC, PRIVATE = "public_accuracy", "private_accuracy"
+# Always exported.
+BASE_COLUMNS = [
+    "track", "rank", "submission", "student_id", "baseline", "status", "public_accuracy", "public_accuracy_std",
+]
+# Exported only once the private part is revealed.
+PRIVATE_COLUMNS = ["private_accuracy", "private_accuracy_std", "test_accuracy"]
+DETAIL_COLUMNS = [
+    "seeds", "validation_accuracy", "trainable_params", "total_params", "train_seconds", "predict_seconds",
+    "submitted_at", "pareto", "duplicate_of", "error",
+]
+# Read from each result (instructor data: private scores included); all are fields of `Result`.
+RESULT_KEYS = [
+    "submission", "student_id", "baseline", "status", "public_accuracy", "public_accuracy_std",
+    "private_accuracy", "private_accuracy_std", "test_accuracy", "validation_accuracy", "trainable_params",
+    "total_params", "train_seconds", "predict_seconds", "submitted_at", "error", "architecture_hash",
+    "source_hash", "seeds",
+]
+PLOTS_DIR = "plots"
+
+
+def ranking_metric(reveal_private: bool) -> str:
+    return PRIVATE if reveal_private else PUBLIC
+
+
+def export_columns(reveal_private: bool) -> list[str]:
+    return BASE_COLUMNS + (PRIVATE_COLUMNS if reveal_private else []) + DETAIL_COLUMNS
+
+
+def load_track_results(results_dir: Path, track_name: str) -> pd.DataFrame:
+    rows = []
+    for path in sorted(results_dir.glob(f"*{RESULT_SUFFIX}")):
+        result = read_result(path)
+        if result is None:
+            continue  # another schema's or a half-written file: the next grade run replaces it
+        row = {key: getattr(result, key) for key in RESULT_KEYS}
+        row["seeds"] = len(result.seeds or [None])
+        row["student_id"] = row["student_id"] or row["submission"]
+        row["baseline"] = bool(row["baseline"])
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=RESULT_KEYS)
+    frame.insert(0, "track", track_name)
+    return frame
+
+
+def pareto_front(accuracy: pd.Series, params: pd.Series) -> pd.Series:
+    """True where no other row is at least as accurate with at most as many parameters and
+    strictly better in one of the two (higher accuracy, fewer parameters both better)."""
+    on_front = []
+    for index in accuracy.index:
+        dominated = ((accuracy >= accuracy[index]) & (params <= params[index])
+                     & ((accuracy > accuracy[index]) | (params < params[index]))).any()
+        on_front.append(not dominated)
+    return pd.Series(on_front, index=accuracy.index, dtype=bool)
+
+
+def flag_duplicates(frame: pd.DataFrame) -> pd.Series:
+    """`duplicate_of` per row: the other submissions with the same normalised source or architecture."""
+    def groups(column: str) -> dict[str, list[str]]:
+        return duplicates.duplicate_groups(dict(zip(frame["submission"], frame[column])))
+
+    same_source, same_architecture = groups("source_hash"), groups("architecture_hash")
+    return frame["submission"].map(lambda name: duplicates.describe(same_architecture[name], same_source[name]))
+
+
+def rank(frame: pd.DataFrame, reveal_private: bool = False) -> pd.DataFrame:
+    """Order rows by the ranking rule, number the successful ones 1..n, add Pareto and duplicate
+    flags. Returns every column (private scores included): `export` decides what is shown."""
+    metric = ranking_metric(reveal_private)
+    frame = frame.copy()
+    frame["duplicate_of"] = flag_duplicates(frame) if len(frame) else pd.Series(dtype=object)
+    ok = frame[frame["status"] == status.OK].copy()
+    # Missing submission times sort last: an unknown time never wins a tie.
+    ok["_submitted"] = pd.to_datetime(ok["submitted_at"], utc=True, errors="coerce")
+    ok = ok.sort_values([metric, "trainable_params", "_submitted", "submission"],
+                        ascending=[False, True, True, True], kind="stable", na_position="last").drop(columns="_submitted")
+    ok["pareto"] = pareto_front(ok[metric].astype(float), ok["trainable_params"].astype(float)) if len(ok) else []
+    ok = ok.assign(rank=range(1, len(ok) + 1))
+    failed = frame[frame["status"] != status.OK].sort_values(["status", "submission"], kind="stable")
+    failed = failed.assign(rank=pd.NA, pareto=False)
+    ranked = pd.concat([frame.iloc[0:0].assign(rank=pd.NA, pareto=False), ok, failed], ignore_index=True)
+    ranked["rank"] = ranked["rank"].astype("Int64")
+    ranked["pareto"] = ranked["pareto"].astype(bool)
+    return ranked
+
+
+def export(ranked: pd.DataFrame, reveal_private: bool) -> pd.DataFrame:
+    """The columns that may be shown: no private (or full-test) score while it is hidden."""
+    return ranked[export_columns(reveal_private)]
+
+
+def _accuracy_cell(value, spread) -> str:
+    if pd.isna(value):
+        return ""
+    return f"{value:.4f}" + (f" ± {spread:.4f}" if pd.notna(spread) else "")
+
+
+def to_markdown(shown: pd.DataFrame, track_name: str) -> str:
+    table = shown.drop(columns=["track"]).copy()
+    for metric in (PUBLIC, PRIVATE):
+        if metric in table:
+            table[metric] = [_accuracy_cell(v, s) for v, s in zip(table[metric], table[f"{metric}_std"])]
+            table = table.drop(columns=f"{metric}_std")
+    for column in ("test_accuracy", "validation_accuracy"):
+        if column in table:
+            table[column] = table[column].map(lambda v: f"{v:.4f}" if pd.notna(v) else "")
+    for column in ("train_seconds", "predict_seconds"):
+        table[column] = table[column].map(lambda v: f"{v:.1f}" if pd.notna(v) else "")
+    table["rank"] = table["rank"].map(lambda v: "" if pd.isna(v) else str(v))
+    table["baseline"] = table["baseline"].map(lambda v: "baseline" if v else "")
+    table["pareto"] = table["pareto"].map(lambda v: "★" if v else "")
+    table = table.drop(columns=["student_id", "total_params", "predict_seconds"])
+    table = table.astype(object).where(table.notna(), "")
+    # disable_numparse keeps our formatted strings ("0.9812") as written.
+    return f"## {track_name}\n\n" + table.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def track_metrics(ranked: pd.DataFrame, reveal_private: bool) -> dict:
+    metric = ranking_metric(reveal_private)
+    ok = ranked[ranked["status"] == status.OK]
+    return {
+        "ranked_by": metric,
+        "submissions": int(len(ranked)),
+        "graded_ok": int(len(ok)),
+        "failed": int(len(ranked) - len(ok)),
+        f"best_{metric}": float(ok[metric].max()) if len(ok) else None,
+        metric: {row.submission: float(getattr(row, metric)) for row in ok.itertuples()},
+    }
+
+
+def plot_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) -> None:
+    """Accuracy against trainable parameters (log scale), the Pareto front joined up."""
+    from matplotlib.figure import Figure  # the object API: no global pyplot state, no display
+
+    ok = ranked[ranked["status"] == status.OK]
+    figure = Figure(figsize=(7, 4.5))
+    axis = figure.subplots()
+    if len(ok):
+        front = ok[ok["pareto"]].sort_values("trainable_params")
+        axis.scatter(ok["trainable_params"], ok[metric], color="tab:gray", label="submission")
+        axis.step(front["trainable_params"], front[metric], where="post", color="tab:red", alpha=0.6)
+        axis.scatter(front["trainable_params"], front[metric], color="tab:red", zorder=3, label="Pareto front")
+        for row in ok.itertuples():
+            axis.annotate(row.submission, (row.trainable_params, getattr(row, metric)), fontsize=8,
+                          xytext=(4, 4), textcoords="offset points")
+        axis.set_xscale("log")
+        axis.legend(loc="lower right")
+    else:
+        axis.text(0.5, 0.5, "no graded submissions yet", ha="center", va="center", transform=axis.transAxes)
+    axis.set_xlabel("trainable parameters (log scale)")
+    axis.set_ylabel(metric.replace("_", " "))
+    axis.set_title(f"{track_name}: accuracy vs size")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=80)
+
+
+def write_leaderboards(results_root: Path, track_names: list[str], reveal_private: bool = False,
+                       ranked_tables: Optional[dict] = None) -> pd.DataFrame:
+    """Write leaderboard.csv/.md, metrics.json and plots/pareto_<track>.png for every track;
+    return the combined exported table. `ranked_tables`, if given, receives each track's full
+    ranked table (private scores included) for the trusted steps after it (grades, MLflow)."""
+    tables, sections, metrics = [], [], {}
+    metric = ranking_metric(reveal_private)
+    for track_name in track_names:
+        ranked = rank(load_track_results(results_root / track_name, track_name), reveal_private)
+        if ranked_tables is not None:
+            ranked_tables[track_name] = ranked
+        shown = export(ranked, reveal_private)
+        tables.append(shown)
+        sections.append(to_markdown(shown, track_name))
+        metrics[track_name] = track_metrics(ranked, reveal_private)
+        plot_pareto(ranked, track_name, metric, results_root / PLOTS_DIR / f"pareto_{track_name}.png")
+    combined = pd.concat(tables, ignore_index=True)
+    combined.to_csv(results_root / "leaderboard.csv", index=False)
+    heading = "# gradebench leaderboard\n\n" + (
+        "Final ranking: accuracy on the private part of the hidden test split.\n\n" if reveal_private else
+        "Ranked by accuracy on the public part of the hidden test split; the final ranking uses the "
+        "private part.\n\n")
+    (results_root / "leaderboard.md").write_text(heading + "\n".join(sections))
+    (results_root / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return combined

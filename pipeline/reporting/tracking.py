@@ -1,0 +1,244 @@
+"""MLflow logging: one experiment per track, one run per graded submission.
+
+The runs table of a track's experiment is its leaderboard: run name = submission id; metrics
+`public_accuracy` (the ranking accuracy during the course), `private_accuracy`, `trainable_params`,
+`train_seconds` and `rank` (set by `grade` once the track is graded); tags `status`, `baseline`,
+`duplicate_of` and `current`. A re-graded submission's new run becomes current and its older
+runs are kept but tagged `current=false`, `superseded=true`.
+
+Every run also records its provenance: the submission's content hash and a copy of its files,
+the git commit, the prepared data's hash in dvc.lock, the schedule, seeds, hidden split and
+package versions, and the full result (result.json), which `python -m pipeline rerun` re-grades.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+# Grading machines are often offline and grading records are the course's own: MLflow 3 would
+# otherwise start a usage-telemetry client in every grading process (set before importing it).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from pipeline.grading.record import Result  # noqa: E402
+
+SCALAR_METRICS = ("public_accuracy", "private_accuracy", "test_accuracy", "validation_accuracy",
+                  "train_seconds", "predict_seconds", "wall_seconds", "peak_rss_mb", "trainable_params")
+STD_SUFFIX = "_std"
+# Per-seed values are logged with the seed as the step: `seed_public_accuracy` at step 1234, ...
+PER_SEED_PREFIX = "seed_"
+# History keys are renamed so per-epoch curves sit apart from the final scores.
+HISTORY_PREFIX = "epoch_"
+RANK_METRIC = "rank"
+RESULT_ARTIFACT = "result.json"
+SUBMISSION_ARTIFACT_DIR = "submission"
+FEEDBACK_ARTIFACT_DIR = "feedback"
+VERSION_TAG_PREFIX = "version."
+VERSIONED_PACKAGES = ("keras", "tensorflow", "tensorflow-cpu", "numpy", "mlflow", "dvc", "pandas")
+
+
+def experiment_name(track_name: str) -> str:
+    return f"gradebench-{track_name}"
+
+
+def make_client(tracking_uri: str) -> MlflowClient:
+    # MLflow's own INFO lines would drown the grading progress.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def get_experiment_id(client: MlflowClient, track_name: str, artifact_root: Optional[Path]) -> str:
+    name = experiment_name(track_name)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    # With a local sqlite store, keep artifacts beside it instead of in the caller's cwd; a
+    # tracking server decides for itself (its --artifacts-destination).
+    location = (artifact_root / name).resolve().as_uri() if artifact_root else None
+    return client.create_experiment(name, artifact_location=location)
+
+
+def dvc_lock_data_md5(dataset_name: str, lock_path: Path = Path("dvc.lock")) -> str:
+    """The md5 dvc.lock records for data/prepared/<dataset> (the preprocess stage's output)."""
+    try:
+        lock = yaml.safe_load(lock_path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return "unknown"
+    stage = (lock.get("stages") or {}).get(f"preprocess@{dataset_name}") or {}
+    for out in stage.get("outs") or []:
+        if out.get("path") == f"data/prepared/{dataset_name}":
+            return str(out.get("md5", "unknown"))
+    return "unknown"
+
+
+def provenance() -> dict[str, str]:
+    """What a run was produced with: the code's git commit and the key package versions."""
+    try:
+        completed = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        commit = completed.stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "pipeline"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "unknown", ""
+    tags = {"git_commit": commit, "git_dirty": "true" if dirty else "false",
+            "version.python": platform.python_version()}
+    for package in VERSIONED_PACKAGES:
+        try:
+            tags[f"{VERSION_TAG_PREFIX}{package}"] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return tags
+
+
+def _flag(value) -> str:
+    return "true" if value else "false"
+
+
+def run_tags(result: Result) -> dict[str, str]:
+    return {
+        "current": "true",
+        "superseded": "false",
+        "submission": result.submission,
+        "student_id": str(result.student_id or result.submission),
+        "track": result.track,
+        "status": result.status,
+        "baseline": _flag(result.baseline),
+        "error": (result.error or "")[:5000],
+        "content_hash": result.content_hash,
+        "source_hash": result.source_hash or "",
+        "architecture_hash": result.architecture_hash or "",
+        "submitted_at": result.submitted_at or "",
+        "submitted_at_source": result.submitted_at_source or "",
+        "data_fingerprint": result.data_fingerprint,
+        "grader_fingerprint": result.grader_fingerprint,
+        "output_kind": result.output_kind or "",
+        # Where it trained (the Ray node id on a cluster) and the attempts lost with their workers.
+        "executor": result.executor,
+        "node": result.node or "",
+        "lost_attempts": "\n".join(result.lost_attempts)[:5000],
+    }
+
+
+def run_params(result: Result) -> dict[str, str]:
+    config = result.grading_config
+    track = config.get("track") or {}
+    params = {f"schedule.{key}": value for key, value in result.schedule.items()}
+    params.update({f"subset.{key}": value for key, value in (track.get("subset") or {}).items()})
+    params.update({f"hidden_split.{key}": value for key, value in (config.get("hidden_split") or {}).items()})
+    params["seeds"] = ",".join(str(seed) for seed in result.seeds or [result.schedule["seed"]])
+    for key in ("trainable_params", "total_params"):
+        if getattr(result, key) is not None:
+            params[key] = getattr(result, key)
+    return {key: str(value) for key, value in params.items()}
+
+
+def run_metrics(result: Result, now: int) -> list[Metric]:
+    metrics = []
+    for key in SCALAR_METRICS:
+        for name in (key, key + STD_SUFFIX):
+            value = getattr(result, name, None)
+            if value is not None and math.isfinite(float(value)):
+                metrics.append(Metric(name, float(value), now, 0))
+    if len(result.per_seed) > 1:
+        for entry in result.per_seed:
+            for key in ("public_accuracy", "private_accuracy", "test_accuracy", "validation_accuracy"):
+                if getattr(entry, key) is not None:
+                    metrics.append(Metric(PER_SEED_PREFIX + key, float(getattr(entry, key)), now, entry.seed))
+    for key, values in (result.history or {}).items():
+        metrics += [Metric(HISTORY_PREFIX + key, value, now, step) for step, value in enumerate(values, start=1)
+                    if math.isfinite(value)]
+    return metrics
+
+
+class TrackLogger:
+    """Logs results of one track as they arrive (reuses one client and experiment)."""
+
+    def __init__(self, tracking_uri: str, track_name: str, artifact_root: Optional[Path],
+                 dataset_name: Optional[str] = None, submissions_dir: Path = Path("submissions")):
+        self.client = make_client(tracking_uri)
+        self.experiment_id = get_experiment_id(self.client, track_name, artifact_root)
+        self.provenance = provenance()
+        if dataset_name is not None:
+            self.provenance["data_dvc_lock_md5"] = dvc_lock_data_md5(dataset_name)
+        self.submissions_dir = submissions_dir
+
+    def current_runs(self) -> list:
+        return current_runs(self.client, self.experiment_id)
+
+    def supersede_previous(self, submission: str, new_run_id: str) -> None:
+        """Mark earlier runs of this submission as superseded, so one row per student is current."""
+        for run in (run for run in self.current_runs()
+                    if run.data.tags.get("submission") == submission and run.info.run_id != new_run_id):
+            for key, value in (("current", "false"), ("superseded", "true"), ("superseded_by", new_run_id)):
+                self.client.set_tag(run.info.run_id, key, value)
+
+    def log(self, result: Result, log_tail: str, results_dir: Optional[Path] = None) -> str:
+        """Create one finished run for `result` (superseding older ones); returns its run id."""
+        run = self.client.create_run(self.experiment_id, run_name=result.submission,
+                                     tags={**self.provenance, **run_tags(result), "current": "pending"})
+        run_id = run.info.run_id
+        self.client.log_batch(
+            run_id,
+            metrics=run_metrics(result, int(time.time() * 1000)),
+            params=[Param(key, value) for key, value in run_params(result).items()],
+            tags=[RunTag("mlflow.note.content", result.error or "")],
+        )
+        self.client.log_text(run_id, log_tail, "grading_log.txt")
+        self.client.log_text(run_id, result.model_dump_json(indent=2), RESULT_ARTIFACT)
+        if result.model_summary:
+            self.client.log_text(run_id, result.model_summary, "model_summary.txt")
+        submission_dir = self.submissions_dir / result.submission
+        if submission_dir.is_dir():
+            self.client.log_artifacts(run_id, str(submission_dir), SUBMISSION_ARTIFACT_DIR)
+        if results_dir is not None:
+            for name in result.feedback_files:
+                if (results_dir / name).is_file():
+                    self.client.log_artifact(run_id, str(results_dir / name), FEEDBACK_ARTIFACT_DIR)
+        # Only a fully logged run becomes the current entry; then the older ones step aside.
+        self.client.set_tag(run_id, "current", "true")
+        self.supersede_previous(result.submission, run_id)
+        self.client.set_terminated(run_id, status="FINISHED" if result.status == "ok" else "FAILED")
+        return run_id
+
+
+def current_runs(client: MlflowClient, experiment_id: str) -> list:
+    return client.search_runs([experiment_id], filter_string="tags.current = 'true'", max_results=50000)
+
+
+def publish_ranks(client: MlflowClient, experiment_id: str, rows: list[dict]) -> int:
+    """Put the leaderboard's rank, Pareto and duplicate flags on each current run.
+
+    rows: dicts with submission, rank (None for failed), pareto, duplicate_of. A one-column sort
+    by `rank` in `mlflow ui` then reproduces the leaderboard with all of its tie-breaks.
+    """
+    by_submission = {row["submission"]: row for row in rows}
+    now, updated = int(time.time() * 1000), 0
+    for run in current_runs(client, experiment_id):
+        row = by_submission.get(run.data.tags.get("submission"))
+        if row is None:
+            continue
+        tags = [RunTag("pareto", _flag(row.get("pareto"))), RunTag("duplicate_of", row.get("duplicate_of") or "")]
+        metrics = []
+        if row.get("rank") is not None:
+            tags.append(RunTag("rank", str(row["rank"])))
+            if run.data.metrics.get(RANK_METRIC) != float(row["rank"]):
+                metrics.append(Metric(RANK_METRIC, float(row["rank"]), now, 0))
+        tags = [tag for tag in tags if run.data.tags.get(tag.key) != tag.value]
+        if tags or metrics:  # one write per changed run: a one-submission edit touches few runs
+            client.log_batch(run.info.run_id, metrics=metrics, tags=tags)
+            updated += 1
+    return updated
