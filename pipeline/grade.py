@@ -44,6 +44,7 @@ FEEDBACK_DIR = "feedback"    # results/<track>/feedback/<id>/: curves and images
 CONFUSION_DIR = "confusion"  # results/<track>/confusion/<id>.csv: validation confusion data
 RESULT_SUFFIX = ".json"
 LOG_SUFFIX = ".log"
+NOTEBOOK_SOURCE_KEY = "_notebook_source"  # judge -> grade_track only
 
 
 def list_submissions(submissions_dir: Path) -> list[Path]:
@@ -175,6 +176,9 @@ def judge(run: jobs.TrainingRun, track: Track, data: "TrackData") -> dict:
         result = score(result, run.outputs.get(files.PREDICTIONS_FILE), data.hidden_y,
                        data.inputs.num_classes, data.parts)
     summary = run.outputs.get(files.SUMMARY_FILE)
+    notebook_source = run.outputs.get(files.NOTEBOOK_SOURCE_FILE)
+    if notebook_source is not None:  # saved beside the log by grade_track, never published
+        result[NOTEBOOK_SOURCE_KEY] = notebook_source.decode("utf-8", "replace")
     result["model_summary"] = summary.decode("utf-8", "replace") if summary is not None else None
     if result.get("error"):
         result["error"] = status.one_line(str(result["error"]))
@@ -402,6 +406,9 @@ def _grade_stale(track_name: str, track: Track, data: TrackData, stale: list, ex
             )
             # Written as soon as it arrives: an interrupted run keeps every finished result.
             (results_dir / f"{submission_dir.name}{LOG_SUFFIX}").write_text(log_tail)
+            notebook_source = result.pop(NOTEBOOK_SOURCE_KEY, None)
+            if notebook_source is not None:  # what was graded from model.ipynb, for the student
+                (results_dir / f"{submission_dir.name}.{files.NOTEBOOK_SOURCE_FILE}").write_text(notebook_source)
             write_json_atomic(results_dir / f"{submission_dir.name}{RESULT_SUFFIX}", result)
             if on_result is not None:
                 on_result(result, log_tail, results_dir)

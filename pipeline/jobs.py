@@ -24,7 +24,7 @@ from pipeline.config import Subset, Track
 # The trainer's output files the grader reads. A hostile submission can write anything into
 # out/: bigger files are ignored (and the result then fails as unreadable), never loaded.
 OUTPUT_FILES = (files.RESULT_FILE, files.PREDICTIONS_FILE, files.SUMMARY_FILE,
-                files.VAL_PREDICTIONS_FILE, files.MODEL_CONFIG_FILE)
+                files.VAL_PREDICTIONS_FILE, files.MODEL_CONFIG_FILE, files.NOTEBOOK_SOURCE_FILE)
 MAX_OUTPUT_BYTES = 64 * 2**20
 
 
