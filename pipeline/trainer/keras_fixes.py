@@ -10,6 +10,7 @@ what to write instead:
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -135,11 +136,12 @@ def keras1_convolution(line: str) -> Optional[str]:
     if dims == 1 or len(sizes) != dims:
         return None  # Convolution1D(32, 3, ...) means the same in Keras 3
     old_call = _call(line, match.start())
-    rest = old_call[len(match.group(0)):].rstrip(")")
+    rest = old_call[len(match.group(0)):]
+    rest = rest[:-1] if rest.endswith(")") else rest  # the call's own closing parenthesis
     for old, new in RENAMED_ARGUMENTS.items():
         rest = re.sub(rf"\b{old}\s*=", new.split("=")[0] + "=", rest)
     new_call = f"Conv{dims}D({match.group(2)}, ({', '.join(sizes)}){rest})"
-    shown = old_call if len(old_call) < 60 else old_call[:match.end() - match.start()] + ", …)"
+    shown = old_call if len(old_call) <= 80 else old_call[:match.end() - match.start()] + ", …)"
     return f"{shown} is the Keras 1 spelling (Keras 3 reads the numbers after the first as kernel size and strides): write {new_call}"
 
 
@@ -180,7 +182,7 @@ TABLE: list[Fix] = [
     Fix("unexpected_argument", re.compile(r"got an unexpected keyword argument '(?P<name>\w+)'"), None,
         lambda error, code, line: _renamed_arguments(line, [error.group("name")])),
     Fix("missing_positional_renamed",  # Dense(output_dim=10) -> "missing ... 'units'"; Dropout(p=0.5) -> 'rate'
-        re.compile(r"missing 1 required positional argument: '(units|rate|filters|pool_size)'"), None,
+        re.compile(r"missing 1 required positional argument: '(units|rate|filters|kernel_size|pool_size)'"), None,
         lambda error, code, line: _renamed_arguments(line, [name for name in RENAMED_ARGUMENTS
                                                             if re.search(rf"\b{name}\s*=", line)])),
     Fix("merge", re.compile(r"(cannot import name|has no attribute) '(merge|Merge)'"), None, _merge),
@@ -222,10 +224,20 @@ def fix_for(error: BaseException, source: StudentSource) -> Optional[str]:
 
 def lint(source: StudentSource) -> Optional[str]:
     """Habits Keras 3 accepts but misreads, found before import: `Convolution2D(32, 3, 3)`."""
-    for lineno, line in enumerate(source.text.splitlines(), start=1):
-        if line.lstrip().startswith("#"):
-            continue
-        advice = keras1_convolution(line)
-        if advice:
-            return f"{source.where(lineno)}: {advice}"
+    try:
+        tree = ast.parse(source.text)
+    except SyntaxError:
+        return None  # reported as such when the code is compiled
+    lines = source.text.splitlines()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _called_name(node.func) in ("Convolution2D", "Convolution3D"):
+            advice = keras1_convolution(lines[node.lineno - 1])
+            if advice:
+                return f"{source.where(node.lineno)}: {advice}"
     return None
+
+
+def _called_name(function: ast.expr) -> Optional[str]:
+    if isinstance(function, ast.Name):
+        return function.id
+    return function.attr if isinstance(function, ast.Attribute) else None
