@@ -101,3 +101,20 @@ def test_the_code_graded_from_a_notebook_is_saved_beside_the_log(styles):
     assert "# [not Python, skipped by grading] %matplotlib inline" in extracted
     assert "# [not Python, skipped by grading] !pip install keras" in extracted
     assert "def build_model(input_shape, num_classes):" in extracted
+
+
+@needs_bwrap
+@needs_mnist
+@pytest.mark.slow
+def test_unbuilt_and_reshaped_models_are_bit_identical_run_to_run(styles, tmp_path):
+    """A second grading of the styles that are built or reshaped by the grader gives the same numbers."""
+    results, _, _ = styles
+    project = make_project(tmp_path)
+    again = ["subclassed_model", "channel_axis_input"]
+    add_fixtures(project / "submissions", again)
+    graded = grade.grade_track(TRACK_NAME, tiny_track(), project / "submissions", project / "data" / "prepared" / "mnist",
+                               project / "results" / TRACK_NAME, Grading(workers=2))
+    for result in graded:
+        first = results[result["submission"]]
+        assert result["history"] == first["history"], result["submission"]
+        assert result["test_accuracy"] == first["test_accuracy"], result["submission"]
