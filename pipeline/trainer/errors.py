@@ -121,7 +121,9 @@ _SANDBOX_PACKAGE_ROOT = "/opt/gradebench"
 
 
 def _host_prefixes() -> list[str]:
-    prefixes = {_SANDBOX_PACKAGE_ROOT, str(Path(__file__).resolve().parents[2])}
+    # The folder holding the `pipeline` package, wherever this module sits inside it.
+    package_root = Path(__file__).resolve().parents[len(__name__.split(".")) - 1]
+    prefixes = {_SANDBOX_PACKAGE_ROOT, str(package_root)}
     for path in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path):
         if path and os.path.isabs(path) and path != "/":
             prefixes.add(path.rstrip("/"))
