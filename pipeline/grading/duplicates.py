@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -87,10 +88,16 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+# CPython 3.11's parser is not safe to call from two threads at once ("SystemError: AST
+# constructor recursion depth mismatch", seen with grading workers=2): one parse at a time.
+_PARSE_LOCK = threading.Lock()
+
+
 def normalised_source(source: str) -> Optional[str]:
     """The code's syntax tree without comments, docstrings and positions; None if unparsable."""
     try:
-        tree = ast.parse(source)
+        with _PARSE_LOCK:
+            tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     return ast.dump(_strip_docstrings(tree), annotate_fields=False, include_attributes=False)

@@ -26,7 +26,8 @@ from pipeline.sandbox.runner import RunOutcome, run_training
 # The trainer's output files the grader reads. A hostile submission can write anything into
 # out/: bigger files are ignored (and the result then fails as unreadable), never loaded.
 OUTPUT_FILES = (exchange.RESULT_FILE, exchange.PREDICTIONS_FILE, exchange.SUMMARY_FILE,
-                exchange.VAL_PREDICTIONS_FILE, exchange.MODEL_CONFIG_FILE)
+                exchange.VAL_PREDICTIONS_FILE, exchange.MODEL_CONFIG_FILE,
+                exchange.NOTEBOOK_SOURCE_FILE)
 MAX_OUTPUT_BYTES = 64 * 2**20
 
 

@@ -74,7 +74,8 @@ def train_and_score(submission_dir: Path, label: str, track: Track, data: TrackD
         return {"status": status.INVALID, "wall_seconds": 0.0, "error": str(error)}, ""
     result = judge(run, track, data)
     if keep is not None:
-        keep.update({name: run.outputs[name] for name in (exchange.VAL_PREDICTIONS_FILE, exchange.MODEL_CONFIG_FILE)
+        keep.update({name: run.outputs[name] for name in (exchange.VAL_PREDICTIONS_FILE, exchange.MODEL_CONFIG_FILE,
+                                                          exchange.NOTEBOOK_SOURCE_FILE)
                      if name in run.outputs})
     if executor.name != "local":
         result.update(executor=executor.name, node=run.node)
@@ -113,6 +114,10 @@ def grade_with_every_seed(submission_dir: Path, track_name: str, track: Track, d
     else:
         model_json = None
     combined["architecture_hash"] = duplicates.architecture_hash(model_json)
+    notebook_source = first.get(exchange.NOTEBOOK_SOURCE_FILE)
+    if feedback is not None and notebook_source is not None:
+        # What was graded from model.ipynb, beside the log, so the student sees it.
+        (feedback.results_dir / f"{submission_dir.name}.{exchange.NOTEBOOK_SOURCE_FILE}").write_bytes(notebook_source)
     if feedback is not None:
         from pipeline.reporting import feedback as plots  # matplotlib: only when plotting
 

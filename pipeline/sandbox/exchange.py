@@ -8,6 +8,7 @@
     out/val_predictions.npy  outputs for the validation inputs, for feedback (trainer -> grader)
     out/model_config.json    model.to_json(), for duplicate detection        (trainer -> grader)
     out/model_summary.txt                                    (trainer -> grader)
+    out/model_from_notebook.py  the code graded from model.ipynb, for the student (trainer -> grader)
 
 Kept apart from the trainer so the grader can name these files without importing TensorFlow.
 """
@@ -21,5 +22,6 @@ PREDICTIONS_FILE = "predictions.npy"
 SUMMARY_FILE = "model_summary.txt"
 VAL_PREDICTIONS_FILE = "val_predictions.npy"
 MODEL_CONFIG_FILE = "model_config.json"
+NOTEBOOK_SOURCE_FILE = "model_from_notebook.py"
 # The trainer's own log lines carry this prefix, so the grader can show them apart from noise.
 LOG_PREFIX = "[train] "

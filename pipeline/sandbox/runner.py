@@ -104,7 +104,11 @@ def sandbox_environment(home: str, tmp: str, package_root: str, threads: int, se
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONSAFEPATH": "1",  # the working directory is not put on sys.path
-        "TF_CPP_MIN_LOG_LEVEL": "2",
+        # TensorFlow's C++ and absl logging off: a student's log shows their model, epochs and
+        # prints, never "oneDNN custom operations are on" (its start-up lines: pipeline.sandbox.trainer.quiet_logs).
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "GLOG_minloglevel": "3",
+        "ABSL_MIN_LOG_LEVEL": "3",
         "OMP_NUM_THREADS": str(threads),
         "KERAS_HOME": f"{home}/.keras",
         "MPLCONFIGDIR": home,

@@ -1,104 +1,257 @@
 """The student contract: load `model.py`, build the model, and check it fits the track.
 
-`model.py` defines `build_model(input_shape, num_classes)` or, in the Cambridge L42 starter-pack
-style, `get_model()` with no arguments, and returns an *uncompiled* `keras.Model`. Everything
-about training comes from the track's schedule, so the contract is only about the model itself.
+`model.py` (or the code cells of a notebook, `model.ipynb`) defines
+`build_model(input_shape, num_classes)` or, in the Cambridge L42 starter-pack style,
+`get_model()` with no arguments, and returns an *uncompiled* `keras.Model`. Everything about
+training comes from the track's schedule, so the contract is only about the model itself.
+
+Every honest style is accepted: Functional, Sequential with or without `Input`, subclassed
+models and custom layers. The track's 28x28 images are the same pixels whether a model takes
+them as (28, 28), (28, 28, 1) or (784,), so any of the three is accepted and the trainer
+reshapes the arrays to it (`adapt_inputs`). Models built lazily are built here with that shape.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
-import traceback
+import types
 from pathlib import Path
+from typing import Optional
 
 import keras
 import numpy as np
 
 from pipeline import status
 from pipeline.status import SubmissionFailure
+from pipeline.sandbox.trainer import errors, import_guards, keras_fixes, notebook
+from pipeline.sandbox.trainer.errors import StudentSource
+from pipeline.sandbox.exchange import NOTEBOOK_SOURCE_FILE
 
 MODEL_FILE = "model.py"
+NOTEBOOK_FILE = notebook.NOTEBOOK_FILE
 BUILD_FUNCTIONS = ("build_model", "get_model")
+INSTALLED_NOTE = " (only keras, numpy and the standard library are installed for grading)"
+
+# The submission being graded in this process, so describe_error can attribute any later error.
+_current: dict[str, Optional[StudentSource]] = {"source": None}
+# Input shapes found by building a model that declares none (subclassed models), by id(model).
+_probed_shapes: dict[int, tuple[int, ...]] = {}
 
 
 def describe_error(error: BaseException) -> str:
-    """`model.py, line 12: NameError: ...`, the line a student needs to find the bug."""
-    return _last_frame_line(error)
+    """`model.py, line 12: `code`: NameError: ...`, the line a student needs to find the bug."""
+    source = _current["source"]
+    fixed = keras_fixes.fix_for(error, source) if source is not None else None
+    return fixed or errors.describe(error, source)
 
 
-def _last_frame_line(error: BaseException) -> str:
-    """`model.py, line 12: NameError: ...`, the line a student needs to find the bug."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.endswith(MODEL_FILE)]
-    where = f"{MODEL_FILE}, line {frames[-1].lineno}: " if frames else ""
-    return f"{where}{type(error).__name__}: {error}"
-
-
-def load_module(submission_dir: Path):
-    """Import model.py as a fresh module; import-time errors are the student's `invalid`."""
+def read_source(submission_dir: Path) -> StudentSource:
+    """model.py as Python reads it (a UTF-8 BOM and CRLF line ends are fine), or the notebook's code."""
     path = submission_dir / MODEL_FILE
-    if not path.is_file():
-        raise SubmissionFailure(status.INVALID, f"no {MODEL_FILE} in {submission_dir.name}/")
-    spec = importlib.util.spec_from_file_location("student_model", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["student_model"] = module
+    if path.is_file():
+        return StudentSource(path=path, text=importlib.util.decode_source(path.read_bytes()))
+    notebook_path = submission_dir / NOTEBOOK_FILE
+    if notebook_path.is_file():
+        try:
+            return notebook.extract(notebook_path)
+        except Exception as error:  # noqa: BLE001 - nbformat raises several kinds for a broken file
+            raise SubmissionFailure(
+                status.INVALID, f"{NOTEBOOK_FILE} is not a readable Jupyter notebook ({type(error).__name__}): "
+                                f"save it again from Jupyter, or submit model.py") from None
+    raise SubmissionFailure(status.INVALID, f"no {MODEL_FILE} (or {NOTEBOOK_FILE}) in {submission_dir.name}/")
+
+
+def _explain(error: BaseException, guards, source: StudentSource, stage: str) -> str:
+    """The one line for a failure in student code: a guard's, a Keras 1/2 fix, or the student's line."""
+    message = import_guards.explain(error, guards, source, stage) or keras_fixes.fix_for(error, source)
+    if message:
+        return message
+    message = errors.describe(error, source)
+    if not errors.student_frames(error, source.folder):
+        message = f"failed {stage}: {message}"
+    if isinstance(error, ImportError):
+        message += INSTALLED_NOTE
+    return message
+
+
+def load_module(submission_dir: Path, artifacts_dir: Optional[Path] = None):
+    """Import model.py (or the notebook's code) as a fresh module; import-time errors are `invalid`.
+
+    A notebook's extracted code is saved as `artifacts_dir/model_from_notebook.py`, so the
+    student sees exactly what was graded.
+    """
+    source = read_source(submission_dir)
+    _current["source"] = source
+    if source.cells and artifacts_dir is not None:
+        (artifacts_dir / NOTEBOOK_SOURCE_FILE).write_text(source.text)
+    source.register()
+    lint = keras_fixes.lint(source)
+    if lint:
+        raise SubmissionFailure(status.INVALID, lint)
     try:
-        spec.loader.exec_module(module)
+        code = compile(source.text, str(source.path), "exec", dont_inherit=True)
     except SyntaxError as error:
-        raise SubmissionFailure(
-            status.INVALID, f"{MODEL_FILE}, line {error.lineno}: SyntaxError: {error.msg}"
-        ) from None
-    except ImportError as error:
-        raise SubmissionFailure(
-            status.INVALID,
-            f"{_last_frame_line(error)} (only keras, numpy and the standard library are installed for grading)",
-        ) from None
-    except MemoryError:
-        raise  # the trainer reports it as out_of_memory with the track's limit
-    except Exception as error:  # noqa: BLE001 - any import-time failure is the student's
-        raise SubmissionFailure(status.INVALID, f"error while importing: {_last_frame_line(error)}") from None
+        code_line = source.line(error.lineno)
+        quoted = f" `{code_line}`:" if code_line else ""
+        raise SubmissionFailure(status.INVALID,
+                                f"{source.where(error.lineno)}:{quoted} SyntaxError: {error.msg}") from None
+    module = types.ModuleType("student_model")
+    module.__file__ = str(source.path)
+    sys.modules["student_model"] = module
+    with import_guards.guarded(source.folder) as guards:
+        try:
+            exec(code, module.__dict__)  # noqa: S102 - this is the sandboxed trainer's job
+        except MemoryError:
+            raise  # the trainer reports it as out_of_memory with the track's limit
+        except BaseException as error:  # noqa: BLE001 - exit() and any import-time failure are the student's
+            raise SubmissionFailure(status.INVALID, _explain(error, guards, source, "at import")) from None
     return module
 
 
+def accepted_input_shapes(image_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The same pixels in each accepted layout: (28, 28), (28, 28, 1), (784,) for 28x28 images."""
+    shapes = [tuple(image_shape)]
+    if len(image_shape) == 2:
+        shapes.append((*image_shape, 1))
+    shapes.append((math.prod(image_shape),))
+    return list(dict.fromkeys(shapes))
+
+
+def _shapes_text(image_shape) -> str:
+    shapes = [str(shape) for shape in accepted_input_shapes(image_shape)]
+    return ", ".join(shapes[:-1]) + " or " + shapes[-1]
+
+
+def _declared_input_shape(model) -> Optional[tuple]:
+    """The input shape a model declares (without the batch axis), or None if it declares none."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs:
+        return None
+    if len(inputs) != 1:
+        raise SubmissionFailure(status.INVALID, f"the model has {len(inputs)} inputs: grading feeds one image input")
+    return tuple(inputs[0].shape[1:])
+
+
+def _matching_shape(declared: tuple, image_shape) -> Optional[tuple[int, ...]]:
+    for shape in accepted_input_shapes(image_shape):
+        if len(shape) == len(declared) and all(d is None or d == s for d, s in zip(declared, shape)):
+            return shape
+    return None
+
+
+def _try_build(model, shape: tuple[int, ...]):
+    """Build a model that declares no input with `shape`; return its output on a sample batch."""
+    if isinstance(model, keras.Sequential):
+        model.build((None, *shape))  # a symbolic Input, so any batch size works afterwards
+    return model(np.zeros((2, *shape), dtype=np.float32), training=False)
+
+
 def build(module, input_shape: tuple[int, ...], num_classes: int):
-    """Call the student's build function and return the model it made."""
+    """Call the student's build function and return the model it made, built for the track's images."""
+    source = _current["source"]
     if hasattr(module, "build_model"):
-        call = lambda: module.build_model(input_shape, num_classes)  # noqa: E731
+        name, call = "build_model", lambda: module.build_model(input_shape, num_classes)
     elif hasattr(module, "get_model"):
-        call = module.get_model
+        name, call = "get_model", module.get_model
     else:
         raise SubmissionFailure(
             status.INVALID,
-            f"{MODEL_FILE} defines neither build_model(input_shape, num_classes) nor get_model()",
+            f"{source.display_name if source else MODEL_FILE} defines neither "
+            "build_model(input_shape, num_classes) nor get_model()",
         )
-    try:
-        model = call()
-    except MemoryError:
-        raise  # the trainer reports it as out_of_memory with the track's limit
-    except Exception as error:  # noqa: BLE001
-        raise SubmissionFailure(status.INVALID, f"building the model failed: {_last_frame_line(error)}") from None
-    if not isinstance(model, keras.Model):
+
+    def make():
+        with import_guards.guarded(source.folder) as guards:
+            try:
+                model = call()
+            except MemoryError:
+                raise  # the trainer reports it as out_of_memory with the track's limit
+            except BaseException as error:  # noqa: BLE001
+                raise SubmissionFailure(status.INVALID, _explain(error, guards, source, f"in {name}")) from None
+        if not isinstance(model, keras.Model):
+            raise SubmissionFailure(
+                status.INVALID, f"{name}() returned {type(model).__name__}, expected a keras.Model"
+            )
+        return model
+
+    model = make()
+    if _declared_input_shape(model) is not None:
+        return model
+    # No declared input (Sequential without Input, subclassed models): build with each accepted
+    # layout in turn. A failed attempt may leave layers half-built, so each retry starts afresh.
+    first_failure: Optional[str] = None
+    for attempt, shape in enumerate(accepted_input_shapes(input_shape)):
+        if attempt:
+            model = make()
+        try:
+            outputs = _try_build(model, shape)
+        except MemoryError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a student layer can fail in any way
+            first_failure = first_failure or _explain(error, None, source, "building the model")
+            continue
+        output_shape = tuple(np.shape(outputs)) if not isinstance(outputs, (list, tuple, dict)) else None
+        if output_shape == (2, num_classes):
+            _probed_shapes[id(model)] = shape
+            return model
+        first_failure = first_failure or (f"model output shape is {_batchless(output_shape)}, expected "
+                                          f"(None, {num_classes}): end with a Dense({num_classes}) layer")
+    raise SubmissionFailure(
+        status.INVALID,
+        f"the model could not be built for {'x'.join(map(str, input_shape))} images given as "
+        f"{_shapes_text(input_shape)}: {first_failure}",
+    )
+
+
+def _batchless(shape) -> str:
+    return str((None, *shape[1:])) if shape else "not one array"
+
+
+def input_shape_for(model, image_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The accepted layout (e.g. (28, 28, 1)) this model takes the track's images in."""
+    declared = _declared_input_shape(model)
+    if declared is None:
+        if id(model) in _probed_shapes:
+            return _probed_shapes[id(model)]
+        for shape in accepted_input_shapes(image_shape):  # a built model loaded from a file
+            try:
+                if np.ndim(model(np.zeros((2, *shape), dtype=np.float32), training=False)) == 2:
+                    return shape
+            except Exception:  # noqa: BLE001 - the wrong layout fails in the model's layers
+                continue
+        raise SubmissionFailure(status.INVALID, f"the model takes none of the input shapes {_shapes_text(image_shape)}")
+    shape = _matching_shape(declared, image_shape)
+    if shape is None:
         raise SubmissionFailure(
-            status.INVALID, f"the build function returned {type(model).__name__}, expected a keras.Model"
+            status.INVALID,
+            f"model input shape is {(None, *declared)}; grading feeds {'x'.join(map(str, image_shape))} images "
+            f"as {_shapes_text(image_shape)}: use keras.Input(shape=input_shape)",
         )
-    return model
+    return shape
+
+
+def adapt_inputs(model, image_shape: tuple[int, ...], arrays: list) -> list:
+    """The same arrays, reshaped (no copy) to the layout the model takes."""
+    shape = input_shape_for(model, image_shape)
+    return [array.reshape((len(array), *shape)) for array in arrays]
 
 
 def validate(model, input_shape: tuple[int, ...], num_classes: int, max_trainable_params: int) -> dict:
     """Check shapes and size against the track; return the parameter counts."""
-    expected_in = (None, *input_shape)
-    actual_in = tuple(model.input_shape) if not isinstance(model.input_shape, list) else None
-    if actual_in != expected_in:
+    shape = input_shape_for(model, input_shape)
+    outputs = model(np.zeros((2, *shape), dtype=np.float32), training=False)
+    if isinstance(outputs, (list, tuple, dict)):
+        raise SubmissionFailure(status.INVALID, f"the model has {len(outputs)} outputs: end with one "
+                                                f"Dense({num_classes}) layer")
+    if tuple(np.shape(outputs)) != (2, num_classes):
         raise SubmissionFailure(
             status.INVALID,
-            f"model input shape is {model.input_shape}, expected {expected_in}: "
-            f"use keras.Input(shape={tuple(input_shape)}) (add a Reshape layer if you need channels)",
-        )
-    actual_out = tuple(model.output_shape) if not isinstance(model.output_shape, list) else None
-    if actual_out != (None, num_classes):
-        raise SubmissionFailure(
-            status.INVALID,
-            f"model output shape is {model.output_shape}, expected (None, {num_classes}): "
+            f"model output shape is {_batchless(tuple(np.shape(outputs)))}, expected (None, {num_classes}): "
             f"end with a Dense({num_classes}) layer",
         )
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))

@@ -17,12 +17,13 @@ import time
 import traceback
 from pathlib import Path
 
+from pipeline.sandbox.trainer import quiet_logs  # noqa: F401 - first: imports TensorFlow without its start-up noise
 import keras
 import numpy as np
 import tensorflow as tf
 
 from pipeline import atomic, status
-from pipeline.sandbox.trainer import contract
+from pipeline.sandbox.trainer import contract, errors
 from pipeline.sandbox.exchange import (
     HIDDEN_X_FILE, JOB_FILE, LOG_PREFIX, MODEL_CONFIG_FILE, OUT_DIR, PREDICTIONS_FILE, PUBLIC_FILE, RESULT_FILE,
     SUMMARY_FILE, VAL_PREDICTIONS_FILE,
@@ -102,9 +103,11 @@ def train_submission(submission_dir: Path, workdir: Path) -> dict:
 
     result: dict = {"status": status.OK, "error": None}
     try:
-        module = contract.load_module(submission_dir)
+        module = contract.load_module(submission_dir, out_dir)
         model = contract.build(module, input_shape, num_classes)
         result.update(contract.validate(model, input_shape, num_classes, limits["max_trainable_params"]))
+        # The same pixels in the layout the model takes: (28, 28), (28, 28, 1) or (784,).
+        x_train_f, x_val_f, x_hidden_f = contract.adapt_inputs(model, input_shape, [x_train_f, x_val_f, x_hidden_f])
         result["output_kind"] = contract.detect_output_kind(model, x_train_f[:32])
     except SubmissionFailure as failure:
         return {**result, "status": failure.status, "error": failure.message}
@@ -185,7 +188,7 @@ def main(argv: list[str]) -> int:
         traceback.print_exc()
         result = {"status": status.CRASHED, "error": f"the submission failed: {contract.describe_error(error)}"}
     if result.get("error"):
-        result["error"] = status.one_line(result["error"])
+        result["error"] = status.one_line(errors.scrub(result["error"]))
     atomic.write_json(out_dir / RESULT_FILE, result)
     if result["error"]:
         print(f"{LOG_PREFIX}{result['status']}: {result['error']}", flush=True)
