@@ -80,6 +80,8 @@ class Limits(_Strict):
     log_tail_bytes: int = Field(default=20_000, ge=1000)
     # Processes plus threads at once; TensorFlow itself needs a few dozen, a fork bomb far more.
     max_processes: int = Field(default=256, ge=32)
+    # Everything a submission can write (home, temporary files, outputs), in MB.
+    disk_mb: int = Field(default=1024, ge=64)
 
 
 class Track(_Strict):

@@ -6,10 +6,11 @@ OK = "ok"
 INVALID = "invalid"              # breaks the student contract (import error, bad shapes, too big, ...)
 TIMEOUT = "timeout"              # ran past the track's wall-time limit
 OUT_OF_MEMORY = "out_of_memory"  # went past the track's memory limit
+OUT_OF_DISK = "out_of_disk"      # wrote more files than the track's disk limit
 DIVERGED = "diverged"            # NaN or infinite loss during training
 CRASHED = "crashed"              # any other exception or signal
 
-ALL = (OK, INVALID, TIMEOUT, OUT_OF_MEMORY, DIVERGED, CRASHED)
+ALL = (OK, INVALID, TIMEOUT, OUT_OF_MEMORY, OUT_OF_DISK, DIVERGED, CRASHED)
 
 
 class SubmissionFailure(Exception):

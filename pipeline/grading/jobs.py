@@ -8,6 +8,7 @@ labels) and `TrainingRun` (how the sandbox ended and the files the trainer wrote
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import tempfile
@@ -23,11 +24,11 @@ from pipeline.sandbox import exchange, leftovers
 from pipeline.sandbox.isolation import Isolation
 from pipeline.sandbox.runner import RunOutcome, run_training
 
-# The trainer's output files the grader reads. A hostile submission can write anything into
-# out/: bigger files are ignored (and the result then fails as unreadable), never loaded.
-OUTPUT_FILES = (exchange.RESULT_FILE, exchange.PREDICTIONS_FILE, exchange.SUMMARY_FILE,
-                exchange.VAL_PREDICTIONS_FILE, exchange.MODEL_CONFIG_FILE,
-                exchange.NOTEBOOK_SOURCE_FILE)
+# The files the grader reads from each step. A hostile submission can write anything into its
+# output folder: bigger files are ignored (and the result then fails as unreadable), never loaded.
+TRAIN_OUTPUT_FILES = (exchange.RESULT_FILE, exchange.PREDICTIONS_FILE, exchange.SUMMARY_FILE,
+                      exchange.VAL_PREDICTIONS_FILE, exchange.MODEL_CONFIG_FILE, exchange.WEIGHTS_FILE)
+BUILD_OUTPUT_FILES = (exchange.RESULT_FILE, exchange.NOTEBOOK_SOURCE_FILE)
 MAX_OUTPUT_BYTES = 64 * 2**20
 
 
@@ -90,9 +91,9 @@ def write_workdir(workdir: Path, inputs: TrainingInputs, track: Track, threads: 
     (workdir / exchange.JOB_FILE).write_text(json.dumps(job))
 
 
-def collect_outputs(out_dir: Path) -> dict[str, bytes]:
+def collect_outputs(out_dir: Path, names: tuple[str, ...]) -> dict[str, bytes]:
     outputs = {}
-    for name in OUTPUT_FILES:
+    for name in names:
         path = out_dir / name
         try:
             # Regular files only: a symlink planted by the submission must not make us read elsewhere.
@@ -103,12 +104,46 @@ def collect_outputs(out_dir: Path) -> dict[str, bytes]:
     return outputs
 
 
+def _parse_status(content: Optional[bytes]) -> Optional[str]:
+    try:
+        value = json.loads(content) if content is not None else None
+    except ValueError:
+        return None
+    return value.get("status") if isinstance(value, dict) else None
+
+
+def _stopped(outcome: RunOutcome) -> bool:
+    return outcome.timed_out or outcome.out_of_memory or outcome.too_many_processes or outcome.out_of_disk
+
+
+def combine_outcomes(build: RunOutcome, train: RunOutcome, log_tail_bytes: int) -> RunOutcome:
+    """One outcome for the two steps: the train step's ending, the sum of the times, the peaks."""
+    log = f"{build.log_tail.rstrip()}\n{train.log_tail}" if build.log_tail.strip() else train.log_tail
+    peaks = [peak for peak in (build.peak_memory_mb, train.peak_memory_mb) if peak is not None]
+    return dataclasses.replace(
+        train, wall_seconds=build.wall_seconds + train.wall_seconds, log_tail=log[-2 * log_tail_bytes:],
+        peak_rss_mb=max(build.peak_rss_mb, train.peak_rss_mb), peak_memory_mb=max(peaks) if peaks else None)
+
+
 def run_in_sandbox(submission_dir: Path, inputs: TrainingInputs, track: Track, threads: int,
                    isolation: Isolation, on_line: Optional[Callable[[str], None]] = None) -> TrainingRun:
-    """Train one submission with the track's schedule (and seed) in the sandbox, on this machine."""
+    """Build, then train one submission with the track's schedule (and seed), each step in its own
+    sandbox on this machine: student code runs in the build step only (see sandbox/trainer/)."""
     with tempfile.TemporaryDirectory(prefix=leftovers.scratch_prefix(submission_dir.name)) as scratch:
         workdir = Path(scratch)
         write_workdir(workdir, inputs, track, threads)
-        outcome = run_training(submission_dir, workdir, track.limits, threads, track.schedule.seed,
-                               isolation=isolation, on_line=on_line)
-        return TrainingRun(outcome, collect_outputs(workdir / exchange.OUT_DIR))
+        seed = track.schedule.seed
+        build = run_training("build", submission_dir, workdir, track.limits, threads, seed,
+                             isolation=isolation, on_line=on_line)
+        built = collect_outputs(workdir / exchange.BUILD_DIR, BUILD_OUTPUT_FILES)
+        if _stopped(build) or _parse_status(built.get(exchange.RESULT_FILE)) != "ok":
+            return TrainingRun(build, {name: content for name, content in built.items()})
+        # The wall-time limit covers both steps together.
+        remaining = track.limits.model_copy(update={"wall_seconds": max(1.0, track.limits.wall_seconds
+                                                                         - build.wall_seconds)})
+        train = run_training("train", submission_dir, workdir, remaining, threads, seed,
+                             isolation=isolation, on_line=on_line)
+        outputs = collect_outputs(workdir / exchange.OUT_DIR, TRAIN_OUTPUT_FILES)
+        if exchange.NOTEBOOK_SOURCE_FILE in built:
+            outputs[exchange.NOTEBOOK_SOURCE_FILE] = built[exchange.NOTEBOOK_SOURCE_FILE]
+        return TrainingRun(combine_outcomes(build, train, track.limits.log_tail_bytes), outputs)

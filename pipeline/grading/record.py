@@ -68,6 +68,10 @@ class Result(BaseModel):
     trainable_params: Optional[int] = None
     total_params: Optional[int] = None
     output_kind: Optional[str] = None
+    # True: the model needed model.py's own classes to load, so student code ran in the training
+    # process and the trainer proved the schedule was kept (sandbox/trainer/fair_play.py).
+    custom_code: Optional[bool] = None
+    optimizer_updates: Optional[int] = None
     history: Optional[dict[str, list[float]]] = None
     epoch_seconds: Optional[list[float]] = None
     train_seconds: Optional[float] = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,12 @@ from pipeline.sandbox.runner import RunOutcome
 
 # What the trainer's result.json may contribute; anything else it writes is ignored.
 TRAINER_KEYS = ("status", "error", "trainable_params", "total_params", "output_kind", "train_seconds",
-                "history", "epoch_seconds", "validation_accuracy", "predict_seconds")
+                "history", "epoch_seconds", "validation_accuracy", "predict_seconds", "custom_code",
+                "optimizer_updates")
+MISMATCH = "the reported figures do not match the model"
+# How far the trainer's own validation accuracy (Keras' metric during fit) may be from the grader's
+# count on the validation predictions: the two passes use other batch sizes, so a few images may flip.
+VALIDATION_TOLERANCE = 0.01
 
 
 @dataclass
@@ -59,6 +65,9 @@ def outcome_failure(outcome: RunOutcome, track: Track) -> tuple[str, str]:
     if outcome.out_of_memory:
         return status.OUT_OF_MEMORY, (f"used more than this track's memory limit of {limits.memory_mb} MB "
                                       "(limits.memory_mb) and was stopped: use a smaller model and no large arrays")
+    if outcome.out_of_disk:
+        return status.OUT_OF_DISK, (f"wrote more than this track's limit of {limits.disk_mb} MB of files "
+                                    "(limits.disk_mb) and was stopped: do not write files in model.py")
     if outcome.too_many_processes:
         return status.CRASHED, (f"started more than this track's limit of {limits.max_processes} processes "
                                 "and threads (limits.max_processes) and was stopped: do not start processes "
@@ -121,13 +130,17 @@ def judge(run: jobs.TrainingRun, track: Track, data: TrackData) -> dict:
         result = None  # missing, or garbled by the submission itself
     else:
         result = {key: result[key] for key in TRAINER_KEYS if key in result}
-    stopped = outcome.timed_out or outcome.out_of_memory or outcome.too_many_processes
+    stopped = outcome.timed_out or outcome.out_of_memory or outcome.too_many_processes or outcome.out_of_disk
     if result is None or stopped:
         code, message = outcome_failure(outcome, track)
         result = {**(result or {}), "status": code, "error": message}
     elif result["status"] == status.OK:
-        result = score(result, run.outputs.get(exchange.PREDICTIONS_FILE), data.hidden_y,
-                       data.inputs.num_classes, data.parts)
+        problem = cross_check(result, run.outputs, track, data)
+        if problem:
+            result = {**result, "status": status.INVALID, "error": f"{MISMATCH}: {problem}"}
+        else:
+            result = score(result, run.outputs.get(exchange.PREDICTIONS_FILE), data.hidden_y,
+                           data.inputs.num_classes, data.parts)
     summary = run.outputs.get(exchange.SUMMARY_FILE)
     result["model_summary"] = summary.decode("utf-8", "replace") if summary is not None else None
     if result.get("error"):
@@ -135,6 +148,65 @@ def judge(run: jobs.TrainingRun, track: Track, data: TrackData) -> dict:
     result.update(wall_seconds=outcome.wall_seconds, peak_rss_mb=outcome.peak_rss_mb,
                   peak_memory_mb=outcome.peak_memory_mb, sandboxed=outcome.sandboxed)
     return result
+
+
+def count_weights(weights_npz: Optional[bytes]) -> Optional[tuple[int, int]]:
+    """(trainable, total) parameters counted from the trained weights' arrays, or None if unreadable.
+    Only array headers and sizes are read: no pickles, no code."""
+    if weights_npz is None:
+        return None
+    try:
+        with np.load(io.BytesIO(weights_npz), allow_pickle=False) as archive:
+            sizes = {name: int(archive[name].size) for name in archive.files}
+    except (OSError, ValueError, EOFError):
+        return None
+    trainable = sum(size for name, size in sizes.items() if name.startswith(exchange.TRAINABLE_PREFIX))
+    return trainable, sum(sizes.values())
+
+
+def validation_accuracy(val_predictions_npy: Optional[bytes], y_val: np.ndarray) -> Optional[float]:
+    """The final model's accuracy on the validation split, counted here from its outputs."""
+    if val_predictions_npy is None:
+        return None
+    try:
+        outputs = np.load(io.BytesIO(val_predictions_npy), allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if outputs.ndim != 2 or len(outputs) != len(y_val):
+        return None
+    return float(np.mean(outputs.argmax(axis=1) == y_val))
+
+
+def cross_check(result: dict, outputs: dict[str, bytes], track: Track, data: TrackData) -> Optional[str]:
+    """What a trainer claims, checked against what the grader can count itself; the problem, or None.
+
+    The parameters are recounted from the trained weights; the history must cover the scheduled
+    epochs and the optimizer the scheduled number of updates; the validation accuracy is counted
+    from the validation predictions.
+    """
+    counted = count_weights(outputs.get(exchange.WEIGHTS_FILE))
+    if counted is None:
+        return "no readable trained weights"
+    trainable, total = counted
+    if (result.get("trainable_params"), result.get("total_params")) != (trainable, total):
+        return (f"{result.get('trainable_params')} trainable / {result.get('total_params')} total parameters "
+                f"reported, {trainable} / {total} counted in the trained weights")
+    if trainable > track.limits.max_trainable_params:
+        return f"{trainable:,} trainable parameters, over this track's budget of {track.limits.max_trainable_params:,}"
+    schedule = track.schedule
+    epochs = len((result.get("history") or {}).get("loss") or [])
+    if epochs != schedule.epochs:
+        return f"a history of {epochs} epochs, but the schedule trains {schedule.epochs}"
+    expected_updates = schedule.epochs * math.ceil(len(data.inputs.y_train) / schedule.batch_size)
+    if result.get("optimizer_updates") != expected_updates:
+        return (f"{result.get('optimizer_updates')} optimizer updates, but the schedule makes {expected_updates} "
+                f"({schedule.epochs} epochs x {math.ceil(len(data.inputs.y_train) / schedule.batch_size)} batches)")
+    counted_accuracy = validation_accuracy(outputs.get(exchange.VAL_PREDICTIONS_FILE), data.inputs.y_val)
+    claimed = result.get("validation_accuracy")
+    if counted_accuracy is not None and (not isinstance(claimed, (int, float))
+                                         or abs(claimed - counted_accuracy) > VALIDATION_TOLERANCE):
+        return f"validation accuracy {claimed} reported, {counted_accuracy:.4f} counted"
+    return None
 
 
 def _parse_json(content: Optional[bytes]):

@@ -1,14 +1,17 @@
-"""The files a grader and its sandboxed trainer exchange in one submission's scratch folder.
+"""The files a grader and its two sandboxed steps exchange in one submission's scratch folder.
 
-    job.json         schedule, shapes, limits, threads       (grader -> trainer)
-    public.npz       public train/validation arrays          (grader -> trainer)
-    hidden_x.npy     hidden test inputs, never their labels  (grader -> trainer)
-    out/result.json  status, counts, history, timings        (trainer -> grader)
+    job.json         schedule, shapes, limits, threads       (grader -> both steps, read-only)
+    public.npz       public train/validation arrays          (grader -> both steps, read-only)
+    hidden_x.npy     hidden test inputs, never their labels  (grader -> train step, read-only)
+    build/model.keras     the student's model, initial weights  (build step -> train step)
+    build/result.json     build status, error, input layout     (build step -> grader, a claim)
+    build/model_from_notebook.py  the code graded from model.ipynb, for the student
+    out/result.json  status, counts, history, timings        (train step -> grader)
+    out/weights.npz  the trained weights, trainable ones first (train step -> grader, for the recount)
     out/predictions.npy   outputs for hidden_x              (trainer -> grader)
     out/val_predictions.npy  outputs for the validation inputs, for feedback (trainer -> grader)
     out/model_config.json    model.to_json(), for duplicate detection        (trainer -> grader)
     out/model_summary.txt                                    (trainer -> grader)
-    out/model_from_notebook.py  the code graded from model.ipynb, for the student (trainer -> grader)
 
 Kept apart from the trainer so the grader can name these files without importing TensorFlow.
 """
@@ -16,7 +19,12 @@ Kept apart from the trainer so the grader can name these files without importing
 from pipeline.data.layout import HIDDEN_X_FILE, PUBLIC_FILE  # the prepared files, copied in under their own names
 
 JOB_FILE = "job.json"
+BUILD_DIR = "build"
+BUILT_MODEL_FILE = "model.keras"
 OUT_DIR = "out"
+WEIGHTS_FILE = "weights.npz"
+# Inside the weights archive: "trainable_0", ... then "non_trainable_0", ...
+TRAINABLE_PREFIX, NON_TRAINABLE_PREFIX = "trainable_", "non_trainable_"
 RESULT_FILE = "result.json"
 PREDICTIONS_FILE = "predictions.npy"
 SUMMARY_FILE = "model_summary.txt"

@@ -80,6 +80,7 @@ class RunOutcome:
     peak_rss_mb: float  # resident memory summed over the process tree (shared pages count twice)
     log_tail: str
     too_many_processes: bool = False
+    out_of_disk: bool = False
     peak_memory_mb: Optional[float] = None  # the memory cgroup's peak: what memory_mb limits
     sandboxed: bool = True
     limit_enforcement: dict = field(default_factory=dict)  # which mechanism enforced what
@@ -123,11 +124,40 @@ def child_environment(workdir: Path, threads: int, seed: int) -> dict[str, str]:
 
 
 def _make_home(workdir: Path) -> tuple[Path, Path]:
+    """HOME and TMPDIR of an unsandboxed job, on the host (the disk limit is polled there)."""
     home, tmp = workdir / "home", workdir / "tmp"
     home.mkdir(exist_ok=True)
     tmp.mkdir(exist_ok=True)
-    (workdir / exchange.OUT_DIR).mkdir(exist_ok=True)
     return home, tmp
+
+
+def _make_output(workdir: Path, step: str) -> Path:
+    output = workdir / STEP_OUTPUT[step]
+    output.mkdir(exist_ok=True)
+    return output
+
+
+def folder_bytes(folder: Path, limit_entries: int = 100_000) -> int:
+    """Bytes of the files under `folder` (a runaway number of entries counts as over any limit)."""
+    total, seen = 0, 0
+    stack = [folder]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            if seen > limit_entries:
+                return 1 << 62
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                else:
+                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                pass
+    return total
 
 
 def python_paths() -> list[Path]:
@@ -154,9 +184,20 @@ def _system_binds() -> list[str]:
     return arguments
 
 
-def bwrap_command(isolation: Isolation, submission_dir: Path, workdir: Path, threads: int, seed: int,
-                  memory_bytes: int, status_fd: int) -> list[str]:
-    """The full bwrap command line that runs the trainer on one submission."""
+# What each step may write (on the host, under the scratch folder) and which inputs it sees.
+STEP_OUTPUT = {"build": exchange.BUILD_DIR, "train": exchange.OUT_DIR}
+STEP_INPUTS = {"build": (exchange.JOB_FILE, exchange.PUBLIC_FILE),
+               "train": (exchange.JOB_FILE, exchange.PUBLIC_FILE, exchange.HIDDEN_X_FILE, exchange.BUILD_DIR)}
+
+
+def bwrap_command(isolation: Isolation, step: str, submission_dir: Path, workdir: Path, threads: int, seed: int,
+                  disk_bytes: int, status_fd: int) -> list[str]:
+    """The full bwrap command line that runs one step of the trainer on one submission.
+
+    The scratch folder is not bound whole: the step's inputs are bound read-only (the train step
+    also reads the build step's output) and only its own output folder is writable on the host.
+    HOME and TMPDIR live in the sandbox's /tmp, a tmpfs of `disk_bytes` that vanishes with it.
+    """
     submission_dir, workdir = submission_dir.resolve(), workdir.resolve()
     environment_paths = python_paths()
     for path in environment_paths:
@@ -164,8 +205,8 @@ def bwrap_command(isolation: Isolation, submission_dir: Path, workdir: Path, thr
         if path == Path("/") or path == submission_dir or path in submission_dir.parents:
             raise SandboxError(f"cannot sandbox: the Python environment at {path} contains {submission_dir}; "
                                "use a virtualenv outside the submissions' folder")
-    _make_home(workdir)
-    home, tmp = f"{SANDBOX_SCRATCH}/home", f"{SANDBOX_SCRATCH}/tmp"
+    _make_output(workdir, step)
+    home, tmp = "/tmp/home", "/tmp"
     python = sys.executable if os.path.isabs(sys.executable) else os.path.abspath(sys.executable)
     environment = sandbox_environment(home, tmp, SANDBOX_PACKAGE_ROOT, threads, seed,
                                       f"{Path(python).parent}:/usr/bin:/bin")
@@ -176,24 +217,24 @@ def bwrap_command(isolation: Isolation, submission_dir: Path, workdir: Path, thr
         arguments += ["--setenv", name, value]
     arguments += _system_binds()
     arguments += ["--proc", "/proc", "--dev", "/dev"]
-    # A private /tmp for libraries that ignore TMPDIR; in memory, so bounded like memory.
+    # A private /tmp holding HOME and TMPDIR: in memory (charged to the memory limit too), at most
+    # limits.disk_mb, and gone with the sandbox.
     if "--size" in isolation.bwrap_options:
-        arguments += ["--size", str(memory_bytes)]
-    arguments += ["--tmpfs", "/tmp"]
+        arguments += ["--size", str(disk_bytes)]
+    arguments += ["--tmpfs", "/tmp", "--dir", home]
     for path in environment_paths:
         arguments += ["--ro-bind", str(path), str(path)]
     arguments += [
         "--ro-bind", str(PACKAGE_ROOT / "pipeline"), f"{SANDBOX_PACKAGE_ROOT}/pipeline",
         "--ro-bind", str(submission_dir), SANDBOX_SUBMISSION,
-        "--bind", str(workdir), SANDBOX_SCRATCH,
     ]
-    # The inputs are read-only even inside the scratch folder: only out/, home/ and tmp/ are written.
-    for name in (exchange.JOB_FILE, exchange.PUBLIC_FILE, exchange.HIDDEN_X_FILE):
+    for name in STEP_INPUTS[step]:
         if (workdir / name).exists():
             arguments += ["--ro-bind", str(workdir / name), f"{SANDBOX_SCRATCH}/{name}"]
+    arguments += ["--bind", str(workdir / STEP_OUTPUT[step]), f"{SANDBOX_SCRATCH}/{STEP_OUTPUT[step]}"]
     # The sandbox's own root (a tmpfs holding the mount points) is made read-only last.
     arguments += ["--remount-ro", "/", "--chdir", SANDBOX_SCRATCH, "--",
-                  python, "-m", TRAINER_MODULE, SANDBOX_SUBMISSION, SANDBOX_SCRATCH]
+                  python, "-m", TRAINER_MODULE, step, SANDBOX_SUBMISSION, SANDBOX_SCRATCH]
     return arguments
 
 
@@ -221,6 +262,9 @@ def _set_rlimits(pid: int, limits: Limits, cgroups: RunCgroups) -> dict:
     """Limits on the blocked job; the rlimits back up whichever cgroup is missing."""
     enforcement = {}
     resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))  # no multi-gigabyte core files in scratch
+    # No single file beyond the disk limit (the kernel stops the write with SIGXFSZ); the total is polled.
+    disk = limits.disk_mb * 2**20
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (disk, disk))
     if cgroups.memory is None:
         memory = limits.memory_mb * 2**20
         resource.prlimit(pid, resource.RLIMIT_DATA, (memory, memory))
@@ -357,6 +401,7 @@ def _read_status(status_file) -> dict:
 
 
 def run_training(
+    step: str,
     submission_dir: Path,
     workdir: Path,
     limits: Limits,
@@ -365,17 +410,18 @@ def run_training(
     isolation: Isolation,
     on_line: Optional[Callable[[str], None]] = None,
 ) -> RunOutcome:
-    """Run the trainer for one submission in the sandbox and enforce the track's limits.
+    """Run one step of the trainer ("build" or "train") for one submission in the sandbox and
+    enforce the track's limits.
 
     `isolation` comes from `isolation.choose_isolation` (called once per grading run).
     """
-    memory_limit = limits.memory_mb * 2**20
+    memory_limit, disk_limit = limits.memory_mb * 2**20, limits.disk_mb * 2**20
     workdir = workdir.resolve()
     # bwrap reports the job's exit code through this file, which the sandbox cannot reach.
     status_file = tempfile.TemporaryFile(prefix="gradebench-bwrap-status-") if isolation.sandboxed else None
     if isolation.sandboxed:
         try:
-            command = bwrap_command(isolation, submission_dir, workdir, threads, seed, memory_limit,
+            command = bwrap_command(isolation, step, submission_dir, workdir, threads, seed, disk_limit,
                                     status_file.fileno())
         except BaseException:
             status_file.close()
@@ -383,9 +429,13 @@ def run_training(
         environment = {"PATH": "/usr/bin:/bin"}
         pass_fds = (status_file.fileno(),)
     else:
-        command = [sys.executable, "-m", TRAINER_MODULE, str(submission_dir.resolve()), str(workdir)]
+        command = [sys.executable, "-m", TRAINER_MODULE, step, str(submission_dir.resolve()), str(workdir)]
         environment = child_environment(workdir, threads, seed)
+        _make_output(workdir, step)
         pass_fds = ()
+    # What the step can write on the host: polled against limits.disk_mb.
+    written = [workdir / STEP_OUTPUT[step]] if isolation.sandboxed else [workdir / STEP_OUTPUT[step],
+                                                                          workdir / "home", workdir / "tmp"]
 
     cgroups = RunCgroups(memory_limit, limits.max_processes, enabled=isolation.use_cgroups)
     started = time.monotonic()
@@ -425,7 +475,7 @@ def run_training(
         watched: Optional[psutil.Process] = psutil.Process(popen.pid)
     except psutil.Error:
         watched = None  # already gone
-    timed_out = out_of_memory = too_many_processes = False
+    timed_out = out_of_memory = too_many_processes = out_of_disk = False
     peak_rss = 0
     kernel_enforced = cgroups.memory is not None and cgroups.pids is not None
     interval = POLL_SECONDS_WITH_CGROUPS if kernel_enforced else POLL_SECONDS_FALLBACK
@@ -441,6 +491,9 @@ def run_training(
                 break
             if time.monotonic() - started > limits.wall_seconds:
                 timed_out = True
+                break
+            if sum(folder_bytes(folder) for folder in written) > disk_limit:
+                out_of_disk = True
                 break
             # Waiting on the job rather than sleeping notices its end at once, not an interval later.
             try:
@@ -459,6 +512,8 @@ def run_training(
             out_of_memory = True
         if cgroups.process_limit_hit():
             too_many_processes = True  # e.g. a fork bomb whose first process gave up and exited
+        if popen.returncode is not None and sum(folder_bytes(folder) for folder in written) > disk_limit:
+            out_of_disk = True
         peak_memory_mb = cgroups.memory_peak_mb()
         enforcement["cgroup_problems"] = cgroups.problems
         cgroups.remove()
@@ -467,11 +522,13 @@ def run_training(
         raise SandboxError(f"the training job for {submission_dir.name} did not start: {log.strip()[-500:]}")
     if isolation.sandboxed:
         status = _read_status(status_file)
-        killed_by_us = timed_out or out_of_memory or too_many_processes
+        killed_by_us = timed_out or out_of_memory or too_many_processes or out_of_disk
         if "exit-code" not in status and not killed_by_us and log.lstrip().startswith(BWRAP_ERROR_PREFIX):
             raise SandboxError(f"bubblewrap could not start the sandbox for {submission_dir.name}: "
                                f"{log.strip().splitlines()[0]}")
         returncode = _bwrap_returncode(status.get("exit-code", returncode))
+    if returncode == -signal.SIGXFSZ:
+        out_of_disk = True  # one file grew past limits.disk_mb (RLIMIT_FSIZE)
     return RunOutcome(
         returncode=returncode,
         timed_out=timed_out,
@@ -480,6 +537,7 @@ def run_training(
         peak_rss_mb=peak_rss / 2**20,
         log_tail=log,
         too_many_processes=too_many_processes,
+        out_of_disk=out_of_disk,
         peak_memory_mb=peak_memory_mb,
         sandboxed=isolation.sandboxed,
         limit_enforcement=enforcement,

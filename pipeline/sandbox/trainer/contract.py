@@ -13,6 +13,7 @@ reshapes the arrays to it (`adapt_inputs`). Models built lazily are built here w
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import math
 import sys
@@ -105,6 +106,10 @@ def load_module(submission_dir: Path, artifacts_dir: Optional[Path] = None):
             exec(code, module.__dict__)  # noqa: S102 - this is the sandboxed trainer's job
         except MemoryError:
             raise  # the trainer reports it as out_of_memory with the track's limit
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise  # the trainer reports it as out_of_disk with the track's limit
+            raise SubmissionFailure(status.INVALID, _explain(error, guards, source, "at import")) from None
         except BaseException as error:  # noqa: BLE001 - exit() and any import-time failure are the student's
             raise SubmissionFailure(status.INVALID, _explain(error, guards, source, "at import")) from None
     return module

@@ -1,15 +1,18 @@
-"""What runs inside the sandbox: build the student's model, train it on the fixed schedule,
-and write predictions for the hidden inputs. It never sees hidden labels.
+"""The train step: load the built model, compile it with the track's schedule, train it, and write
+predictions for the hidden inputs. It never sees hidden labels.
 
-    python -m pipeline.sandbox.trainer <submission_dir> <workdir>
+    python -m pipeline.sandbox.trainer train <submission_dir> <workdir>
 
-<workdir> is laid out as pipeline/sandbox/exchange.py describes. Results travel back to the trusted
-grader through files, never through stdout, which is only a log.
+It starts in a fresh process and loads build/model.keras (written by the build step, build.py)
+in Keras' safe mode, *without importing model.py*: a model made of Keras' own layers trains with
+no student code in the process, so the schedule and every figure reported are the trainer's.
+Only a model whose classes are the student's own (custom layers, subclassed models) needs
+model.py imported here; then fair_play.py proves the schedule was kept, and the result says
+`custom_code: true`. Results travel back through files in out/, never through stdout.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -17,43 +20,25 @@ import time
 import traceback
 from pathlib import Path
 
-from pipeline.sandbox.trainer import quiet_logs  # noqa: F401 - first: imports TensorFlow without its start-up noise
-import keras
-import numpy as np
-import tensorflow as tf
+from pipeline.sandbox.trainer import runtime  # first: TensorFlow without its start-up noise
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
-from pipeline import atomic, status
-from pipeline.sandbox.trainer import contract, errors
-from pipeline.sandbox.exchange import (
-    HIDDEN_X_FILE, JOB_FILE, LOG_PREFIX, MODEL_CONFIG_FILE, OUT_DIR, PREDICTIONS_FILE, PUBLIC_FILE, RESULT_FILE,
-    SUMMARY_FILE, VAL_PREDICTIONS_FILE,
+from pipeline import atomic, status  # noqa: E402
+from pipeline.sandbox.exchange import (  # noqa: E402
+    BUILD_DIR, BUILT_MODEL_FILE, LOG_PREFIX, MODEL_CONFIG_FILE, NON_TRAINABLE_PREFIX, OUT_DIR, PREDICTIONS_FILE,
+    RESULT_FILE, SUMMARY_FILE, TRAINABLE_PREFIX, VAL_PREDICTIONS_FILE, WEIGHTS_FILE,
 )
-from pipeline.status import SubmissionFailure
+from pipeline.sandbox.trainer import contract, errors, fair_play  # noqa: E402
+from pipeline.sandbox.trainer.build import out_of_disk, out_of_memory  # noqa: E402
+from pipeline.status import SubmissionFailure  # noqa: E402
 
-
-def configure_runtime(seed: int, threads: int) -> None:
-    """Seed everything and pin thread counts before any TensorFlow op runs, for bit-identical runs.
-
-    (PYTHONHASHSEED is set by the parent in our environment, since it only works at start-up.)
-    """
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-
-
-def scale_inputs(x_train, arrays: list, scaling: str) -> list:
-    """Apply the track's input scaling, with statistics from the training set only."""
-    if scaling == "unit":
-        return [a.astype(np.float32) / np.float32(255.0) for a in arrays]
-    mean = np.float32(x_train.mean(dtype=np.float64))
-    std = np.float32(x_train.std(dtype=np.float64))
-    return [(a.astype(np.float32) - mean) / std for a in arrays]
+OPTIMIZERS = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
 
 
 def make_optimizer(name: str, learning_rate: float):
-    optimizers = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
-    return optimizers[name](learning_rate=learning_rate)
+    return OPTIMIZERS[name](learning_rate=learning_rate)
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -81,30 +66,69 @@ class EpochLog(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def out_of_memory(limits: dict, stage: str) -> dict:
-    """A MemoryError (or TensorFlow's ResourceExhaustedError) in student code is out_of_memory."""
-    return {"status": status.OUT_OF_MEMORY,
-            "error": f"ran out of memory while {stage}: this track allows {limits['memory_mb']} MB "
-                     f"(limits.memory_mb); make the model or the arrays it creates smaller"}
+def student_objects(module) -> dict:
+    """The classes and functions model.py defines: what Keras needs to load a model that uses them."""
+    return {name: value for name, value in vars(module).items()
+            if callable(value) and getattr(value, "__module__", None) == module.__name__}
 
 
-def train_submission(submission_dir: Path, workdir: Path) -> dict:
-    """Build, validate, train and predict; return the result dict (status ok or a failure)."""
-    job = json.loads((workdir / JOB_FILE).read_text())
+def load_built_model(submission_dir: Path, workdir: Path, job: dict):
+    """(model, custom_code): the build step's model, loaded without student code where possible.
+
+    1. build/model.keras in safe mode, no custom objects: Keras' own layers only, no student code.
+    2. The same file with the classes model.py defines (custom layers, subclassed models).
+    3. The model built again by model.py (a model Keras could not save, or a Lambda layer, whose
+       code safe mode refuses to load from a file): student code, as in 2.
+    Each attempt starts from the schedule's seed, so it is deterministic whichever one succeeds.
+    """
+    seed = job["schedule"]["seed"]
+    path = workdir / BUILD_DIR / BUILT_MODEL_FILE
+    if path.is_file():
+        keras.utils.set_random_seed(seed)
+        try:
+            return keras.saving.load_model(path, compile=False, safe_mode=True), False
+        except Exception:  # noqa: BLE001 - unknown classes, Lambda layers: try with the student's code
+            pass
+    module = contract.load_module(submission_dir, None)
+    if path.is_file():
+        keras.utils.set_random_seed(seed)
+        try:
+            return keras.saving.load_model(path, compile=False, safe_mode=True,
+                                           custom_objects=student_objects(module)), True
+        except Exception:  # noqa: BLE001
+            pass
+    keras.utils.set_random_seed(seed)
+    return contract.build(module, tuple(job["input_shape"]), job["num_classes"]), True
+
+
+def steps_per_epoch(train_size: int, batch_size: int) -> int:
+    return math.ceil(train_size / batch_size)
+
+
+def save_weights(model, path: Path) -> None:
+    """The trained weights as plain arrays, trainable ones first: the grader recounts them."""
+    arrays = {f"{TRAINABLE_PREFIX}{index}": np.asarray(weight) for index, weight in enumerate(model.trainable_weights)}
+    arrays.update({f"{NON_TRAINABLE_PREFIX}{index}": np.asarray(weight)
+                   for index, weight in enumerate(model.non_trainable_weights)})
+    atomic.save_npz(path, **arrays)
+
+
+def train_submission(submission_dir: Path, workdir: Path, originals: fair_play.Originals) -> dict:
+    """Load, validate, train and predict; return the result dict (status ok or a failure)."""
+    job = runtime.read_job(workdir)
     schedule, limits = job["schedule"], job["limits"]
-    configure_runtime(schedule["seed"], job["threads"])
+    runtime.configure_runtime(schedule["seed"], job["threads"])
     out_dir = workdir / OUT_DIR
     input_shape, num_classes = tuple(job["input_shape"]), job["num_classes"]
-
-    with np.load(workdir / PUBLIC_FILE) as public:
-        x_train, y_train, x_val, y_val = (public[k] for k in ("x_train", "y_train", "x_val", "y_val"))
-    x_hidden = np.load(workdir / HIDDEN_X_FILE)
-    x_train_f, x_val_f, x_hidden_f = scale_inputs(x_train, [x_train, x_val, x_hidden], schedule["scaling"])
+    x_train_f, y_train, x_val_f, y_val, x_hidden_f = runtime.load_arrays(workdir, schedule["scaling"])
 
     result: dict = {"status": status.OK, "error": None}
     try:
-        module = contract.load_module(submission_dir, out_dir)
-        model = contract.build(module, input_shape, num_classes)
+        model, custom_code = load_built_model(submission_dir, workdir, job)
+        result["custom_code"] = custom_code
+        if custom_code:
+            originals.check()
+            fair_play.check_model_classes(model)
         result.update(contract.validate(model, input_shape, num_classes, limits["max_trainable_params"]))
         # The same pixels in the layout the model takes: (28, 28), (28, 28, 1) or (784,).
         x_train_f, x_val_f, x_hidden_f = contract.adapt_inputs(model, input_shape, [x_train_f, x_val_f, x_hidden_f])
@@ -112,13 +136,14 @@ def train_submission(submission_dir: Path, workdir: Path) -> dict:
     except SubmissionFailure as failure:
         return {**result, "status": failure.status, "error": failure.message}
     except MemoryError:
-        return {**result, **out_of_memory(limits, "building the model")}
+        return {**result, **out_of_memory(limits, "loading the model")}
 
     lines: list[str] = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
     (out_dir / SUMMARY_FILE).write_text("\n".join(lines) + "\n")
     write_model_config(model, out_dir / MODEL_CONFIG_FILE)
-    print(f"{LOG_PREFIX}model: {result['trainable_params']:,} trainable parameters, outputs {result['output_kind']}", flush=True)
+    print(f"{LOG_PREFIX}model: {result['trainable_params']:,} trainable parameters, outputs {result['output_kind']}"
+          + (" (custom code: its classes come from model.py)" if custom_code else ""), flush=True)
 
     model.compile(
         optimizer=make_optimizer(schedule["optimizer"], schedule["learning_rate"]),
@@ -144,10 +169,19 @@ def train_submission(submission_dir: Path, workdir: Path) -> dict:
     result["train_seconds"] = time.perf_counter() - started
     result["history"] = {k: [float(v) for v in values] for k, values in history.history.items()}
     result["epoch_seconds"] = epoch_log.epoch_seconds
+    result["optimizer_updates"] = int(np.asarray(model.optimizer.iterations))
     if epoch_log.diverged or not np.all(np.isfinite(result["history"].get("loss", [0.0]))):
         return {**result, "status": status.DIVERGED,
                 "error": "the training loss became NaN or infinite: check activations and initialisation"}
+    if custom_code:
+        try:
+            originals.check()
+            fair_play.check_optimizer(model, OPTIMIZERS[schedule["optimizer"]], schedule["learning_rate"],
+                                      schedule["epochs"] * steps_per_epoch(len(y_train), schedule["batch_size"]))
+        except SubmissionFailure as failure:
+            return {**result, "status": failure.status, "error": failure.message}
     result["validation_accuracy"] = result["history"]["val_accuracy"][-1]
+    save_weights(model, out_dir / WEIGHTS_FILE)
 
     started = time.perf_counter()
     try:
@@ -157,11 +191,12 @@ def train_submission(submission_dir: Path, workdir: Path) -> dict:
     except Exception as error:  # noqa: BLE001
         return {**result, "status": status.CRASHED, "error": f"prediction failed: {type(error).__name__}: {error}"}
     result["predict_seconds"] = time.perf_counter() - started
-    np.save(out_dir / PREDICTIONS_FILE, predictions)
-    # Validation outputs feed the student's confusion matrix and misclassified-image feedback;
-    # optional, so a failure here never costs the score.
+    atomic.save_npy(out_dir / PREDICTIONS_FILE, predictions)
+    # Validation outputs feed the student's confusion matrix and misclassified-image feedback, and
+    # the grader's own validation accuracy; a failure here never costs the score.
     try:
-        np.save(out_dir / VAL_PREDICTIONS_FILE, model.predict(x_val_f, batch_size=1024, verbose=0).astype(np.float32))
+        atomic.save_npy(out_dir / VAL_PREDICTIONS_FILE,
+                        model.predict(x_val_f, batch_size=1024, verbose=0).astype(np.float32))
     except Exception as error:  # noqa: BLE001
         print(f"{LOG_PREFIX}no validation predictions for feedback: {type(error).__name__}: {error}", flush=True)
     return result
@@ -177,19 +212,32 @@ def write_model_config(model, path: Path) -> None:
 
 def main(argv: list[str]) -> int:
     submission_dir, workdir = Path(argv[0]), Path(argv[1])
+    # Taken before any student code is imported: what the schedule relies on, as Keras made it.
+    originals = fair_play.Originals({"trainer.make_optimizer": (sys.modules[__name__], "make_optimizer"),
+                                     "trainer.EpochLog.on_epoch_end": (EpochLog, "on_epoch_end"),
+                                     "trainer.save_weights": (sys.modules[__name__], "save_weights")})
+    write_json, exit_now = atomic.write_json, os._exit  # the originals, whatever model.py does later
     out_dir = workdir / OUT_DIR
     out_dir.mkdir(exist_ok=True)
     try:
-        result = train_submission(submission_dir, workdir)
+        result = train_submission(submission_dir, workdir, originals)
     except MemoryError:
-        limits = json.loads((workdir / JOB_FILE).read_text())["limits"]
-        result = out_of_memory(limits, "running")
+        result = out_of_memory(runtime.read_job(workdir)["limits"], "running")
+    except OSError as error:
+        if error.errno != 28:
+            traceback.print_exc()
+            result = {"status": status.CRASHED, "error": f"the submission failed: {contract.describe_error(error)}"}
+        else:
+            result = out_of_disk(runtime.read_job(workdir)["limits"])
     except Exception as error:  # noqa: BLE001 - e.g. the model fails on its first batch
         traceback.print_exc()
         result = {"status": status.CRASHED, "error": f"the submission failed: {contract.describe_error(error)}"}
     if result.get("error"):
         result["error"] = status.one_line(errors.scrub(result["error"]))
-    atomic.write_json(out_dir / RESULT_FILE, result)
+    write_json(out_dir / RESULT_FILE, result)
     if result["error"]:
         print(f"{LOG_PREFIX}{result['status']}: {result['error']}", flush=True)
-    return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Exit at once: an atexit hook or a finaliser from model.py never runs after the result is written.
+    exit_now(0)
