@@ -355,6 +355,9 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                      f"`dvc repro --force site`.")
     else:
         page = environment.get_template("feedback.html")
+        # An index page of its own, so that a server with directory listings on does not list the pages.
+        (site_dir / FEEDBACK_DIR).mkdir()
+        (site_dir / FEEDBACK_DIR / "index.html").write_text(environment.get_template("no_listing.html").render(**common))
         for submission_id in submission_ids:
             token = feedback_token(submission_id, key)
             page_dir = site_dir / FEEDBACK_DIR / token
