@@ -7,7 +7,9 @@
                                           mails to students (never inside site/)
 
 Every file works opened from disk (file://) or from any static host: no script, no external
-request, charts are inline SVG (matplotlib) and images are copied beside their page.
+request, charts are inline SVG (matplotlib) and images are PNGs beside their page. The feedback
+images are drawn again here (feedback.py's own functions, from the feedback CSVs and the public
+validation images) because the grade stage's copies carry the submission id in their titles.
 
 What may be shown is decided in one place: the rows come from `leaderboard.export`, which drops
 the private and full-test scores while `leaderboard.reveal_private` is off; real ids (folder names
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 
 from pipeline import status
@@ -257,6 +260,59 @@ def _earlier_versions(frame: pd.DataFrame, submission: str, current_hash: Option
     return sorted(versions, key=lambda version: version["first_seen"], reverse=True)
 
 
+def draw_feedback_images(results_dir: Path, prepared_dir: Optional[Path], submission: str, track_name: str,
+                         page_dir: Path) -> list[dict]:
+    """Learning curves, validation confusion matrix and misclassified validation images of one
+    submission, titled by track only, as PNGs in its page folder; returns their src and alt text."""
+    images = []
+    history_csv = results_dir / "feedback" / submission / feedback.HISTORY_FILE
+    if history_csv.is_file():
+        curves = pd.read_csv(history_csv)
+        if len(curves):
+            target = page_dir / f"{track_name}_{feedback.CURVES_PNG}"
+            feedback.plot_learning_curves(target, {column: curves[column].dropna().tolist()
+                                                   for column in feedback.HISTORY_COLUMNS if column in curves},
+                                          f"{track_name}: learning curves")
+            images.append({"src": target.name, "alt": FEEDBACK_IMAGES[feedback.CURVES_PNG]})
+    confusion_csv = results_dir / "confusion" / f"{submission}.csv"
+    meta_file = prepared_dir / "meta.json" if prepared_dir else None
+    if confusion_csv.is_file() and meta_file is not None and meta_file.is_file():
+        class_names = [str(name) for name in json.loads(meta_file.read_text())["class_names"]]
+        pairs = pd.read_csv(confusion_csv, dtype=str, keep_default_na=False)
+        index = {name: position for position, name in enumerate(class_names)}
+        y_true, y_pred = pairs["actual"].map(index), pairs["predicted"].map(index)
+        if len(pairs) and y_true.notna().all() and y_pred.notna().all():
+            y_true, y_pred = y_true.to_numpy(int), y_pred.to_numpy(int)
+            counts = feedback.confusion_counts(y_true, y_pred, len(class_names))
+            target = page_dir / f"{track_name}_{feedback.CONFUSION_PNG}"
+            feedback.plot_confusion(target, counts, class_names, f"{track_name}: validation confusion "
+                                    f"(accuracy {float(np.trace(counts)) / max(1, counts.sum()):.3f})")
+            images.append({"src": target.name, "alt": FEEDBACK_IMAGES[feedback.CONFUSION_PNG]})
+            # The CSV has one row per validation image, in order: the same images the grader used.
+            x_val, y_val = _validation_images(prepared_dir)
+            if x_val is not None and len(y_val) >= len(y_true) and np.array_equal(y_val[:len(y_true)], y_true):
+                target = page_dir / f"{track_name}_{feedback.MISCLASSIFIED_PNG}"
+                feedback.plot_misclassified(target, x_val[:len(y_true)], y_true, y_pred, class_names,
+                                            f"{track_name}: misclassified validation images")
+                images.append({"src": target.name, "alt": FEEDBACK_IMAGES[feedback.MISCLASSIFIED_PNG]})
+    return images
+
+
+_VALIDATION_CACHE: dict = {}
+
+
+def _validation_images(prepared_dir: Path):
+    """The public validation images and labels of a prepared dataset (read once per build)."""
+    if prepared_dir not in _VALIDATION_CACHE:
+        path = prepared_dir / "public.npz"
+        if path.is_file():
+            with np.load(path) as public:
+                _VALIDATION_CACHE[prepared_dir] = (public["x_val"], public["y_val"])
+        else:
+            _VALIDATION_CACHE[prepared_dir] = (None, None)
+    return _VALIDATION_CACHE[prepared_dir]
+
+
 def _log_tail(path: Path, redact: Redactor) -> str:
     if not path.is_file():
         return ""
@@ -294,10 +350,14 @@ def check_no_leaks(site_dir: Path, forbidden_ids: set[str], key: Optional[bytes]
                 raise SiteError(f"{path} would publish {what}; nothing was published (site/ removed)")
 
 
-def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_names: list[str],
+def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, prepared_dirs: dict[str, Optional[Path]],
                reveal_private: bool, show_ids: bool, key: Optional[bytes],
                now: Optional[datetime.datetime] = None) -> list[str]:
-    """Render site/ from the results, the history and the submissions' meta.yaml; return the lines to print."""
+    """Render site/ from the results, the history, the submissions' meta.yaml and (for the
+    misclassified images) each track's prepared public data, `prepared_dirs` = {track: folder};
+    return the lines to print."""
+    track_names = list(prepared_dirs)
+    _VALIDATION_CACHE.clear()
     now = now or datetime.datetime.now(datetime.timezone.utc)
     shown_tables, result_records, histories = {}, {}, {}
     for track_name in track_names:
@@ -368,12 +428,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                 if entry is None:
                     continue
                 record = result_records[track.name].get(submission_id, {})
-                images = []
-                for file_name, description in FEEDBACK_IMAGES.items():
-                    source = results_root / track.name / "feedback" / submission_id / file_name
-                    if source.is_file():
-                        shutil.copyfile(source, page_dir / f"{track.name}_{file_name}")
-                        images.append({"src": f"{track.name}_{file_name}", "alt": description})
+                images = draw_feedback_images(results_root / track.name, prepared_dirs[track.name], submission_id,
+                                              track.name, page_dir)
                 folder = submission_id if (show_ids or submission_id in baselines) else FOLDER_PLACEHOLDER
                 sections.append({
                     "track": track.name, "entry": entry, "ranked_count": track.ranked_count, "images": images,

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from pipeline.reporting import history, pseudonyms, site
 from tests.helpers import ARTIFACTS, STUDENTS
 
 KEY = b"test-site-key-0123456789abcdef"
+VALIDATION_LABELS = [position % 10 for position in range(30)]
 PRIVATE_VALUES = {"alice": 0.8123456, "bob": 0.7012345, "small_cnn": 0.9345678}
 
 
@@ -62,8 +62,17 @@ def make_results(root: Path) -> tuple[Path, Path]:
         if record["status"] == "ok":
             feedback_dir = track_dir / "feedback" / name
             feedback_dir.mkdir(parents=True)
-            for file_name in site.FEEDBACK_IMAGES:
-                Image.fromarray(np.full((20, 30, 3), 128, np.uint8)).save(feedback_dir / file_name)
+            (feedback_dir / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy\n"
+                                                      "1,2.0,0.5,1.9,0.55\n2,1.0,0.8,1.1,0.75\n")
+            (track_dir / "confusion").mkdir(exist_ok=True)
+            predicted = [(label + (position % 3 == 0)) % 10 for position, label in enumerate(VALIDATION_LABELS)]
+            (track_dir / "confusion" / f"{name}.csv").write_text("actual,predicted\n" + "".join(
+                f"{label},{guess}\n" for label, guess in zip(VALIDATION_LABELS, predicted)))
+    prepared = root / "data" / "prepared" / "mnist"
+    prepared.mkdir(parents=True)
+    (prepared / "meta.json").write_text(json.dumps({"class_names": [str(digit) for digit in range(10)]}))
+    np.savez(prepared / "public.npz", x_val=np.random.default_rng(0).integers(0, 255, (40, 28, 28), dtype=np.uint8),
+             y_val=np.array(VALIDATION_LABELS + [0] * 10))
     ranked = site.leaderboard.rank(site.leaderboard.load_track_results(track_dir, "mnist"))
     first = datetime.datetime(2026, 1, 1, 9, 0, tzinfo=datetime.timezone.utc)
     older = [dict(record, content_hash="hash-a1") if record["submission"] == "alice" else record
@@ -76,7 +85,8 @@ def make_results(root: Path) -> tuple[Path, Path]:
 def build(tmp_path: Path, key=KEY, reveal_private=False, show_ids=False) -> tuple[Path, list[str]]:
     results, submissions = make_results(tmp_path)
     site_dir = tmp_path / "site"
-    lines = site.build_site(results, submissions, site_dir, ["mnist"], reveal_private, show_ids, key)
+    lines = site.build_site(results, submissions, site_dir, {"mnist": tmp_path / "data" / "prepared" / "mnist"},
+                            reveal_private, show_ids, key)
     return site_dir, lines
 
 
@@ -130,6 +140,9 @@ def test_feedback_page_shows_status_plots_versions_and_check_command(tmp_path):
     assert "Feedback for Night Owl" in alice and "1 of 3" not in alice  # rank 2 of 3 ranked
     assert "2 of 3" in alice and "0.9100" in alice
     assert alice.count('<img class="plot"') == 3
+    page_dir = (site_dir / links["alice"]).parent
+    assert sorted(path.name for path in page_dir.glob("*.png")) == [
+        "mnist_confusion_matrix.png", "mnist_learning_curves.png", "mnist_misclassified.png"]
     assert "python -m pipeline check submissions/YOUR_FOLDER --track mnist" in alice
     assert "hash-a" in alice and "(current)" in alice  # both versions from the history
     assert "last line of Night Owl" in alice  # the log tail, id replaced by the display name
@@ -265,16 +278,21 @@ def test_rendered_site_holds_no_hidden_score_id_email_or_key(dvc_project, built_
     assert not [path for path in built_site.rglob("*") if path.name == "grades.csv"]
     for key_name in ("private_accuracy", "test_accuracy", SITE_KEY, "@", "grades.csv"):
         assert key_name not in text, key_name
-    for track in ("mnist", "notmnist"):
-        for path in (dvc_project.root / "results" / track).glob("*.json"):
-            result = json.loads(path.read_text())
-            for name in ("private_accuracy", "test_accuracy"):
-                if result.get(name) is not None:
-                    value = result[name]
-                    public = result.get("public_accuracy")
-                    if public is not None and f"{public:.4f}" == f"{value:.4f}":
-                        continue  # the same rounded figure as the public score says nothing extra
-                    assert repr(value) not in text and f"{value:.4f}" not in text, (path.name, name)
+    results = [json.loads(path.read_text()) for track in ("mnist", "notmnist")
+               for path in (dvc_project.root / "results" / track).glob("*.json")]
+    # A hidden figure that rounds to the same number as some public one cannot be told apart from it.
+    public = {f"{result[name]:.4f}" for result in results for name in ("public_accuracy", "validation_accuracy")
+              if result.get(name) is not None}
+    for log in (dvc_project.root / "results").glob("*/*.log"):  # the student's own (sandbox) output
+        public |= set(re.findall(r"\d\.\d{4}", log.read_text(errors="replace")))
+    for result in results:
+        for name in ("private_accuracy", "test_accuracy"):
+            value = result.get(name)
+            if value is None or f"{value:.4f}" in public:
+                continue
+            for shown in {f"{value:.4f}", repr(value)} - ({repr(value)} if len(repr(value)) < 6 else set()):
+                # As a whole number only (not the 0.4 inside 0.4133); short reprs are axis-tick lookalikes.
+                assert not re.search(rf"(?<![\d.]){re.escape(shown)}(?![\d])", text), (result["submission"], name)
     for folder, student_id in STUDENTS.items():
         assert not re.search(rf"(?<![\w-]){folder}(?![\w-])", text) and student_id not in text, folder
 
@@ -296,7 +314,7 @@ def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_proje
             ".map(row => [row.querySelector('.rank').innerText.trim(), row.querySelector('.display-name').innerText.trim()])",
             track)
         ok = rows[rows["status"] == "ok"]
-        assert shown[:len(ok)] == [[str(rank), names[submission]] for rank, submission in zip(ok["rank"], ok["submission"])]
+        assert shown[:len(ok)] == [[str(int(rank)), names[submission]] for rank, submission in zip(ok["rank"], ok["submission"])]
         assert sorted(name for _, name in shown[len(ok):]) == sorted(names[s] for s in rows[rows["status"] != "ok"]["submission"])
         # The history chart: a leader point per grade run, a point per submission and run with a score.
         recorded = history.load(dvc_project.root / "results", track)
