@@ -37,8 +37,7 @@ import pandas as pd
 
 from pipeline import status
 from pipeline.grading.submission_facts import MetaError, load_meta
-from pipeline.reporting import feedback, leaderboard
-from pipeline.reporting import history, pseudonyms
+from pipeline.reporting import feedback, history, leaderboard, pseudonyms
 
 SITE_KEY_ENV = "GRADEBENCH_SITE_KEY"
 FEEDBACK_DIR = "feedback"

@@ -34,7 +34,9 @@ def _result(submission: str, accuracy, private, params: int, *, baseline=False, 
             "validation_accuracy": accuracy, "trainable_params": params, "total_params": params,
             "train_seconds": 12.5, "predict_seconds": 0.3, "submitted_at": "2026-01-01T00:00:00+00:00",
             "architecture_hash": f"a-{submission}", "source_hash": f"s-{submission}", "seeds": [1234],
-            "content_hash": content_hash, "model_summary": f"Model: {submission}\nDense (10)"}
+            "content_hash": content_hash, "model_summary": f"Model: {submission}\nDense (10)",
+            "schema_version": 2, "track": "mnist", "cache_key": "k", "data_fingerprint": "d",
+            "grader_fingerprint": "g", "schedule": {}, "grading_config": {}, "graded_at": "2026-01-01T00:00:00+00:00"}
 
 
 def make_results(root: Path) -> tuple[Path, Path]:
