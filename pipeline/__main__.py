@@ -33,6 +33,7 @@ EXAMPLES = """examples:
   python -m pipeline new alice               # start submissions/alice/model.py from a template
   python -m pipeline ui                      # MLflow UI + one leaderboard link per track
   python -m pipeline rerun <run-id>          # re-grade one MLflow entry, check it reproduces
+  python -m pipeline site                    # render site/ (leaderboard, history, feedback pages)
 """
 
 
@@ -82,9 +83,13 @@ def cmd_grade(args, params) -> int:
     publisher = MlflowPublisher(uri, args.track, track.dataset, SUBMISSIONS)
     try:
         results = grade_track(job, settings, on_result=publisher.log, on_start=publisher.start)
-        publisher.publish_ranks(rank_track(args.track, params), params.leaderboard.reveal_private)
+        ranked = rank_track(args.track, params)
+        publisher.publish_ranks(ranked, params.leaderboard.reveal_private)
     finally:
         publisher.close()
+    from pipeline.reporting import history
+
+    history.record(RESULTS, args.track, ranked, results)  # one snapshot per grade run, for the site
     from pipeline.reporting import tracking  # imported by now
 
     ok = sum(result is not None and result.status == "ok" for result in results)
@@ -202,6 +207,15 @@ def cmd_new(args, params) -> int:
     return 0
 
 
+def cmd_site(args, params) -> int:
+    from pipeline.reporting import site
+
+    prepared_dirs = {name: DATA_PREPARED / track.dataset for name, track in params.tracks.items()}
+    print("\n".join(site.build_site(RESULTS, SUBMISSIONS, Path("site"), prepared_dirs,
+                                    params.leaderboard.reveal_private, params.site.show_ids, site.key_from_env())))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline",
@@ -271,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     rerun_parser.add_argument("--unsafe-no-sandbox", action="store_true",
                               help="where bubblewrap cannot run, run student code WITHOUT isolation (trusted code only)")
     rerun_parser.set_defaults(handler=cmd_rerun)
+
+    commands.add_parser("site", help="render site/: public leaderboard, its history, private feedback pages "
+                        "(needs GRADEBENCH_SITE_KEY)").set_defaults(handler=cmd_site)
     return parser
 
 

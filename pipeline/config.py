@@ -156,6 +156,11 @@ class GradeSettings(_Strict):
         return self
 
 
+class SiteSettings(_Strict):
+    # false: the public site shows display names (meta.yaml display_name, else a pseudonym); true: real ids.
+    show_ids: bool = False
+
+
 class Params(_Strict):
     datasets: dict[str, Dataset]
     download: DownloadSettings = DownloadSettings()
@@ -164,6 +169,7 @@ class Params(_Strict):
     mlflow: MlflowSettings = MlflowSettings()
     leaderboard: LeaderboardSettings = LeaderboardSettings()
     grades: GradeSettings = GradeSettings()
+    site: SiteSettings = SiteSettings()
 
     @model_validator(mode="after")
     def _tracks_name_known_datasets(self) -> "Params":

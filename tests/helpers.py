@@ -24,6 +24,7 @@ MIRROR = Path(os.environ.get("GRADEBENCH_MIRROR", REPO.parent / "shared" / "data
 FIXTURES = REPO / "tests" / "submissions"
 ARTIFACTS = REPO / "test-artifacts"  # screenshots and other files a person may want to look at (git-ignored)
 STUDENTS = {"student_alice": "s001", "student_bob": "s002", "student_carol": "s003"}
+SITE_KEY = "test-only-site-key-not-secret-0123456789"  # the site stage's key in test projects
 REFERENCES = sorted(p.name for p in (REPO / "submissions").iterdir() if (p / "model.py").exists())
 
 needs_mirror = pytest.mark.skipif(not (MIRROR / "mnist").exists(),
@@ -62,6 +63,7 @@ def project_env() -> dict:
     env = {**os.environ, "GRADEBENCH_MIRROR": str(MIRROR),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
+    env["GRADEBENCH_SITE_KEY"] = SITE_KEY  # the site stage writes feedback pages only with a key
     return env
 
 
@@ -70,6 +72,7 @@ def project_env() -> dict:
     env = {**os.environ, "GRADEBENCH_MIRROR": str(MIRROR),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
+    env["GRADEBENCH_SITE_KEY"] = SITE_KEY  # the site stage writes feedback pages only with a key
     return env
 
 

@@ -4,6 +4,7 @@
 
     baseline: true            # a reference submission: tagged in MLflow, left out of grades.csv
     student_id: s1234567      # the id the LMS knows (default: the folder name)
+    display_name: Night Owl   # your name on the public course site (default: a generated pseudonym)
 
 Submission time (the leaderboard's last tie-break: earlier wins) is the commit time of the last
 git commit that touched the folder, when the folder is committed and unchanged since; otherwise
@@ -32,6 +33,7 @@ class SubmissionMeta(BaseModel):
 
     baseline: bool = False
     student_id: Optional[str] = Field(default=None, min_length=1, max_length=200)
+    display_name: Optional[str] = Field(default=None, min_length=1, max_length=40)
 
 
 class MetaError(ValueError):
@@ -52,7 +54,7 @@ def load_meta(submission_dir: Path) -> SubmissionMeta:
         return SubmissionMeta.model_validate(raw)
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors())
-        raise MetaError(f"{submission_dir.name}/{META_FILE}: {problems} (allowed keys: baseline, student_id)") from None
+        raise MetaError(f"{submission_dir.name}/{META_FILE}: {problems} (allowed keys: baseline, student_id, display_name)") from None
 
 
 def _git(arguments: list[str], cwd: Path) -> Optional[str]:

@@ -1,0 +1,451 @@
+"""Results -> site/: the static course site (public leaderboard and its history, a private feedback page per submission).
+
+    site/index.html                       every track: leaderboard table, accuracy-vs-parameters
+                                          scatter with the Pareto front, the leaderboard over time
+    site/feedback/<keyed hash>/index.html one page per submission (all its tracks) with its plots
+    results/site_links.csv                submission, student_id, page: the links the instructor
+                                          mails to students (never inside site/)
+
+Every file works opened from disk (file://) or from any static host: no script, no external
+request, charts are inline SVG (matplotlib) and images are PNGs beside their page. The feedback
+images are drawn again here (feedback.py's own functions, from the feedback CSVs and the public
+validation images) because the grade stage's copies carry the submission id in their titles.
+
+What may be shown is decided in one place: the rows come from `leaderboard.export`, which drops
+the private and full-test scores while `leaderboard.reveal_private` is off; real ids (folder names
+and student ids) are replaced by display names unless `site.show_ids`; and before returning,
+`check_no_leaks` reads every written file for the site key, real ids and hidden-score keys.
+The feedback page's path is an HMAC-SHA256 of the id keyed with GRADEBENCH_SITE_KEY, so no one can
+enumerate the others' pages; without a key the feedback pages are skipped, with a warning.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from pipeline import status
+from pipeline.grading.submission_facts import MetaError, load_meta
+from pipeline.reporting import feedback, history, leaderboard, pseudonyms
+
+SITE_KEY_ENV = "GRADEBENCH_SITE_KEY"
+FEEDBACK_DIR = "feedback"
+LINKS_FILE = "site_links.csv"
+TEMPLATES_DIR = Path(__file__).with_name("site_templates")
+# The feedback images a page shows (validation split only: see feedback.py).
+FEEDBACK_IMAGES = {
+    feedback.CURVES_PNG: "Learning curves: loss and accuracy per epoch, on the training and validation data",
+    feedback.CONFUSION_PNG: "Confusion matrix on the validation data: true class by predicted class",
+    feedback.MISCLASSIFIED_PNG: "Validation images the model gets wrong, with their true and predicted class",
+}
+LOG_TAIL_LINES = 60
+# Key names that must not appear anywhere in site/ while the private part is hidden.
+HIDDEN_SCORE_KEYS = ("private_accuracy", "test_accuracy")
+# Placeholder for the student's folder in the check command (the real folder name is an id).
+FOLDER_PLACEHOLDER = "YOUR_FOLDER"
+MIN_KEY_BYTES = 16
+
+
+class SiteError(ValueError):
+    """The site cannot be built safely (a short key, or something private would be published)."""
+
+
+def key_from_env(environ=os.environ) -> Optional[bytes]:
+    """The site key from GRADEBENCH_SITE_KEY, or None when unset; a key too short to be secret is an error."""
+    value = environ.get(SITE_KEY_ENV, "")
+    if not value:
+        return None
+    if len(value.encode("utf-8")) < MIN_KEY_BYTES:
+        raise SiteError(f"{SITE_KEY_ENV} is {len(value)} characters long: use at least {MIN_KEY_BYTES} random "
+                        f"characters, e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+    return value.encode("utf-8")
+
+
+def feedback_token(submission_id: str, key: bytes) -> str:
+    """The unguessable folder name of a submission's feedback page (128 bits of a keyed hash)."""
+    return pseudonyms.keyed_digest(key, "feedback", submission_id).hex()[:32]
+
+
+@dataclass
+class Entry:
+    """One row of a track's leaderboard as the site shows it (no id, no hidden score unless revealed)."""
+
+    submission: str  # never rendered: used to join and to redact
+    name: str
+    baseline: bool
+    status: str
+    error: str
+    rank: Optional[int]
+    public_accuracy: Optional[float]
+    public_accuracy_std: Optional[float]
+    private_accuracy: Optional[float]
+    trainable_params: Optional[int]
+    train_seconds: Optional[float]
+    pareto: bool
+
+
+@dataclass
+class TrackView:
+    name: str
+    entries: list[Entry]
+    pareto_svg: str
+    history_svg: str
+    runs: list[dict]  # per grade run: time, leader, leader_accuracy, entries (the chart's text alternative)
+    ranked_count: int = 0
+
+
+@dataclass
+class Redactor:
+    """Replaces real ids (folder names, student ids) in free text (logs, summaries, errors) by display names."""
+
+    replacements: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, text: Optional[str]) -> str:
+        text = text or ""
+        for real in sorted(self.replacements, key=len, reverse=True):
+            text = text.replace(real, self.replacements[real])
+        return text
+
+
+def _value(value):
+    """pandas' missing values (NaN, NA) as None, numpy scalars as Python ones, for the templates."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _svg(figure, salt: str, label: str) -> str:
+    """A matplotlib figure as inline SVG: deterministic ids (so unchanged inputs give the same
+    bytes), text kept as text, and labelled for screen readers."""
+    import matplotlib
+
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": salt, "svg.fonttype": "none"}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]
+    escaped = label.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    return text.replace("<svg", f'<svg class="chart" role="img" aria-label="{escaped}"', 1)
+
+
+def pareto_svg(track_name: str, entries: list[Entry], reveal_private: bool) -> str:
+    """Ranking accuracy against trainable parameters (log scale), the Pareto front joined up."""
+    from matplotlib.figure import Figure
+
+    metric = "private_accuracy" if reveal_private else "public_accuracy"
+    ok = [entry for entry in entries if entry.status == status.OK and getattr(entry, metric) is not None
+          and entry.trainable_params]
+    figure = Figure(figsize=(7.5, 4.2))
+    axis = figure.subplots()
+    if ok:
+        groups = [("student", False, False, "o", "#4b5563"), ("baseline", True, False, "s", "#4b5563"),
+                  ("student, Pareto front", False, True, "o", "#b91c1c"),
+                  ("baseline, Pareto front", True, True, "s", "#b91c1c")]
+        for label, baseline, pareto, marker, colour in groups:
+            chosen = [entry for entry in ok if entry.baseline == baseline and entry.pareto == pareto]
+            if chosen:
+                points = axis.scatter([entry.trainable_params for entry in chosen],
+                                      [getattr(entry, metric) for entry in chosen], marker=marker, s=36,
+                                      facecolors=colour if not baseline else "white", edgecolors=colour,
+                                      label=label, zorder=3)
+                points.set_gid(f"points-{label.replace(', ', '-').replace(' ', '-')}")
+        front = sorted((entry for entry in ok if entry.pareto), key=lambda entry: entry.trainable_params)
+        axis.step([entry.trainable_params for entry in front], [getattr(entry, metric) for entry in front],
+                  where="post", color="#b91c1c", alpha=0.5)
+        for entry in ok:
+            if entry.pareto or entry.baseline:  # every label would crowd a large class: the front and baselines
+                axis.annotate(entry.name, (entry.trainable_params, getattr(entry, metric)), fontsize=7,
+                              xytext=(4, 3), textcoords="offset points", color="#111827")
+        axis.set_xscale("log")
+        axis.legend(loc="lower right", fontsize=8)
+    else:
+        axis.text(0.5, 0.5, "no graded submissions yet", ha="center", va="center", transform=axis.transAxes)
+    axis.set_xlabel("trainable parameters (log scale)")
+    axis.set_ylabel(metric.replace("_", " "))
+    axis.set_title(f"{track_name}: accuracy vs size (★ no one is both more accurate and smaller)", fontsize=10)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return _svg(figure, f"pareto-{track_name}", f"{track_name}: {metric.replace('_', ' ')} against trainable "
+                f"parameters; the Pareto front is drawn in red")
+
+
+def history_svg(track_name: str, frame: pd.DataFrame, names: dict[str, str]) -> str:
+    """Every submission's public accuracy over time (grey) and the leader's (red): a point per grade run.
+    Groups carry ids `history-<n>` (one per submission) and `leader` for tests and styling."""
+    import matplotlib.dates as mdates
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7.5, 3.6))
+    axis = figure.subplots()
+    scored = frame[frame["public_accuracy"].notna()].copy()
+    if len(scored):
+        scored["when"] = pd.to_datetime(scored["time"], utc=True).dt.tz_localize(None)
+        ordered = sorted(scored["submission"].unique(), key=lambda submission: names.get(submission, ""))
+        for index, submission in enumerate(ordered):
+            rows = scored[scored["submission"] == submission].sort_values("when")
+            line, = axis.plot(rows["when"], rows["public_accuracy"], marker="o", markersize=3, linewidth=1,
+                              color="#9ca3af")
+            line.set_gid(f"history-{index}")
+        leader = scored[scored["rank"] == 1].sort_values("when")
+        line, = axis.plot(leader["when"], leader["public_accuracy"], marker="o", markersize=5, linewidth=2.2,
+                          color="#b91c1c", drawstyle="steps-post", label="leader (rank 1)")
+        line.set_gid("leader")
+        locator = mdates.AutoDateLocator()
+        axis.xaxis.set_major_locator(locator)
+        axis.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        axis.legend(loc="lower right", fontsize=8)
+    else:
+        axis.text(0.5, 0.5, "no grade runs recorded yet", ha="center", va="center", transform=axis.transAxes)
+    axis.set_xlabel("grade run (UTC)")
+    axis.set_ylabel("public accuracy")
+    axis.set_title(f"{track_name}: the leaderboard over time", fontsize=10)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return _svg(figure, f"history-{track_name}", f"{track_name}: public accuracy of every submission at each "
+                f"grade run, the leader's in red")
+
+
+def history_runs(frame: pd.DataFrame, names: dict[str, str]) -> list[dict]:
+    """Per grade run (newest first): when, the leader and its accuracy, how many were ranked."""
+    runs = []
+    for time, rows in frame.groupby("time", sort=True):
+        leader = rows[rows["rank"] == 1]
+        runs.append({
+            "time": str(time).replace("T", " ").replace("+00:00", " UTC"),
+            "leader": names.get(leader["submission"].iloc[0], "") if len(leader) else "",
+            "leader_accuracy": _value(leader["public_accuracy"].iloc[0]) if len(leader) else None,
+            "ranked": int(rows["rank"].notna().sum()),
+        })
+    return runs[::-1]
+
+
+def _entries(shown: pd.DataFrame, names: dict[str, str], redact: Redactor, reveal_private: bool) -> list[Entry]:
+    entries = []
+    for row in shown.to_dict("records"):
+        entries.append(Entry(
+            submission=row["submission"], name=names[row["submission"]], baseline=bool(row["baseline"]),
+            status=row["status"], error=redact(_value(row["error"])), rank=_value(row["rank"]),
+            public_accuracy=_value(row["public_accuracy"]), public_accuracy_std=_value(row["public_accuracy_std"]),
+            private_accuracy=_value(row.get("private_accuracy")) if reveal_private else None,
+            trainable_params=_value(row["trainable_params"]), train_seconds=_value(row["train_seconds"]),
+            pareto=bool(row["pareto"]),
+        ))
+    return entries
+
+
+def _earlier_versions(frame: pd.DataFrame, submission: str, current_hash: Optional[str]) -> list[dict]:
+    """The submission's versions in the history (by folder hash), newest first."""
+    rows = frame[frame["submission"] == submission]
+    versions = []
+    for content_hash, group in rows.groupby("content_hash", sort=False):
+        ranks = group["rank"].dropna()
+        versions.append({
+            "hash": str(content_hash)[:12], "current": content_hash == current_hash,
+            "first_seen": str(group["time"].min()).replace("T", " ").replace("+00:00", " UTC"),
+            "runs": len(group), "public_accuracy": _value(group["public_accuracy"].iloc[-1]),
+            "best_rank": int(ranks.min()) if len(ranks) else None,
+        })
+    return sorted(versions, key=lambda version: version["first_seen"], reverse=True)
+
+
+def draw_feedback_images(results_dir: Path, prepared_dir: Optional[Path], submission: str, track_name: str,
+                         page_dir: Path) -> list[dict]:
+    """Learning curves, validation confusion matrix and misclassified validation images of one
+    submission, titled by track only, as PNGs in its page folder; returns their src and alt text."""
+    images = []
+    history_csv = results_dir / "feedback" / submission / feedback.HISTORY_FILE
+    if history_csv.is_file():
+        curves = pd.read_csv(history_csv)
+        if len(curves):
+            target = page_dir / f"{track_name}_{feedback.CURVES_PNG}"
+            feedback.plot_learning_curves(target, {column: curves[column].dropna().tolist()
+                                                   for column in feedback.HISTORY_COLUMNS if column in curves},
+                                          f"{track_name}: learning curves")
+            images.append({"src": target.name, "alt": FEEDBACK_IMAGES[feedback.CURVES_PNG]})
+    confusion_csv = results_dir / "confusion" / f"{submission}.csv"
+    meta_file = prepared_dir / "meta.json" if prepared_dir else None
+    if confusion_csv.is_file() and meta_file is not None and meta_file.is_file():
+        class_names = [str(name) for name in json.loads(meta_file.read_text())["class_names"]]
+        pairs = pd.read_csv(confusion_csv, dtype=str, keep_default_na=False)
+        index = {name: position for position, name in enumerate(class_names)}
+        y_true, y_pred = pairs["actual"].map(index), pairs["predicted"].map(index)
+        if len(pairs) and y_true.notna().all() and y_pred.notna().all():
+            y_true, y_pred = y_true.to_numpy(int), y_pred.to_numpy(int)
+            counts = feedback.confusion_counts(y_true, y_pred, len(class_names))
+            target = page_dir / f"{track_name}_{feedback.CONFUSION_PNG}"
+            feedback.plot_confusion(target, counts, class_names, f"{track_name}: validation confusion "
+                                    f"(accuracy {float(np.trace(counts)) / max(1, counts.sum()):.3f})")
+            images.append({"src": target.name, "alt": FEEDBACK_IMAGES[feedback.CONFUSION_PNG]})
+            # The CSV has one row per validation image, in order: the same images the grader used.
+            x_val, y_val = _validation_images(prepared_dir)
+            if x_val is not None and len(y_val) >= len(y_true) and np.array_equal(y_val[:len(y_true)], y_true):
+                target = page_dir / f"{track_name}_{feedback.MISCLASSIFIED_PNG}"
+                feedback.plot_misclassified(target, x_val[:len(y_true)], y_true, y_pred, class_names,
+                                            f"{track_name}: misclassified validation images")
+                images.append({"src": target.name, "alt": FEEDBACK_IMAGES[feedback.MISCLASSIFIED_PNG]})
+    return images
+
+
+_VALIDATION_CACHE: dict = {}
+
+
+def _validation_images(prepared_dir: Path):
+    """The public validation images and labels of a prepared dataset (read once per build)."""
+    if prepared_dir not in _VALIDATION_CACHE:
+        path = prepared_dir / "public.npz"
+        if path.is_file():
+            with np.load(path) as public:
+                _VALIDATION_CACHE[prepared_dir] = (public["x_val"], public["y_val"])
+        else:
+            _VALIDATION_CACHE[prepared_dir] = (None, None)
+    return _VALIDATION_CACHE[prepared_dir]
+
+
+def _log_tail(path: Path, redact: Redactor) -> str:
+    if not path.is_file():
+        return ""
+    lines = path.read_text(errors="replace").splitlines()
+    return redact("\n".join(lines[-LOG_TAIL_LINES:]))
+
+
+def _template_environment():
+    import jinja2
+
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+                                     autoescape=jinja2.select_autoescape(["html"]),
+                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    environment.filters["accuracy"] = lambda value: "" if value is None else f"{value:.4f}"
+    environment.filters["thousands"] = lambda value: "" if value is None else f"{int(value):,}"
+    environment.filters["seconds"] = lambda value: "" if value is None else f"{value:.1f}"
+    return environment
+
+
+def check_no_leaks(site_dir: Path, forbidden_ids: set[str], key: Optional[bytes], reveal_private: bool) -> None:
+    """Raise SiteError (and delete site/) if any written text file holds the site key, a real id or,
+    before the reveal, a hidden-score key: the last line of defence before the folder is published."""
+    patterns = {f"real id {real!r}": re.compile(rf"(?<![\w-]){re.escape(real)}(?![\w-])") for real in forbidden_ids}
+    if key:
+        patterns["the site key"] = re.compile(re.escape(key.decode("utf-8")))
+    if not reveal_private:
+        patterns.update({f"hidden score {name!r}": re.compile(name) for name in HIDDEN_SCORE_KEYS})
+    for path in sorted(site_dir.rglob("*")):
+        if path.suffix not in (".html", ".svg", ".css", ".txt", ".json", ".csv"):
+            continue
+        text = path.read_text(errors="replace")
+        for what, pattern in patterns.items():
+            if pattern.search(text):
+                shutil.rmtree(site_dir, ignore_errors=True)
+                raise SiteError(f"{path} would publish {what}; nothing was published (site/ removed)")
+
+
+def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, prepared_dirs: dict[str, Optional[Path]],
+               reveal_private: bool, show_ids: bool, key: Optional[bytes],
+               now: Optional[datetime.datetime] = None) -> list[str]:
+    """Render site/ from the results, the history, the submissions' meta.yaml and (for the
+    misclassified images) each track's prepared public data, `prepared_dirs` = {track: folder};
+    return the lines to print."""
+    track_names = list(prepared_dirs)
+    _VALIDATION_CACHE.clear()
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    shown_tables, result_records, histories = {}, {}, {}
+    for track_name in track_names:
+        results_dir = results_root / track_name
+        shown_tables[track_name] = leaderboard.export(
+            leaderboard.rank(leaderboard.load_track_results(results_dir, track_name), reveal_private), reveal_private)
+        result_records[track_name] = {path.stem: json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))}
+        histories[track_name] = history.load(results_root, track_name)
+
+    # Who is who: baselines (public reference code) keep their ids; students get display names.
+    everything = pd.concat(shown_tables.values(), ignore_index=True)
+    submission_ids = sorted(set(everything["submission"]))
+    baselines = set(everything.loc[everything["baseline"].astype(bool), "submission"])
+    chosen = {}
+    for submission_id in submission_ids:
+        try:
+            chosen[submission_id] = load_meta(submissions_dir / submission_id).display_name
+        except MetaError:
+            chosen[submission_id] = None  # the grade stage already reports it as the submission's error
+    names = pseudonyms.display_names(submission_ids, chosen, key,
+                                     set(submission_ids) if show_ids else baselines)
+    student_ids = dict(zip(everything["submission"], everything["student_id"].fillna(everything["submission"])))
+    forbidden: set[str] = set()
+    if not show_ids:
+        for submission_id in set(submission_ids) - baselines:
+            forbidden |= {submission_id, str(student_ids.get(submission_id) or submission_id)}
+        forbidden -= {names[submission_id] for submission_id in submission_ids}  # a name chosen equal to the id
+    redact = Redactor({real: names[submission_id] for submission_id in submission_ids
+                       for real in (submission_id, str(student_ids.get(submission_id) or ""))
+                       if real and real in forbidden})
+
+    tracks = []
+    for track_name, shown in shown_tables.items():
+        entries = _entries(shown, names, redact, reveal_private)
+        tracks.append(TrackView(
+            name=track_name, entries=entries, pareto_svg=pareto_svg(track_name, entries, reveal_private),
+            history_svg=history_svg(track_name, histories[track_name], names),
+            runs=history_runs(histories[track_name], names),
+            ranked_count=sum(entry.rank is not None for entry in entries)))
+
+    if site_dir.exists():
+        shutil.rmtree(site_dir)  # pages of deleted submissions, or of an old key, must not linger
+    site_dir.mkdir(parents=True)
+    environment = _template_environment()
+    common = {"reveal_private": reveal_private, "generated": now.strftime("%Y-%m-%d %H:%M UTC")}
+    (site_dir / "index.html").write_text(environment.get_template("index.html").render(tracks=tracks, **common))
+
+    lines = [f"site: {site_dir}/index.html: {len(tracks)} track(s), "
+             f"{sum(len(track.entries) for track in tracks)} leaderboard row(s)"]
+    links = []
+    if key is None:
+        lines.append(f"WARNING: {SITE_KEY_ENV} is not set, so no feedback pages were written (their unguessable "
+                     f"paths need a secret key). Set it, e.g. `export {SITE_KEY_ENV}=$(python -c 'import secrets; "
+                     f"print(secrets.token_urlsafe(32))')`, keep it out of the repository, and run "
+                     f"`dvc repro --force site`.")
+    else:
+        page = environment.get_template("feedback.html")
+        # An index page of its own, so that a server with directory listings on does not list the pages.
+        (site_dir / FEEDBACK_DIR).mkdir()
+        (site_dir / FEEDBACK_DIR / "index.html").write_text(environment.get_template("no_listing.html").render(**common))
+        for submission_id in submission_ids:
+            token = feedback_token(submission_id, key)
+            page_dir = site_dir / FEEDBACK_DIR / token
+            page_dir.mkdir(parents=True)
+            sections = []
+            for track in tracks:
+                entry = next((entry for entry in track.entries if entry.submission == submission_id), None)
+                if entry is None:
+                    continue
+                record = result_records[track.name].get(submission_id, {})
+                images = draw_feedback_images(results_root / track.name, prepared_dirs[track.name], submission_id,
+                                              track.name, page_dir)
+                folder = submission_id if (show_ids or submission_id in baselines) else FOLDER_PLACEHOLDER
+                sections.append({
+                    "track": track.name, "entry": entry, "ranked_count": track.ranked_count, "images": images,
+                    "model_summary": redact(record.get("model_summary")),
+                    "log_tail": _log_tail(results_root / track.name / f"{submission_id}.log", redact),
+                    "versions": _earlier_versions(histories[track.name], submission_id, record.get("content_hash")),
+                    "check_command": f"python -m pipeline check submissions/{folder} --track {track.name}",
+                    "folder_hidden": folder == FOLDER_PLACEHOLDER,
+                })
+            (page_dir / "index.html").write_text(page.render(name=names[submission_id], sections=sections, **common))
+            links.append({"submission": submission_id, "student_id": student_ids.get(submission_id),
+                          "page": f"{FEEDBACK_DIR}/{token}/index.html"})
+        lines.append(f"site: {len(links)} feedback page(s) under {site_dir}/{FEEDBACK_DIR}/; their links (to mail "
+                     f"each student theirs) in {results_root / LINKS_FILE}")
+    check_no_leaks(site_dir, forbidden, key, reveal_private)
+    with open(results_root / LINKS_FILE, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["submission", "student_id", "page"])
+        writer.writeheader()
+        writer.writerows(links)
+    return lines

@@ -1,0 +1,355 @@
+"""The static course site (`python -m pipeline site`): what it shows, what it must never publish,
+and the rendered pages opened in headless Chromium (no console error, no request leaving the
+machine, leaderboard in rank order with pseudonyms, plots present, history points, axe-core).
+
+Unit tests build a small results folder by hand (seconds); the browser tests use the site that
+the shared `dvc repro` fixture (tests/conftest.py) renders with its `site` stage."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.reporting import history, pseudonyms, site
+from tests.helpers import ARTIFACTS, STUDENTS
+
+KEY = b"test-site-key-0123456789abcdef"
+VALIDATION_LABELS = [position % 10 for position in range(30)]
+PRIVATE_VALUES = {"alice": 0.8123456, "bob": 0.7012345, "small_cnn": 0.9345678}
+
+
+def _result(submission: str, accuracy, private, params: int, *, baseline=False, status="ok", error=None,
+            student_id=None, content_hash="c0ffee") -> dict:
+    return {"submission": submission, "student_id": student_id or submission, "baseline": baseline,
+            "status": status, "error": error, "public_accuracy": accuracy, "public_accuracy_std": None,
+            "private_accuracy": private, "private_accuracy_std": None, "test_accuracy": private,
+            "validation_accuracy": accuracy, "trainable_params": params, "total_params": params,
+            "train_seconds": 12.5, "predict_seconds": 0.3, "submitted_at": "2026-01-01T00:00:00+00:00",
+            "architecture_hash": f"a-{submission}", "source_hash": f"s-{submission}", "seeds": [1234],
+            "content_hash": content_hash, "model_summary": f"Model: {submission}\nDense (10)",
+            "schema_version": 2, "track": "mnist", "cache_key": "k", "data_fingerprint": "d",
+            "grader_fingerprint": "g", "schedule": {}, "grading_config": {}, "graded_at": "2026-01-01T00:00:00+00:00"}
+
+
+def make_results(root: Path) -> tuple[Path, Path]:
+    """results/ and submissions/ for one track: two students (alice chose a display name), one
+    failed student and a baseline, with feedback images, logs and two grade runs of history."""
+    results, submissions = root / "results", root / "submissions"
+    track_dir = results / "mnist"
+    records = [
+        _result("alice", 0.91, PRIVATE_VALUES["alice"], 5000, student_id="s9001", content_hash="hash-a2"),
+        _result("bob", 0.85, PRIVATE_VALUES["bob"], 900, student_id="s9002"),
+        _result("carol", None, None, None, status="invalid", student_id="s9003",
+                error="carol/model.py, line 6: SyntaxError: expected ':'"),
+        _result("small_cnn", 0.95, PRIVATE_VALUES["small_cnn"], 34826, baseline=True),
+    ]
+    for record in records:
+        name = record["submission"]
+        (submissions / name).mkdir(parents=True)
+        meta = {"student_id": record["student_id"]} if not record["baseline"] else {"baseline": True}
+        if name == "alice":
+            meta["display_name"] = "Night Owl"
+        (submissions / name / "meta.yaml").write_text("".join(f"{k}: {v}\n" for k, v in meta.items()))
+        track_dir.mkdir(parents=True, exist_ok=True)
+        (track_dir / f"{name}.json").write_text(json.dumps(record))
+        (track_dir / f"{name}.log").write_text(f"mnist/{name}: epoch 1/2 accuracy=0.5\nlast line of {name}\n")
+        if record["status"] == "ok":
+            feedback_dir = track_dir / "feedback" / name
+            feedback_dir.mkdir(parents=True)
+            (feedback_dir / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy\n"
+                                                      "1,2.0,0.5,1.9,0.55\n2,1.0,0.8,1.1,0.75\n")
+            (track_dir / "confusion").mkdir(exist_ok=True)
+            predicted = [(label + (position % 3 == 0)) % 10 for position, label in enumerate(VALIDATION_LABELS)]
+            (track_dir / "confusion" / f"{name}.csv").write_text("actual,predicted\n" + "".join(
+                f"{label},{guess}\n" for label, guess in zip(VALIDATION_LABELS, predicted)))
+    prepared = root / "data" / "prepared" / "mnist"
+    prepared.mkdir(parents=True)
+    (prepared / "meta.json").write_text(json.dumps({"class_names": [str(digit) for digit in range(10)]}))
+    np.savez(prepared / "public.npz", x_val=np.random.default_rng(0).integers(0, 255, (40, 28, 28), dtype=np.uint8),
+             y_val=np.array(VALIDATION_LABELS + [0] * 10))
+    ranked = site.leaderboard.rank(site.leaderboard.load_track_results(track_dir, "mnist"))
+    first = datetime.datetime(2026, 1, 1, 9, 0, tzinfo=datetime.timezone.utc)
+    older = [dict(record, content_hash="hash-a1") if record["submission"] == "alice" else record
+             for record in records]
+    history.record(results, "mnist", ranked, older, first)
+    history.record(results, "mnist", ranked, records, first + datetime.timedelta(hours=5))
+    return results, submissions
+
+
+def build(tmp_path: Path, key=KEY, reveal_private=False, show_ids=False) -> tuple[Path, list[str]]:
+    results, submissions = make_results(tmp_path)
+    site_dir = tmp_path / "site"
+    lines = site.build_site(results, submissions, site_dir, {"mnist": tmp_path / "data" / "prepared" / "mnist"},
+                            reveal_private, show_ids, key)
+    return site_dir, lines
+
+
+def all_text(site_dir: Path) -> str:
+    return "\n".join(path.read_text(errors="replace") for path in site_dir.rglob("*") if path.suffix == ".html")
+
+
+def test_pseudonyms_are_stable_distinct_and_a_chosen_name_wins():
+    first = pseudonyms.display_names(["alice", "bob", "carol"], {"alice": "Night Owl"}, KEY)
+    assert first == pseudonyms.display_names(["carol", "bob", "alice"], {"alice": "Night Owl"}, KEY)
+    assert first["alice"] == "Night Owl" and len(set(first.values())) == 3
+    assert re.fullmatch(r"[A-Z][a-z]+ [A-Z][a-z]+ \d\d", first["bob"])
+    assert pseudonyms.generated("bob", KEY) != pseudonyms.generated("bob", b"another-key-0123456789")
+    clash = pseudonyms.display_names(["a", "b"], {"a": "Same", "b": "same"}, KEY)
+    assert clash == {"a": "Same", "b": "same (2)"}
+
+
+def test_history_appends_one_snapshot_per_grade_run(tmp_path):
+    results, _ = make_results(tmp_path)
+    frame = history.load(results, "mnist")
+    assert list(frame.columns) == history.COLUMNS
+    assert frame["time"].nunique() == 2 and len(frame) == 8
+    alice = frame[frame["submission"] == "alice"]
+    assert alice["content_hash"].tolist() == ["hash-a1", "hash-a2"]
+    assert frame.loc[frame["submission"] == "carol", "rank"].isna().all()
+    assert frame.loc[frame["rank"] == 1, "submission"].unique().tolist() == ["small_cnn"]
+
+
+def test_site_publishes_no_hidden_score_real_id_or_key(tmp_path):
+    site_dir, lines = build(tmp_path)
+    text = all_text(site_dir)
+    for value in PRIVATE_VALUES.values():
+        assert f"{value:.4f}" not in text and str(value) not in text
+    for forbidden in ("private_accuracy", "test_accuracy", "private accuracy", KEY.decode(), "s9001", "s9002",
+                      "s9003", "grades.csv"):
+        assert forbidden.lower() not in text.lower(), forbidden
+    for real_id in ("alice", "bob", "carol"):
+        assert not re.search(rf"\b{real_id}\b", text), real_id
+    assert "Night Owl" in text and "small_cnn" in text  # chosen name; baselines keep theirs
+    links = pd.read_csv(tmp_path / "results" / site.LINKS_FILE)
+    assert sorted(links["submission"]) == ["alice", "bob", "carol", "small_cnn"]
+    for page in links["page"]:
+        assert (site_dir / page).is_file() and re.fullmatch(r"feedback/[0-9a-f]{32}/index\.html", page)
+    assert any("4 feedback page(s)" in line for line in lines)
+
+
+def test_feedback_page_shows_status_plots_versions_and_check_command(tmp_path):
+    site_dir, _ = build(tmp_path)
+    links = pd.read_csv(tmp_path / "results" / site.LINKS_FILE).set_index("submission")["page"]
+    alice = (site_dir / links["alice"]).read_text()
+    assert "Feedback for Night Owl" in alice and "1 of 3" not in alice  # rank 2 of 3 ranked
+    assert "2 of 3" in alice and "0.9100" in alice
+    assert alice.count('<img class="plot"') == 3
+    page_dir = (site_dir / links["alice"]).parent
+    assert sorted(path.name for path in page_dir.glob("*.png")) == [
+        "mnist_confusion_matrix.png", "mnist_learning_curves.png", "mnist_misclassified.png"]
+    assert "python -m pipeline check submissions/YOUR_FOLDER --track mnist" in alice
+    assert "hash-a" in alice and "(current)" in alice  # both versions from the history
+    assert "last line of Night Owl" in alice  # the log tail, id replaced by the display name
+    carol = (site_dir / links["carol"]).read_text()
+    assert "Status: invalid." in carol and "SyntaxError" in carol and "No plots" in carol
+    baseline = (site_dir / links["small_cnn"]).read_text()
+    assert "python -m pipeline check submissions/small_cnn --track mnist" in baseline
+
+
+def test_without_a_key_no_feedback_pages_and_a_clear_warning(tmp_path):
+    site_dir, lines = build(tmp_path, key=None)
+    assert (site_dir / "index.html").is_file() and not (site_dir / site.FEEDBACK_DIR).exists()
+    assert any(line.startswith("WARNING: GRADEBENCH_SITE_KEY is not set") for line in lines)
+    with pytest.raises(site.SiteError, match="at least 16"):
+        site.key_from_env({site.SITE_KEY_ENV: "short"})
+
+
+def test_private_column_only_after_reveal_and_ids_only_when_asked(tmp_path):
+    site_dir, _ = build(tmp_path, reveal_private=True, show_ids=True)
+    index = (site_dir / "index.html").read_text()
+    assert "Private accuracy" in index and f"{PRIVATE_VALUES['alice']:.4f}" in index
+    assert re.search(r"\balice\b", index)
+
+
+def test_a_leak_is_refused_and_nothing_published(tmp_path, monkeypatch):
+    monkeypatch.setattr(site, "FOLDER_PLACEHOLDER", "carol")  # as if a page printed a real folder name
+    with pytest.raises(site.SiteError, match="real id 'carol'"):
+        build(tmp_path)
+    assert not (tmp_path / "site").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The site rendered by the shared `dvc repro` fixture, opened in headless Chromium.
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+# No DNS at all: any request for a host would fail (and show up as a console error) instead of leaving.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1280,900"]
+needs_browser = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                   reason="needs Debian's chromium and chromium-driver (setup.sh)")
+# Every URL the page itself fetched or refers to (resources, links, images, stylesheets).
+PAGE_URLS = """
+const urls = performance.getEntriesByType('resource').map(entry => entry.name);
+document.querySelectorAll('[src],[href],[srcset]').forEach(element => {
+  for (const name of ['src', 'href', 'srcset']) {
+    const value = element.getAttribute(name);
+    if (value && !value.startsWith('#')) urls.push(new URL(value, document.baseURI).href);
+  }
+});
+document.querySelectorAll('use').forEach(element => {
+  const value = element.getAttribute('xlink:href') || element.getAttribute('href');
+  if (value && !value.startsWith('#')) urls.push(value);
+});
+return urls;
+"""
+
+
+def axe_source() -> Path:
+    """axe-core's browser bundle, from the pip package axe-selenium-python (or a node_modules copy)."""
+    candidates = [Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"]
+    try:
+        import axe_selenium_python
+
+        candidates.append(Path(axe_selenium_python.__file__).parent / "node_modules" / "axe-core" / "axe.min.js")
+    except ImportError:
+        pass
+    found = [path for path in candidates if path.is_file()]
+    if not found:
+        pytest.skip("needs axe-core: pip install axe-selenium-python (or npm install axe-core)")
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def built_site(dvc_project):
+    site_dir = dvc_project.root / "site"
+    assert "Running stage 'site'" in dvc_project.first_output
+    assert (site_dir / "index.html").is_file(), dvc_project.first_output[-3000:]
+    return site_dir
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="gradebench-site-chromium-")
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def open_page(driver, path: Path) -> None:
+    """Load a page from disk; fail on any console message of level error or a non-local URL."""
+    driver.get_log("browser")  # drop what earlier pages logged
+    driver.get(path.resolve().as_uri())
+    assert driver.execute_script("return document.readyState") == "complete"
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    assert not errors, f"{path}: console errors {errors}"
+    outside = [url for url in driver.execute_script(PAGE_URLS) if not url.startswith(("file://", "data:"))]
+    assert not outside, f"{path}: requests or links leaving the machine: {outside}"
+
+
+def expected_names(root: Path, submissions: list[str], baselines: set[str]) -> dict[str, str]:
+    from tests.helpers import SITE_KEY
+
+    return pseudonyms.display_names(submissions, {}, SITE_KEY.encode(), baselines)
+
+
+@pytest.mark.slow
+def test_site_stage_is_incremental(dvc_project, built_site):
+    from tests.helpers import run
+
+    output = run(["dvc", "repro", "site"], dvc_project.root, dvc_project.env)
+    assert "Stage 'site' didn't change, skipping" in output, output[-2000:]
+
+
+@pytest.mark.slow
+def test_rendered_site_holds_no_hidden_score_id_email_or_key(dvc_project, built_site):
+    from tests.helpers import SITE_KEY
+
+    text = "\n".join(path.read_text(errors="replace") for path in built_site.rglob("*")
+                     if path.suffix in (".html", ".svg", ".css", ".csv", ".json", ".txt"))
+    assert not [path for path in built_site.rglob("*") if path.name == "grades.csv"]
+    for key_name in ("private_accuracy", "test_accuracy", SITE_KEY, "@", "grades.csv"):
+        assert key_name not in text, key_name
+    results = [json.loads(path.read_text()) for track in ("mnist", "notmnist")
+               for path in (dvc_project.root / "results" / track).glob("*.json")]
+    # A hidden figure that rounds to the same number as some public one cannot be told apart from it.
+    public = {f"{result[name]:.4f}" for result in results for name in ("public_accuracy", "validation_accuracy")
+              if result.get(name) is not None}
+    for log in (dvc_project.root / "results").glob("*/*.log"):  # the student's own (sandbox) output
+        public |= set(re.findall(r"\d\.\d{4}", log.read_text(errors="replace")))
+    for result in results:
+        for name in ("private_accuracy", "test_accuracy"):
+            value = result.get(name)
+            if value is None or f"{value:.4f}" in public:
+                continue
+            for shown in {f"{value:.4f}", repr(value)} - ({repr(value)} if len(repr(value)) < 6 else set()):
+                # As a whole number only (not the 0.4 inside 0.4133); short reprs are axis-tick lookalikes.
+                assert not re.search(rf"(?<![\d.]){re.escape(shown)}(?![\d])", text), (result["submission"], name)
+    for folder, student_id in STUDENTS.items():
+        assert not re.search(rf"(?<![\w-]){folder}(?![\w-])", text) and student_id not in text, folder
+
+
+@pytest.mark.slow
+@needs_browser
+def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_project, built_site, chromium):
+    board = pd.read_csv(dvc_project.root / "results" / "leaderboard.csv")
+    baselines = set(board.loc[board["baseline"], "submission"])
+    names = expected_names(dvc_project.root, sorted(set(board["submission"])), baselines)
+
+    open_page(chromium, built_site / "index.html")
+    ARTIFACTS.mkdir(exist_ok=True)
+    chromium.set_window_size(1280, chromium.execute_script("return document.body.scrollHeight") + 100)
+    chromium.save_screenshot(str(ARTIFACTS / "site_leaderboard.png"))
+    for track, rows in board.groupby("track"):
+        shown = chromium.execute_script(
+            "return [...document.querySelectorAll(`table.leaderboard[data-track='${arguments[0]}'] tr.entry`)]"
+            ".map(row => [row.querySelector('.rank').innerText.trim(), row.querySelector('.display-name').innerText.trim()])",
+            track)
+        ok = rows[rows["status"] == "ok"]
+        assert shown[:len(ok)] == [[str(int(rank)), names[submission]] for rank, submission in zip(ok["rank"], ok["submission"])]
+        assert sorted(name for _, name in shown[len(ok):]) == sorted(names[s] for s in rows[rows["status"] != "ok"]["submission"])
+        # The history chart: a leader point per grade run, a point per submission and run with a score.
+        recorded = history.load(dvc_project.root / "results", track)
+        leader_points, submission_points = chromium.execute_script(
+            "const figure = document.querySelector(`figure.history[data-track='${arguments[0]}']`);"
+            "return [figure.querySelectorAll('g#leader use').length, figure.querySelectorAll('g[id^=history-] use').length]",
+            track)
+        assert leader_points == recorded["time"].nunique() >= 1
+        assert submission_points == recorded["public_accuracy"].notna().sum()
+
+    links = pd.read_csv(dvc_project.root / "results" / site.LINKS_FILE)
+    assert sorted(links["submission"]) == sorted(set(board["submission"]))
+    for submission, page in zip(links["submission"], links["page"]):
+        open_page(chromium, built_site / page)
+        if submission == "student_alice":
+            sizes = chromium.execute_script(
+                "return [...document.querySelectorAll('img.plot')].map(image => [image.complete, image.naturalWidth])")
+            assert len(sizes) == 6 and all(complete and width > 0 for complete, width in sizes), sizes  # 3 per track
+            assert names["student_alice"] in chromium.title
+            chromium.set_window_size(1280, 1600)
+            chromium.save_screenshot(str(ARTIFACTS / "site_feedback_page.png"))
+
+
+@pytest.mark.slow
+@needs_browser
+def test_leaderboard_page_has_no_serious_accessibility_violations(built_site, chromium):
+    chromium.get((built_site / "index.html").resolve().as_uri())
+    chromium.execute_script(axe_source().read_text())
+    chromium.set_script_timeout(60)
+    report = chromium.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document).then(result => done(result.violations)).catch(error => done([{id: 'axe failed', impact: 'critical', help: String(error)}]));")
+    (ARTIFACTS / "site_axe_violations.json").write_text(json.dumps(report, indent=2))
+    serious = [(violation["id"], violation["help"]) for violation in report
+               if violation.get("impact") in ("serious", "critical")]
+    assert not serious, serious
