@@ -271,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     rerun_parser.add_argument("--unsafe-no-sandbox", action="store_true",
                               help="where bubblewrap cannot run, run student code WITHOUT isolation (trusted code only)")
     rerun_parser.set_defaults(handler=cmd_rerun)
+
+    from pipeline.course import cli as course_cli  # `collect`: pipeline/course/cli.py
+    course_cli.add_parser(commands)
     return parser
 
 
