@@ -23,7 +23,7 @@ import yaml
 
 from pipeline.course import deadlines, git_intake, lms_intake
 from pipeline.course.lateness import RECORD_FILE
-from pipeline.course.roster import SAFE_ID, Student, name_key
+from pipeline.course.roster import SAFE_ID, Student, name_key, name_keys
 from pipeline.course.settings import CourseSettings
 
 MANAGED_FILES = (*git_intake.MODEL_FILES, git_intake.META_FILE, RECORD_FILE)
@@ -220,14 +220,27 @@ def match_handins(export: lms_intake.Export, students: list[Student]
     """Roster student id -> hand-in, and the hand-ins that match nobody.
 
     A hand-in matches a student whose lms_name is the same name (ignoring case, spaces and
-    punctuation), else whose student_id equals the LMS name or the LMS number.
+    punctuation), then the same words in another order, else whose student_id equals the LMS name
+    or the LMS number.
     """
     by_name = {name_key(student.lms_name): student for student in students if student.lms_name}
+    # The same words in another order ("smithalice" for Alice Smith), unless two students share them.
+    reordered: dict[str, Student] = {}
+    ambiguous: set[str] = set()
+    for student in students:
+        for key in name_keys(student.lms_name) if student.lms_name else ():
+            if key in reordered and reordered[key] != student:
+                ambiguous.add(key)
+            reordered[key] = student
+    for key in ambiguous:
+        del reordered[key]
     by_id = {student.student_id: student for student in students}
     matched: dict[str, lms_intake.LmsHandin] = {}
     unmatched: list[str] = []
     for handin in export.handins:
-        student = by_name.get(name_key(handin.name)) or by_id.get(handin.name) or by_id.get(handin.number)
+        key = name_key(handin.name)
+        student = (by_name.get(key) or reordered.get(key) or by_id.get(handin.name)
+                   or by_id.get(handin.number))
         if student is None:
             unmatched.append(f"{handin.label}: no roster line has this lms_name or student_id")
         elif student.student_id in matched:

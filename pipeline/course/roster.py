@@ -11,6 +11,7 @@ reported at once, one line each, naming the line number.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -45,6 +46,17 @@ def name_key(name: str) -> str:
     """
     normal = unicodedata.normalize("NFC", name).casefold()
     return "".join(character for character in normal if character.isalnum())
+
+
+def name_keys(name: str) -> set[str]:
+    """name_key of the name's words in every order: Canvas writes "Smith, Alice" as "smithalice".
+
+    Only for names of at most four words (24 orders); longer names match in their own order only.
+    """
+    words = [word for word in unicodedata.normalize("NFC", name).split() if name_key(word)]
+    if not 1 < len(words) <= 4:
+        return {name_key(name)}
+    return {"".join(name_key(word) for word in order) for order in itertools.permutations(words)}
 
 
 def load_roster(path: Path) -> list[Student]:
