@@ -107,7 +107,8 @@ def print_report(report: collect.CollectReport) -> None:
     width = max((len(result.student_id) for result in report.results), default=0)
     for result in report.results:
         label = result.outcome.value
-        if result.lateness.late and result.outcome not in (collect.Outcome.SKIPPED, collect.Outcome.MISSING):
+        if result.lateness.late and result.outcome in (collect.Outcome.COLLECTED, collect.Outcome.UPDATED,
+                                                       collect.Outcome.UNCHANGED):
             label += ", late"
         print(f"  {result.student_id:<{width}}  {label:<17} {result.detail}")
         for warning in result.warnings:

@@ -190,7 +190,7 @@ def collect_git_student(student: Student, course: CourseSettings, track: Optiona
             lateness = deadlines.assess(newest.time, deadline, course.late_policy)
             return StudentResult(student.student_id, Outcome.REJECTED,
                                  f"every commit is past the late policy's last day {iso(last)} (newest "
-                                 f"{newest.sha[:10]} at {iso(newest.time)}, {deadlines.describe(lateness)})", lateness)
+                                 f"{newest.sha[:10]} at {iso(newest.time)}, {lateness.late_days} day(s) late)", lateness)
         if chosen != newest:
             warnings.append(f"newer commit {newest.sha[:10]} at {iso(newest.time)} is past the late policy's "
                             f"last day {iso(last)}: ignored, {chosen.sha[:10]} collected instead")
@@ -286,7 +286,7 @@ def _collect_lms_student(kind: str, handin: lms_intake.LmsHandin, student: Stude
                         + (" (Canvas marked it LATE)" if handin.lms_late else ""))
     if not lateness.accepted:
         return StudentResult(student.student_id, Outcome.REJECTED,
-                             f"{handin.entries[model_name]} at {iso(submitted_at)}: {deadlines.describe(lateness)}, "
+                             f"{handin.entries[model_name]} at {iso(submitted_at)}: {lateness.late_days} day(s) late, "
                              f"past the late policy's last day", lateness)
     record = {"student_id": student.student_id, "source": kind, "repo": None, "commit": None,
               "lms_file": handin.entries[model_name], "lms_name": handin.name, "lms_late": handin.lms_late,

@@ -58,9 +58,13 @@ def _git(arguments: list[str], cwd: Optional[Path] = None, text: bool = True) ->
 
 
 def _last_line(output: str | bytes) -> str:
+    """git's own reason: its first "fatal:"/"error:" line (the rest is advice), else its last line."""
     if isinstance(output, bytes):
         output = output.decode("utf-8", "replace")
     lines = [line.strip() for line in output.splitlines() if line.strip()]
+    reasons = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    if reasons:
+        return reasons[0]
     return lines[-1] if lines else "no message from git"
 
 
