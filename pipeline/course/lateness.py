@@ -34,7 +34,10 @@ def read_submission_record(submission_dir: Path) -> Optional[dict]:
     if not isinstance(raw, dict):
         return None
     record = {name: raw.get(name) for name in RECORD_FIELDS}
-    record["late"] = bool(record["late"])
-    record["late_days"] = int(record["late_days"] or 0)
-    record["penalty"] = float(record["penalty"] or 0.0)
+    try:
+        record["late"] = bool(record["late"])
+        record["late_days"] = int(record["late_days"] or 0)
+        record["penalty"] = min(1.0, max(0.0, float(record["penalty"] or 0.0)))
+    except (TypeError, ValueError):
+        return None
     return record
