@@ -25,6 +25,7 @@ GIT_TIMEOUT_SECONDS = 300  # a classroom repository is small; this only stops a 
 MODEL_FILES = ("model.py", "model.ipynb")  # the first one present at the top of the tree is taken
 META_FILE = "meta.yaml"
 SYMLINK_MODE = "120000"
+CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")  # scheme://user:token@host
 
 
 class IntakeError(Exception):
@@ -63,9 +64,8 @@ def _last_line(output: str | bytes) -> str:
         output = output.decode("utf-8", "replace")
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     reasons = [line for line in lines if line.startswith(("fatal:", "error:"))]
-    if reasons:
-        return reasons[0]
-    return lines[-1] if lines else "no message from git"
+    line = reasons[0] if reasons else (lines[-1] if lines else "no message from git")
+    return CREDENTIALS.sub(r"\1", line)  # git may echo a URL with its token
 
 
 def sync(url: str, cache: Path) -> str:
