@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
-from tests.course.conftest import DEADLINE, PENALTY_POLICY, model_source
+from pipeline.course.collect import WriteRefused, write_submission
+from tests.course.conftest import DEADLINE, PENALTY_POLICY, Classroom, git, model_source
 
 ON_TIME_1 = "2025-02-28T12:00:00+00:00"
 ON_TIME_2 = "2025-03-01T16:59:00+00:00"
@@ -12,12 +15,12 @@ LATE_2_DAYS = "2025-03-03T10:00:00+00:00"  # 1 day 17 h late: 2 started days
 BEYOND_5_DAYS = "2025-03-10T09:00:00+00:00"
 
 
-@pytest.fixture
-def course(project, classroom):
-    """Eight students, one per behaviour."""
-    alice = [classroom.commit("alice", ON_TIME_1, {"model.py": model_source("alice v1"), "README.md": b"hi\n"}),
-             classroom.commit("alice", ON_TIME_2, {"model.py": model_source("alice v2"),
-                                                   "meta.yaml": b"student_id: s001\n"})]
+@pytest.fixture(scope="module")
+def built_classroom(tmp_path_factory):
+    """Eight students' repositories, one per behaviour, built once and copied for each test."""
+    classroom = Classroom(tmp_path_factory.mktemp("classroom") / "classroom")
+    classroom.commit("alice", ON_TIME_1, {"model.py": model_source("alice v1"), "README.md": b"hi\n"})
+    classroom.commit("alice", ON_TIME_2, {"model.py": model_source("alice v2"), "meta.yaml": b"student_id: s001\n"})
     classroom.commit("bob", ON_TIME_1, {"model.py": model_source("bob v1")})
     classroom.commit("bob", LATE_2_DAYS, {"model.py": model_source("bob v2"), "meta.yaml": b"baseline: true\n"})
     classroom.commit("carol", ON_TIME_1, {"README.md": b"forgot the model\n"})
@@ -26,6 +29,17 @@ def course(project, classroom):
     classroom.commit("frank", BEYOND_5_DAYS, {"model.py": model_source("frank v1")})
     classroom.commit("gail", "2025-03-02T12:00:00+00:00", {"model.py": model_source("gail v1")})
     classroom.commit("hank", ON_TIME_1, {"real.py": model_source("hank")}, symlinks={"model.py": "/etc/passwd"})
+    return classroom
+
+
+@pytest.fixture
+def course(project, built_classroom, tmp_path):
+    """The classroom (a private copy) and a project whose roster lists it, plus two more students."""
+    classroom = Classroom(tmp_path / "classroom")
+    shutil.copytree(built_classroom.root, classroom.root, symlinks=True)
+    classroom.shas = {name: list(shas) for name, shas in built_classroom.shas.items()}
+    for work in classroom.work.iterdir():  # the copies push to their own remotes
+        git(["remote", "set-url", "origin", classroom.url(work.name)], work)
     project.write_roster([
         "student_id,display_name,repo,lms_name",
         f"s001,Student 1,{classroom.url('alice')},Alice Smith",
@@ -41,10 +55,11 @@ def course(project, classroom):
     project.write_params({"roster": "roster.csv", "deadlines": {"mnist": DEADLINE.isoformat()},
                           "late_policy": PENALTY_POLICY,
                           "extensions": {"s007": "2025-03-04T17:00:00+00:00"}})
-    return alice
+    return classroom
 
 
-def test_collects_each_student_by_the_deadline(project, classroom, course, capsys):
+def test_collects_each_student_by_the_deadline(project, course, capsys):
+    classroom = course
     code, out, err = project.collect("git", "--track", "mnist", capsys=capsys)
     assert code == 0, err
     submissions = project.submissions
@@ -91,7 +106,8 @@ def test_collects_each_student_by_the_deadline(project, classroom, course, capsy
     assert (project.root / ".gradebench" / "repos" / "s001" / "HEAD").is_file()
 
 
-def test_second_collect_changes_nothing_and_a_new_commit_replaces(project, classroom, course, capsys):
+def test_second_collect_changes_nothing_and_a_new_commit_replaces(project, course, capsys):
+    classroom = course
     project.collect("git", "--track", "mnist", capsys=capsys)
     before = project.snapshot()
 
@@ -115,7 +131,7 @@ def test_second_collect_changes_nothing_and_a_new_commit_replaces(project, class
     assert not list(project.submissions.rglob("*.partial"))
 
 
-def test_leaves_folders_it_did_not_make(project, classroom, course, capsys):
+def test_leaves_folders_it_did_not_make(project, course, capsys):
     # A reference baseline (or a hand-placed folder) with a roster student's name is not overwritten.
     hand_made = project.submissions / "s001"
     hand_made.mkdir()
@@ -124,3 +140,20 @@ def test_leaves_folders_it_did_not_make(project, classroom, course, capsys):
     assert code == 0
     assert (hand_made / "model.py").read_bytes() == b"# placed by hand\n"
     assert "was not made by collect" in out
+
+
+def test_never_writes_through_symbolic_links(project, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (project.submissions / "s001").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(WriteRefused, match="symbolic link"):
+        write_submission(project.submissions, "s001", {"model.py": b"x", "submission.yaml": b"y"})
+    folder = project.submissions / "s002"
+    folder.mkdir()
+    (folder / "submission.yaml").write_bytes(b"old")
+    (folder / "model.py").symlink_to(outside / "target.py")
+    with pytest.raises(WriteRefused, match="symbolic link"):
+        write_submission(project.submissions, "s002", {"model.py": b"x", "submission.yaml": b"y"})
+    with pytest.raises(WriteRefused, match="not a safe folder name"):
+        write_submission(project.submissions, "..", {"model.py": b"x"})
+    assert list(outside.iterdir()) == []
