@@ -34,8 +34,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `collect` on the main parser's subparsers; its handler is `run(args, params)`."""
     parser = subparsers.add_parser(
         "collect", help="bring hand-ins from git repositories or a Moodle/Canvas export into submissions/",
-        description="Collect each roster student's hand-in into submissions/<student_id>/ with a "
-                    "submission.yaml recording the commit or LMS file, the time and the lateness. "
+        description="Collect each roster student's hand-in into submissions/<student_id>/, with a\n"
+                    "submission.yaml recording the commit or LMS file, the time and the lateness.\n"
                     "Unchanged hand-ins are left untouched; run it before `dvc repro`.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
