@@ -154,3 +154,17 @@ def test_not_a_zip_is_a_usage_error(course, tmp_path, capsys):
     bogus.write_text("not a zip")
     code, out, err = course.collect("moodle", str(bogus), "--track", "mnist", capsys=capsys)
     assert code == 2 and err.startswith("error: ") and "not a readable zip" in err and len(err.splitlines()) == 1
+
+
+def test_zip_local_times_are_read_in_the_deadlines_time_zone(project, tmp_path, capsys):
+    # 17:00 in UTC+1 is 16:00 UTC. A DOS time of 16:30 (no zone) read in UTC+1 is 15:30 UTC: on time;
+    # read as UTC it would have been half an hour late.
+    project.write_roster(["student_id,lms_name", "s001,Alice Smith"])
+    project.write_params({"deadlines": {"mnist": "2025-03-01T17:00:00+01:00"}})
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        zip_entry(archive, f"Alice Smith_101{MOODLE}/model.py", model_source("alice"), (2025, 3, 1, 16, 30, 0))
+    code, _, err = project.collect("moodle", str(path), capsys=capsys)
+    assert code == 0, err
+    record = project.record("s001")
+    assert record["submitted_at"] == "2025-03-01T15:30:00+00:00" and record["late"] is False
