@@ -48,3 +48,33 @@ def test_facts_and_cached_results_follow_the_record(tmp_path):
     assert (current.late, current.late_days, current.penalty) == (False, 0, 0.0)
     assert ResultCache(results).read("s001").late is False  # written back
     assert current.public_accuracy == 0.9
+
+
+def test_collected_lateness_reaches_grades_csv_and_mlflow_tags(project, tmp_path, capsys):
+    """collect -> the grader's facts -> results -> leaderboard and grades.csv (scores stand in for training)."""
+    import pandas as pd
+
+    from pipeline.config import GradeSettings
+    from pipeline.reporting import leaderboard, rubric, tracking
+    from tests.course.conftest import DEADLINE, PENALTY_POLICY, Classroom, model_source
+
+    classroom = Classroom(tmp_path / "classroom")
+    on_time = classroom.commit("alice", "2025-03-01T12:00:00+00:00", {"model.py": model_source("alice")})
+    late = classroom.commit("bob", "2025-03-03T10:00:00+00:00", {"model.py": model_source("bob")})
+    project.write_roster(["student_id,repo", f"s001,{classroom.url('alice')}", f"s002,{classroom.url('bob')}"])
+    project.write_params({"deadlines": {"mnist": DEADLINE.isoformat()}, "late_policy": PENALTY_POLICY})
+    assert project.collect("git", capsys=capsys)[0] == 0
+
+    results = tmp_path / "results"
+    for folder in sorted(project.submissions.iterdir()):
+        facts, _ = describe(folder)
+        written = write_result(results / "mnist", folder.name, public=0.985, params=10,
+                               **{key: value for key, value in facts.items() if key != "submitted_at"})
+    assert tracking.run_tags(written)["late_days"] == "2" and tracking.run_tags(written)["handin_commit"] == late
+    tables = {}
+    leaderboard.write_leaderboards(results, ["mnist"], False, tables)
+    settings = GradeSettings.model_validate({"bands": {"mnist": [{"min_accuracy": 0.98, "marks": 10}]}})
+    rubric.write_grades(results, tables, settings, reveal_private=False)
+    grades = pd.read_csv(results / "grades.csv", dtype={"student_id": str}).set_index("student_id")
+    assert grades.loc["s001", ["late_days", "penalty", "total", "handin"]].tolist() == [0, 0, 10, on_time]
+    assert grades.loc["s002", ["late_days", "penalty", "total", "handin"]].tolist() == [2, 0.2, 8, late]
