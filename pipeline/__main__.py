@@ -288,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("site", help="render site/: public leaderboard, its history, private feedback pages "
                         "(needs GRADEBENCH_SITE_KEY)").set_defaults(handler=cmd_site)
+    from pipeline.course import cli as course_cli  # `collect`: pipeline/course/cli.py
+    course_cli.add_parser(commands)
     return parser
 
 

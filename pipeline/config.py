@@ -17,6 +17,7 @@ from typing import Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pipeline.course.settings import CourseSettings
 from pipeline.sandbox.isolation import UNSAFE_ENV_VAR, IsolationPolicy
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
@@ -170,6 +171,7 @@ class Params(_Strict):
     leaderboard: LeaderboardSettings = LeaderboardSettings()
     grades: GradeSettings = GradeSettings()
     site: SiteSettings = SiteSettings()
+    course: Optional[CourseSettings] = None  # only `collect` needs it (pipeline/course/)
 
     @model_validator(mode="after")
     def _tracks_name_known_datasets(self) -> "Params":

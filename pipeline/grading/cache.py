@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from pipeline.grading import fingerprints
+from pipeline.grading import fingerprints, submission_facts
 from pipeline.grading.record import LOG_SUFFIX, RESULT_SUFFIX, Result, read_result
 
 FEEDBACK_DIR = "feedback"    # results/<track>/feedback/<id>/: curves and images
@@ -55,6 +55,21 @@ class ResultCache:
         (self.results_dir / f"{result.submission}{LOG_SUFFIX}").write_text(log_tail)
         result.write(self.results_dir)
 
+    def read_current(self, folder: Path) -> Optional[Result]:
+        """The stored result with the hand-in fields of the folder's submission.yaml as they are now.
+
+        The record is left out of the cache key (fingerprints.submission_sha256), so a new deadline,
+        late policy or extension updates the stored result here, without training anything.
+        """
+        result = self.read(folder.name)
+        if result is None:
+            return None
+        fresh = submission_facts.handin_facts(folder)
+        if any(getattr(result, key) != value for key, value in fresh.items()):
+            result = result.model_copy(update=fresh)
+            result.write(self.results_dir)
+        return result
+
     def feedback_dir(self, submission_id: str) -> Path:
         return self.results_dir / FEEDBACK_DIR / submission_id
 
@@ -81,7 +96,7 @@ class ResultCache:
         stale = []
         for folder in submissions:
             folder = folder.resolve()
-            content_hash = fingerprints.folder_sha256(folder)
+            content_hash = fingerprints.submission_sha256(folder)
             key = fingerprints.cache_key(content_hash, track_key)
             existing = self.read(folder.name)
             if existing is None or existing.cache_key != key:

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from pipeline.config import HiddenSplit, Track
+from pipeline.course.lateness import RECORD_FILE as HANDIN_RECORD
 from pipeline.data.layout import HIDDEN_X_FILE, HIDDEN_Y_FILE, PUBLIC_FILE
 
 IGNORED_NAMES = {"__pycache__", ".DS_Store"}
@@ -55,6 +56,22 @@ def folder_sha256(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in folder_files(folder):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(file_sha256(path).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def submission_sha256(folder: Path) -> str:
+    """folder_sha256 of a submission without its hand-in record (submission.yaml, from `collect`).
+
+    Where and when the work was handed in is not the work: a new deadline or late policy must not
+    re-train anything. The grade stage refreshes the hand-in fields of cached results instead.
+    """
+    digest = hashlib.sha256()
+    for path in folder_files(folder):
+        relative = path.relative_to(folder).as_posix()
+        if relative == HANDIN_RECORD:
+            continue
+        digest.update(relative.encode() + b"\0")
         digest.update(file_sha256(path).encode() + b"\n")
     return digest.hexdigest()
 

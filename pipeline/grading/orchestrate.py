@@ -172,7 +172,7 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
             _grade_stale(job, data, stale, executor, cache, on_result, on_start, provenance)
         finally:
             executor.close()
-    return [cache.read(path.name) for path in submissions]
+    return [cache.read_current(path) for path in submissions]
 
 
 def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], executor, cache: ResultCache,

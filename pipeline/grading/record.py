@@ -52,6 +52,14 @@ class Result(BaseModel):
     architecture_hash: Optional[str] = None
     submitted_at: Optional[str] = None
     submitted_at_source: Optional[str] = None
+    # The hand-in (submissions/<id>/submission.yaml, written by `collect`; defaults without one):
+    # where it came from, exactly what was taken, and how late it was under the course's policy.
+    handin_source: Optional[str] = None  # git, moodle or canvas
+    handin_commit: Optional[str] = None
+    handin_lms_file: Optional[str] = None
+    late: bool = False
+    late_days: int = 0
+    penalty: float = 0.0  # fraction of the marks taken off (grades.csv applies it)
     # Outcome: a status from pipeline.status and a one-line message a student can act on.
     status: str
     error: Optional[str] = None

@@ -121,7 +121,7 @@ def rerun(client: MlflowClient, run_id: str, prepared_root: Path, policy: Isolat
         hidden_split = HiddenSplit.model_validate(config["hidden_split"])
         (scratch / "submissions").mkdir()
         submission_dir = _download_submission(client, run_id, scratch / "submissions", submission)
-        content_hash = fingerprints.folder_sha256(submission_dir)
+        content_hash = fingerprints.submission_sha256(submission_dir)
         if content_hash != recorded.content_hash:
             raise RerunError(f"the stored copy of {submission} hashes to {content_hash[:12]}, but the run "
                              f"recorded {recorded.content_hash[:12]}: the artifacts were changed")

@@ -6,8 +6,13 @@
     student_id: s1234567      # the id the LMS knows (default: the folder name)
     display_name: Night Owl   # your name on the public course site (default: a generated pseudonym)
 
-Submission time (the leaderboard's last tie-break: earlier wins) is the commit time of the last
-git commit that touched the folder, when the folder is committed and unchanged since; otherwise
+A folder written by `python -m pipeline collect` also holds submission.yaml, the hand-in record
+(pipeline/course/lateness.py): its source, commit or LMS file, hand-in time and lateness become
+the result's `handin_*`, `late`, `late_days` and `penalty` fields, and its hand-in time is the
+submission time.
+
+Otherwise the submission time (the leaderboard's last tie-break: earlier wins) is the commit time
+of the last git commit that touched the folder, when the folder is committed and unchanged since; otherwise
 (uncommitted changes, or no git) the newest modification time of its files. Commit time is the
 honest "when was it handed in" in a repository of submissions; mtimes are a fallback only,
 since copying or checking out files resets them.
@@ -23,6 +28,7 @@ from typing import Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pipeline.course.lateness import read_submission_record
 from pipeline.grading import duplicates
 
 META_FILE = "meta.yaml"
@@ -81,12 +87,26 @@ def submitted_at(submission_dir: Path) -> tuple[Optional[str], str]:
     return (_iso(max(mtimes)) if mtimes else None), "file mtime"
 
 
+def handin_facts(submission_dir: Path) -> dict:
+    """The result fields from the hand-in record (defaults when there is none; see the module doc)."""
+    record = read_submission_record(submission_dir)
+    if record is None:
+        return {"handin_source": None, "handin_commit": None, "handin_lms_file": None,
+                "late": False, "late_days": 0, "penalty": 0.0}
+    facts = {"handin_source": record["source"], "handin_commit": record["commit"],
+             "handin_lms_file": record["lms_file"], "late": record["late"], "late_days": record["late_days"],
+             "penalty": record["penalty"]}
+    if record["submitted_at"]:
+        facts.update(submitted_at=str(record["submitted_at"]), submitted_at_source=f"{record['source']} hand-in")
+    return facts
+
+
 def describe(submission_dir: Path) -> tuple[dict, Optional[str]]:
-    """Trusted facts about a submission (meta.yaml, submission time, source fingerprint), and the
-    meta.yaml problem that makes it invalid, if any."""
+    """Trusted facts about a submission (meta.yaml, submission time, hand-in, source fingerprint),
+    and the meta.yaml problem that makes it invalid, if any."""
     when, how = submitted_at(submission_dir)
     facts = {"submitted_at": when, "submitted_at_source": how,
-             "source_hash": duplicates.source_hash(submission_dir)}
+             "source_hash": duplicates.source_hash(submission_dir), **handin_facts(submission_dir)}
     try:
         meta = load_meta(submission_dir)
     except MetaError as error:

@@ -32,14 +32,14 @@ BASE_COLUMNS = [
 PRIVATE_COLUMNS = ["private_accuracy", "private_accuracy_std", "test_accuracy"]
 DETAIL_COLUMNS = [
     "seeds", "validation_accuracy", "trainable_params", "total_params", "train_seconds", "predict_seconds",
-    "submitted_at", "pareto", "duplicate_of", "error",
+    "submitted_at", "late_days", "pareto", "duplicate_of", "error",
 ]
 # Read from each result (instructor data: private scores included); all are fields of `Result`.
 RESULT_KEYS = [
     "submission", "student_id", "baseline", "status", "public_accuracy", "public_accuracy_std",
     "private_accuracy", "private_accuracy_std", "test_accuracy", "validation_accuracy", "trainable_params",
     "total_params", "train_seconds", "predict_seconds", "submitted_at", "error", "architecture_hash",
-    "source_hash", "seeds",
+    "source_hash", "seeds", "late", "late_days", "penalty", "handin_source", "handin_commit", "handin_lms_file",
 ]
 PLOTS_DIR = "plots"
 

@@ -57,12 +57,16 @@ class MlflowPublisher:
 
 
 def rank_rows(ranked: pd.DataFrame) -> list[dict]:
-    """submission, rank (None for failed), pareto and duplicate_of of each ranked row."""
+    """submission, rank (None for failed), pareto, duplicate_of and hand-in tags of each ranked row."""
+    from pipeline.reporting.tracking import handin_tags
+
     rows = []
     for row in ranked.astype(object).where(ranked.notna(), None).itertuples():
         rank = None if row.rank is None or row.rank != row.rank else int(row.rank)
         rows.append({"submission": row.submission, "rank": rank, "pareto": bool(row.pareto),
-                     "duplicate_of": row.duplicate_of})
+                     "duplicate_of": row.duplicate_of,
+                     "handin_tags": handin_tags(row.late, row.late_days, row.penalty, row.handin_source,
+                                                row.handin_commit, row.handin_lms_file)})
     return rows
 
 

@@ -1,6 +1,6 @@
 """Rubric bands -> results/grades.csv: one row per student, in columns an LMS gradebook imports.
 
-    student_id, <track>_marks (one per banded track), total, status, comment
+    student_id, <track>_marks (one per banded track), late_days, penalty, total, handin, status, comment
 
 A track's marks are those of the highest band (grades.bands.<track> in params.yaml) whose
 min_accuracy the submission's ranking accuracy reaches: the public part's while the private part
@@ -8,6 +8,11 @@ is hidden (the comment then says the marks are provisional), the private part's 
 A failed submission is included with grades.failed_marks and its status; baselines (meta.yaml
 `baseline: true`) are not students and are left out. Duplicate flags are mentioned in the
 comment for the marker to review; they never change the marks.
+
+Late work (submission.yaml from `python -m pipeline collect`): `late_days` and `penalty` (the
+fraction taken off under course.late_policy) stand beside the track marks, which are the bands'
+own; `total` is their sum times (1 - penalty). `handin` is the commit SHA or LMS file graded, so
+a grade can be traced to exactly what the student handed in.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ STUDENT_COLUMN = "student_id"
 TOTAL_COLUMN = "total"
 STATUS_COLUMN = "status"
 COMMENT_COLUMN = "comment"
+LATE_DAYS_COLUMN = "late_days"
+PENALTY_COLUMN = "penalty"
+HANDIN_COLUMN = "handin"
 
 
 def marks_for(accuracy: Optional[float], bands: list[Band], failed_marks: float) -> tuple[float, Optional[Band]]:
@@ -53,7 +61,14 @@ def grade_table(ranked_tables: dict[str, pd.DataFrame], settings: GradeSettings,
         for row in ranked_tables[track_name].itertuples(index=False):
             if row.baseline:
                 continue
-            entry = students.setdefault(row.student_id, {"marks": {}, "statuses": [], "comments": []})
+            entry = students.setdefault(row.student_id, {"marks": {}, "statuses": [], "comments": [],
+                                                          "late_days": 0, "penalty": 0.0, "handin": set()})
+            # One folder is graded on every track, so its hand-in (and lateness) is the same on each.
+            entry["late_days"] = max(entry["late_days"], int(row.late_days or 0))
+            entry["penalty"] = max(entry["penalty"], float(row.penalty or 0.0))
+            # pandas holds a missing value as NaN (which is truthy): keep the one that is a string.
+            entry["handin"].update(value for value in (row.handin_commit, row.handin_lms_file)
+                                   if isinstance(value, str) and value)
             if row.status == status.OK:
                 marks, band = marks_for(getattr(row, metric), bands, settings.failed_marks)
                 reached = f"band >= {band.min_accuracy:g}" if band else "below every band"
@@ -74,11 +89,22 @@ def grade_table(ranked_tables: dict[str, pd.DataFrame], settings: GradeSettings,
         for track_name in tracks:
             # A student missing from a track (no result there) gets the failed marks for it.
             row[f"{track_name}_marks"] = _number(entry["marks"].get(track_name, settings.failed_marks))
-        row[TOTAL_COLUMN] = _number(sum(entry["marks"].get(name, settings.failed_marks) for name in tracks))
+        marks = sum(entry["marks"].get(name, settings.failed_marks) for name in tracks)
+        row[LATE_DAYS_COLUMN] = entry["late_days"]
+        row[PENALTY_COLUMN] = _number(entry["penalty"])
+        row[TOTAL_COLUMN] = _number(round(marks * (1 - entry["penalty"]), 6))
+        row[HANDIN_COLUMN] = " ".join(sorted(entry["handin"]))
         row[STATUS_COLUMN] = failed[0] if failed else status.OK
-        row[COMMENT_COLUMN] = "; ".join(entry["comments"])
+        comments = entry["comments"]
+        if entry["penalty"]:
+            comments = comments + [f"{entry['late_days']} day(s) late: {entry['penalty'] * 100:g}% off, "
+                                   f"{_number(marks)} -> {row[TOTAL_COLUMN]} marks"]
+        elif entry["late_days"]:
+            comments = comments + [f"{entry['late_days']} day(s) late (no penalty)"]
+        row[COMMENT_COLUMN] = "; ".join(comments)
         rows.append(row)
-    columns = [STUDENT_COLUMN, *(f"{name}_marks" for name in tracks), TOTAL_COLUMN, STATUS_COLUMN, COMMENT_COLUMN]
+    columns = [STUDENT_COLUMN, *(f"{name}_marks" for name in tracks), LATE_DAYS_COLUMN, PENALTY_COLUMN,
+               TOTAL_COLUMN, HANDIN_COLUMN, STATUS_COLUMN, COMMENT_COLUMN]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -108,8 +108,22 @@ def _flag(value) -> str:
     return "true" if value else "false"
 
 
+def handin_tags(late, late_days, penalty, source, commit, lms_file) -> dict[str, str]:
+    """Lateness and provenance tags (from `collect`'s submission.yaml): what exactly was graded."""
+    return {
+        "late": _flag(late),
+        "late_days": str(int(late_days or 0)),
+        "penalty": f"{float(penalty or 0):g}",
+        "handin_source": source or "",
+        "handin_commit": commit or "",
+        "handin_lms_file": lms_file or "",
+    }
+
+
 def run_tags(result: Result) -> dict[str, str]:
     return {
+        **handin_tags(result.late, result.late_days, result.penalty, result.handin_source, result.handin_commit,
+                      result.handin_lms_file),
         "current": "true",
         "superseded": "false",
         "submission": result.submission,
@@ -222,7 +236,8 @@ def current_runs(client: MlflowClient, experiment_id: str) -> list:
 def publish_ranks(client: MlflowClient, experiment_id: str, rows: list[dict]) -> int:
     """Put the leaderboard's rank, Pareto and duplicate flags on each current run.
 
-    rows: dicts with submission, rank (None for failed), pareto, duplicate_of. A one-column sort
+    rows: dicts with submission, rank (None for failed), pareto, duplicate_of and optionally
+    handin_tags (tracking.handin_tags). A one-column sort
     by `rank` in `mlflow ui` then reproduces the leaderboard with all of its tie-breaks.
     """
     by_submission = {row["submission"]: row for row in rows}
@@ -232,6 +247,8 @@ def publish_ranks(client: MlflowClient, experiment_id: str, rows: list[dict]) ->
         if row is None:
             continue
         tags = [RunTag("pareto", _flag(row.get("pareto"))), RunTag("duplicate_of", row.get("duplicate_of") or "")]
+        # Lateness can change without a re-grade (a new deadline or policy): kept current here too.
+        tags += [RunTag(key, value) for key, value in (row.get("handin_tags") or {}).items()]
         metrics = []
         if row.get("rank") is not None:
             tags.append(RunTag("rank", str(row["rank"])))

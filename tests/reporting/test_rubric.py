@@ -30,7 +30,8 @@ def ranked_tables(tmp_path, reveal_private=False):
 def test_bands_give_marks_and_failures_are_listed(tmp_path):
     grades = rubric.write_grades(tmp_path, ranked_tables(tmp_path), SETTINGS, reveal_private=False)
     written = pd.read_csv(tmp_path / "grades.csv", dtype={"student_id": str})
-    assert list(written.columns) == ["student_id", "mnist_marks", "notmnist_marks", "total", "status", "comment"]
+    assert list(written.columns) == ["student_id", "mnist_marks", "notmnist_marks", "late_days", "penalty", "total",
+                                     "handin", "status", "comment"]
     rows = written.set_index("student_id")
     assert rows.index.tolist() == ["s1", "s2", "s3", "s4"]  # the baseline is not a student
     assert rows.loc["s1", ["mnist_marks", "notmnist_marks", "total"]].tolist() == [10, 5, 15]
@@ -47,6 +48,29 @@ def test_revealed_grades_use_the_private_part(tmp_path):
     assert rows.loc["s1", "mnist_marks"] == 2.5  # private 0.94 reaches only the 0.90 band
     assert rows.loc["s2", "mnist_marks"] == 10  # private 0.99
     assert "private accuracy" in rows.loc["s2", "comment"] and "provisional" not in rows.loc["s2", "comment"]
+
+
+def test_late_work_is_penalised_in_the_total_and_traced_to_its_hand_in(tmp_path):
+    write_result(tmp_path / "mnist", "alice", public=0.985, params=10, student_id="s1", late=True, late_days=2,
+                 penalty=0.2, handin_source="git", handin_commit="0cd98e79")
+    write_result(tmp_path / "notmnist", "alice", public=0.91, params=10, student_id="s1", late=True, late_days=2,
+                 penalty=0.2, handin_source="git", handin_commit="0cd98e79")
+    write_result(tmp_path / "mnist", "bob", public=0.95, params=10, student_id="s2", late=True, late_days=1,
+                 handin_source="moodle", handin_lms_file="Bob Jones_102_assignsubmission_file_/model.py")
+    tables = {}
+    leaderboard.write_leaderboards(tmp_path, ["mnist", "notmnist"], False, tables)
+    assert tables["mnist"].set_index("submission").loc["alice", "late_days"] == 2
+    assert "late_days" in pd.read_csv(tmp_path / "leaderboard.csv").columns
+    rubric.write_grades(tmp_path, tables, SETTINGS, reveal_private=False)
+    rows = pd.read_csv(tmp_path / "grades.csv", dtype={"student_id": str}).set_index("student_id")
+    # alice: 10 + 5 marks, 2 days late at 10 % a day: 15 x 0.8 = 12.
+    assert rows.loc["s1", ["mnist_marks", "notmnist_marks", "late_days", "penalty", "total"]].tolist() == \
+        [10, 5, 2, 0.2, 12]
+    assert rows.loc["s1", "handin"] == "0cd98e79"
+    assert "2 day(s) late: 20% off, 15 -> 12 marks" in rows.loc["s1", "comment"]
+    # bob: late under an accept policy: flagged, not penalised.
+    assert rows.loc["s2", ["late_days", "penalty", "total"]].tolist() == [1, 0, 6]
+    assert rows.loc["s2", "handin"] == "Bob Jones_102_assignsubmission_file_/model.py"
 
 
 def test_marks_for_band_edges():

@@ -1,0 +1,137 @@
+"""Fixtures for collect: a course project folder, a classroom of git repositories, LMS zips.
+
+Everything is built for real in tmp_path (git repositories with dated commits, zip files with
+crafted entries); nothing is mocked. Deadline of the `mnist` track: 2025-03-01 17:00 UTC.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.__main__ import main
+
+REPO = Path(__file__).resolve().parents[2]
+DEADLINE = datetime.datetime(2025, 3, 1, 17, 0, tzinfo=datetime.timezone.utc)
+PENALTY_POLICY = {"kind": "penalty", "percent_per_day": 10, "max_days": 5}
+
+
+def at(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text)
+
+
+def model_source(label: str) -> bytes:
+    return (f'"""{label}"""\nimport keras\n\n\ndef build_model(input_shape, num_classes):\n'
+            f'    return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),\n'
+            f'                             keras.layers.Dense(num_classes, activation="softmax")])\n').encode()
+
+
+def git(arguments, cwd, when: str | None = None) -> str:
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(cwd)}
+    if when:
+        env.update(GIT_AUTHOR_DATE=when, GIT_COMMITTER_DATE=when)
+    completed = subprocess.run(["git", "-c", "user.name=Student", "-c", "user.email=s@example.org", *arguments],
+                               cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    return completed.stdout.strip()
+
+
+class Classroom:
+    """Student repositories as bare remotes under root/remotes/, reachable by file:// URLs."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.work = root / "work"
+        self.remotes = root / "remotes"
+        self.shas: dict[str, list[str]] = {}
+
+    def url(self, name: str) -> str:
+        return (self.remotes / f"{name}.git").as_uri()
+
+    def commit(self, name: str, when: str, files: dict[str, bytes | None], symlinks: dict[str, str] = {}) -> str:
+        """Commit `files` (None deletes) at `when` in the student's repository and push it."""
+        work = self.work / name
+        if not work.exists():
+            work.mkdir(parents=True)
+            git(["init", "-q", "-b", "main"], work)
+            (self.remotes).mkdir(parents=True, exist_ok=True)
+            git(["init", "-q", "--bare", "-b", "main", str(self.remotes / f"{name}.git")], work)
+            git(["remote", "add", "origin", self.url(name)], work)
+        for file_name, data in files.items():
+            if data is None:
+                (work / file_name).unlink()
+            else:
+                (work / file_name).write_bytes(data)
+        for link, target in symlinks.items():
+            (work / link).symlink_to(target)
+        git(["add", "-A"], work)
+        git(["commit", "-q", "-m", f"work at {when}"], work, when=when)
+        git(["push", "-q", "origin", "main"], work)
+        sha = git(["rev-parse", "HEAD"], work)
+        self.shas.setdefault(name, []).append(sha)
+        return sha
+
+
+class Project:
+    """A gradebench working folder: params.yaml (real, plus a course: section), roster.csv, submissions/."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.submissions = root / "submissions"
+        self.submissions.mkdir()
+
+    def write_params(self, course: dict) -> None:
+        params = yaml.safe_load((REPO / "params.yaml").read_text())
+        params["course"] = course
+        (self.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    def write_roster(self, lines: list[str]) -> None:
+        (self.root / "roster.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def collect(self, *arguments: str, capsys) -> tuple[int, str, str]:
+        """`python -m pipeline collect ...` in the project folder (in-process: fast)."""
+        here = Path.cwd()
+        os.chdir(self.root)
+        try:
+            code = main(["collect", *arguments])
+        finally:
+            os.chdir(here)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    def record(self, student_id: str) -> dict:
+        return yaml.safe_load((self.submissions / student_id / "submission.yaml").read_text())
+
+    def snapshot(self) -> dict[str, tuple[int, bytes]]:
+        """Every file under submissions/ with its mtime (ns) and bytes."""
+        return {str(path.relative_to(self.submissions)): (path.stat().st_mtime_ns, path.read_bytes())
+                for path in sorted(self.submissions.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    root = tmp_path / "course"
+    root.mkdir()
+    return Project(root)
+
+
+@pytest.fixture
+def classroom(tmp_path) -> Classroom:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    return Classroom(tmp_path / "classroom")
+
+
+def zip_entry(archive: zipfile.ZipFile, name: str, data: bytes, when: tuple = (2025, 3, 1, 12, 0, 0), *,
+              symlink: bool = False, extra: bytes = b"") -> None:
+    info = zipfile.ZipInfo(name, date_time=when)
+    info.external_attr = ((0o120777 if symlink else 0o100644) << 16)
+    info.create_system = 3  # Unix, so the mode bits mean what they say
+    info.extra = extra
+    archive.writestr(info, data)
