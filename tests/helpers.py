@@ -67,15 +67,6 @@ def project_env() -> dict:
     return env
 
 
-
-def project_env() -> dict:
-    env = {**os.environ, "GRADEBENCH_MIRROR": str(MIRROR),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env["GRADEBENCH_SITE_KEY"] = SITE_KEY  # the site stage writes feedback pages only with a key
-    return env
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
