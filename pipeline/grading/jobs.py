@@ -12,6 +12,7 @@ import dataclasses
 import json
 import socket
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -117,32 +118,45 @@ def _stopped(outcome: RunOutcome) -> bool:
 
 
 def combine_outcomes(build: RunOutcome, train: RunOutcome, log_tail_bytes: int) -> RunOutcome:
-    """One outcome for the two steps: the train step's ending, the sum of the times, the peaks."""
+    """One outcome for the two steps, which ran side by side: the train step's ending and time
+    (it started with the build step and waited for it), both logs, the peaks."""
     log = f"{build.log_tail.rstrip()}\n{train.log_tail}" if build.log_tail.strip() else train.log_tail
     peaks = [peak for peak in (build.peak_memory_mb, train.peak_memory_mb) if peak is not None]
     return dataclasses.replace(
-        train, wall_seconds=build.wall_seconds + train.wall_seconds, log_tail=log[-2 * log_tail_bytes:],
+        train, wall_seconds=max(build.wall_seconds, train.wall_seconds), log_tail=log[-2 * log_tail_bytes:],
         peak_rss_mb=max(build.peak_rss_mb, train.peak_rss_mb), peak_memory_mb=max(peaks) if peaks else None)
 
 
 def run_in_sandbox(submission_dir: Path, inputs: TrainingInputs, track: Track, threads: int,
                    isolation: Isolation, on_line: Optional[Callable[[str], None]] = None) -> TrainingRun:
     """Build, then train one submission with the track's schedule (and seed), each step in its own
-    sandbox on this machine: student code runs in the build step only (see sandbox/trainer/)."""
+    sandbox on this machine: student code runs in the build step only (see sandbox/trainer/).
+
+    The train step starts together with the build step, so its imports and array loading overlap
+    the build; it waits for control/go (or control/stop) before it reads the built model. The
+    wall-time limit covers both steps together.
+    """
     with tempfile.TemporaryDirectory(prefix=leftovers.scratch_prefix(submission_dir.name)) as scratch:
         workdir = Path(scratch)
         write_workdir(workdir, inputs, track, threads)
+        control = workdir / exchange.CONTROL_DIR
+        control.mkdir()
         seed = track.schedule.seed
-        build = run_training("build", submission_dir, workdir, track.limits, threads, seed,
-                             isolation=isolation, on_line=on_line)
-        built = collect_outputs(workdir / exchange.BUILD_DIR, BUILD_OUTPUT_FILES)
-        if _stopped(build) or _parse_status(built.get(exchange.RESULT_FILE)) != "ok":
-            return TrainingRun(build, {name: content for name, content in built.items()})
-        # The wall-time limit covers both steps together.
-        remaining = track.limits.model_copy(update={"wall_seconds": max(1.0, track.limits.wall_seconds
-                                                                         - build.wall_seconds)})
-        train = run_training("train", submission_dir, workdir, remaining, threads, seed,
-                             isolation=isolation, on_line=on_line)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-step") as side:
+            training = side.submit(run_training, "train", submission_dir, workdir, track.limits, threads, seed,
+                                   isolation=isolation, on_line=on_line)
+            build_ok = False
+            try:
+                build = run_training("build", submission_dir, workdir, track.limits, threads, seed,
+                                     isolation=isolation, on_line=on_line)
+                built = collect_outputs(workdir / exchange.BUILD_DIR, BUILD_OUTPUT_FILES)
+                build_ok = not _stopped(build) and _parse_status(built.get(exchange.RESULT_FILE)) == "ok"
+            finally:
+                # Whatever happened (an interrupt too), the waiting train step gets its word.
+                (control / (exchange.GO_FILE if build_ok else exchange.STOP_FILE)).touch()
+            train = training.result()
+        if not build_ok:
+            return TrainingRun(build, built)
         outputs = collect_outputs(workdir / exchange.OUT_DIR, TRAIN_OUTPUT_FILES)
         if exchange.NOTEBOOK_SOURCE_FILE in built:
             outputs[exchange.NOTEBOOK_SOURCE_FILE] = built[exchange.NOTEBOOK_SOURCE_FILE]

@@ -7,6 +7,7 @@
     build/result.json     build status, error, input layout     (build step -> grader, a claim)
     build/model_from_notebook.py  the code graded from model.ipynb, for the student
     out/result.json  status, counts, history, timings        (train step -> grader)
+    control/go, control/stop  the grader's word to the waiting train step (grader -> train step)
     out/weights.npz  the trained weights, trainable ones first (train step -> grader, for the recount)
     out/predictions.npy   outputs for hidden_x              (trainer -> grader)
     out/val_predictions.npy  outputs for the validation inputs, for feedback (trainer -> grader)
@@ -20,6 +21,9 @@ from pipeline.data.layout import HIDDEN_X_FILE, PUBLIC_FILE  # the prepared file
 
 JOB_FILE = "job.json"
 BUILD_DIR = "build"
+# The train step starts while the build step runs (its imports overlap the build) and waits here
+# for the grader's word: GO_FILE once the build succeeded, STOP_FILE if it failed.
+CONTROL_DIR, GO_FILE, STOP_FILE = "control", "go", "stop"
 BUILT_MODEL_FILE = "model.keras"
 OUT_DIR = "out"
 WEIGHTS_FILE = "weights.npz"

@@ -187,7 +187,8 @@ def _system_binds() -> list[str]:
 # What each step may write (on the host, under the scratch folder) and which inputs it sees.
 STEP_OUTPUT = {"build": exchange.BUILD_DIR, "train": exchange.OUT_DIR}
 STEP_INPUTS = {"build": (exchange.JOB_FILE, exchange.PUBLIC_FILE),
-               "train": (exchange.JOB_FILE, exchange.PUBLIC_FILE, exchange.HIDDEN_X_FILE, exchange.BUILD_DIR)}
+               "train": (exchange.JOB_FILE, exchange.PUBLIC_FILE, exchange.HIDDEN_X_FILE, exchange.BUILD_DIR,
+                         exchange.CONTROL_DIR)}
 
 
 def bwrap_command(isolation: Isolation, step: str, submission_dir: Path, workdir: Path, threads: int, seed: int,

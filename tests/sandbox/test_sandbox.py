@@ -456,13 +456,24 @@ def test_bwrap_exit_codes_map_to_signals():
 def test_sandbox_command_binds_only_what_it_needs(tmp_path):
     submission = tmp_path / "submissions" / "alice"
     submission.mkdir(parents=True)
-    (tmp_path / "work").mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("job.json", "public.npz", "hidden_x.npy"):
+        (work / name).write_bytes(b"")
+    (work / "build").mkdir()
+    (work / "control").mkdir()
     isolation = choose_isolation()
-    command = runner.bwrap_command(isolation, submission, tmp_path / "work", threads=1, seed=0,
-                                    memory_bytes=2**30, status_fd=3)
-    sources = {command[i + 1] for i, word in enumerate(command) if word in ("--bind", "--ro-bind")}
-    assert str(REPO) not in sources and str(REPO / "data") not in sources
-    assert str(REPO / "pipeline") in sources and str(submission.resolve()) in sources
+    for step in ("build", "train"):
+        command = runner.bwrap_command(isolation, step, submission, work, threads=1, seed=0,
+                                       disk_bytes=2**30, status_fd=3)
+        sources = {command[i + 1] for i, word in enumerate(command) if word in ("--bind", "--ro-bind")}
+        writable = {command[i + 1] for i, word in enumerate(command) if word == "--bind"}
+        assert str(REPO) not in sources and str(REPO / "data") not in sources
+        assert str(REPO / "pipeline") in sources and str(submission.resolve()) in sources
+        # The scratch folder is never bound whole: only the step's own output folder is writable.
+        assert writable == {str(work.resolve() / ("build" if step == "build" else "out"))}
+        # The build step (student code) never sees the hidden inputs.
+        assert (str(work.resolve() / "hidden_x.npy") in sources) == (step == "train")
     assert "--clearenv" in command and "--unshare-all" in command and "--cap-drop" in command
     environment = {command[i + 1] for i, word in enumerate(command) if word == "--setenv"}
     assert environment <= set(runner.sandbox_environment("h", "t", "p", 1, 0, "x"))

@@ -27,7 +27,7 @@ import tensorflow as tf  # noqa: E402
 
 from pipeline import atomic, status  # noqa: E402
 from pipeline.sandbox.exchange import (  # noqa: E402
-    BUILD_DIR, BUILT_MODEL_FILE, LOG_PREFIX, MODEL_CONFIG_FILE, NON_TRAINABLE_PREFIX, OUT_DIR, PREDICTIONS_FILE,
+    BUILD_DIR, BUILT_MODEL_FILE, CONTROL_DIR, GO_FILE, LOG_PREFIX, STOP_FILE, MODEL_CONFIG_FILE, NON_TRAINABLE_PREFIX, OUT_DIR, PREDICTIONS_FILE,
     RESULT_FILE, SUMMARY_FILE, TRAINABLE_PREFIX, VAL_PREDICTIONS_FILE, WEIGHTS_FILE,
 )
 from pipeline.sandbox.trainer import contract, errors, fair_play  # noqa: E402
@@ -113,6 +113,18 @@ def save_weights(model, path: Path) -> None:
     atomic.save_npz(path, **arrays)
 
 
+def wait_for_the_build(workdir: Path, poll_seconds: float = 0.02) -> bool:
+    """Wait (imports done, arrays loaded) until the grader says the build step succeeded (True)
+    or failed (False). The grader's wall-time limit covers the wait."""
+    control = workdir / CONTROL_DIR
+    while True:
+        if (control / GO_FILE).exists():
+            return True
+        if (control / STOP_FILE).exists():
+            return False
+        time.sleep(poll_seconds)
+
+
 def train_submission(submission_dir: Path, workdir: Path, originals: fair_play.Originals) -> dict:
     """Load, validate, train and predict; return the result dict (status ok or a failure)."""
     job = runtime.read_job(workdir)
@@ -121,6 +133,9 @@ def train_submission(submission_dir: Path, workdir: Path, originals: fair_play.O
     out_dir = workdir / OUT_DIR
     input_shape, num_classes = tuple(job["input_shape"]), job["num_classes"]
     x_train_f, y_train, x_val_f, y_val, x_hidden_f = runtime.load_arrays(workdir, schedule["scaling"])
+    if not wait_for_the_build(workdir):
+        sys.stdout.flush()
+        os._exit(0)  # the build failed: its result is the submission's
 
     result: dict = {"status": status.OK, "error": None}
     try:
