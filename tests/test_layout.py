@@ -91,3 +91,22 @@ def test_grader_fingerprint_changes_with_any_grading_file(tmp_path):
     trainer.write_text(trainer.read_text() + "\n# changed\n")
     fingerprints.grader_fingerprint.cache_clear()
     assert fingerprints.grader_fingerprint(tmp_path) != before
+
+
+def test_the_lock_files_pin_every_declared_dependency():
+    """setup.sh installs only from the lock files: a dependency added to pyproject.toml but not
+    locked would be missing on a fresh machine."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    def names(requirements):
+        return {re.split(r"[<>=!\[ ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+                for requirement in requirements}
+    for lock, extras in (("requirements.lock", ["test"]), ("requirements-ray.lock", ["test", "ray"])):
+        pinned = {line.split("==")[0].lower().replace("_", "-")
+                  for line in (REPO / lock).read_text().splitlines() if "==" in line and not line.startswith(" ")}
+        declared = names(project["dependencies"])
+        for extra in extras:
+            declared |= names(project["optional-dependencies"][extra])
+        assert declared <= pinned, f"{lock} lacks {sorted(declared - pinned)}: re-lock (README 'Pinned environment')"

@@ -140,6 +140,8 @@ def run_tags(result: Result) -> dict[str, str]:
         "data_fingerprint": result.data_fingerprint,
         "grader_fingerprint": result.grader_fingerprint,
         "output_kind": result.output_kind or "",
+        # true: model.py's own classes were loaded where the model trained (README "Fair play").
+        "custom_code": "" if result.custom_code is None else _flag(result.custom_code),
         # Where it trained (the Ray node id on a cluster) and the attempts lost with their workers.
         "executor": result.executor,
         "node": result.node or "",
