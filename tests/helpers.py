@@ -113,22 +113,6 @@ def tiny_track(**limits) -> Track:
 
 def make_project(root: Path) -> Path:
     """A folder laid out like the repository, with a small real MNIST slice prepared in data/."""
-    from pipeline.datasets import mnist
-
-    raw = mnist.load_raw(MIRROR / "mnist")
-    data = preprocess.PreparedData(
-        x_train=raw["x_train"][:600], y_train=raw["y_train"][:600],
-        x_val=raw["x_train"][-200:], y_val=raw["y_train"][-200:],
-        x_hidden=raw["x_test"][:300], y_hidden=raw["y_test"][:300],
-        class_names=[str(digit) for digit in range(10)],
-    )
-    preprocess.write_prepared(data, root / "data" / "prepared" / "mnist", {})
-    (root / "submissions").mkdir()
-    return root
-
-
-def make_project(root: Path) -> Path:
-    """A folder laid out like the repository, with a small real MNIST slice prepared in data/."""
     from pipeline.data.datasets import mnist
 
     raw = mnist.load_raw(MIRROR / "mnist")

@@ -139,8 +139,10 @@ def run_in_sandbox(submission_dir: Path, inputs: TrainingInputs, track: Track, t
     with tempfile.TemporaryDirectory(prefix=leftovers.scratch_prefix(submission_dir.name)) as scratch:
         workdir = Path(scratch)
         write_workdir(workdir, inputs, track, threads)
+        # Both steps start at once and bind these, so they must exist before either starts.
         control = workdir / exchange.CONTROL_DIR
-        control.mkdir()
+        for folder in (control, workdir / exchange.BUILD_DIR, workdir / exchange.OUT_DIR):
+            folder.mkdir()
         seed = track.schedule.seed
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-step") as side:
             training = side.submit(run_training, "train", submission_dir, workdir, track.limits, threads, seed,

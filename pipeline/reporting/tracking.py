@@ -13,7 +13,6 @@ package versions, and the full result (result.json), which `python -m pipeline r
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os

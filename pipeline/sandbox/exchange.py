@@ -17,7 +17,8 @@
 Kept apart from the trainer so the grader can name these files without importing TensorFlow.
 """
 
-from pipeline.data.layout import HIDDEN_X_FILE, PUBLIC_FILE  # the prepared files, copied in under their own names
+# The prepared files, copied into the scratch folder under their own names.
+from pipeline.data.layout import HIDDEN_X_FILE, PUBLIC_FILE  # noqa: F401
 
 JOB_FILE = "job.json"
 BUILD_DIR = "build"

@@ -2,7 +2,6 @@
 
 import gzip
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -2,7 +2,6 @@
 seeds per submission: the run carries mean ± std and per-seed scores, artifacts go through the
 server, and `ui` prints links to the server's own UI."""
 
-import os
 import shutil
 import subprocess
 import sys

@@ -11,12 +11,9 @@ ones telling them what to attack. An unsandboxed control run shows the attacks a
 from __future__ import annotations
 
 import http.server
-import io
 import json
 import os
-import shutil
 import socket
-import subprocess
 import threading
 import uuid
 from dataclasses import dataclass, field

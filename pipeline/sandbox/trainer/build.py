@@ -10,29 +10,14 @@ mode, and counts, compiles and trains it there (train.py); the grader checks wha
 
 from __future__ import annotations
 
-import os
-import sys
-import traceback
+import errno
 from pathlib import Path
 
 from pipeline.sandbox.trainer import runtime  # first: TensorFlow without its start-up noise
-from pipeline import atomic, status
-from pipeline.sandbox.exchange import BUILD_DIR, BUILT_MODEL_FILE, LOG_PREFIX, RESULT_FILE
-from pipeline.sandbox.trainer import contract, errors
-from pipeline.status import SubmissionFailure
-
-
-def out_of_memory(limits: dict, stage: str) -> dict:
-    """A MemoryError in student code is out_of_memory, with the track's limit."""
-    return {"status": status.OUT_OF_MEMORY,
-            "error": f"ran out of memory while {stage}: this track allows {limits['memory_mb']} MB "
-                     f"(limits.memory_mb); make the model or the arrays it creates smaller"}
-
-
-def out_of_disk(limits: dict) -> dict:
-    return {"status": status.OUT_OF_DISK,
-            "error": f"wrote more than this track's limit of {limits['disk_mb']} MB of files (limits.disk_mb): "
-                     "do not write files in model.py"}
+from pipeline import status  # noqa: E402
+from pipeline.sandbox.exchange import BUILD_DIR, BUILT_MODEL_FILE, LOG_PREFIX, RESULT_FILE  # noqa: E402
+from pipeline.sandbox.trainer import contract  # noqa: E402
+from pipeline.status import SubmissionFailure  # noqa: E402
 
 
 def build_submission(submission_dir: Path, workdir: Path) -> dict:
@@ -49,14 +34,14 @@ def build_submission(submission_dir: Path, workdir: Path) -> dict:
     except SubmissionFailure as failure:
         return {"status": failure.status, "error": failure.message}
     except MemoryError:
-        return out_of_memory(limits, "building the model")
+        return runtime.out_of_memory(limits, "building the model")
     result = {"status": status.OK, "error": None, "input_layout": list(layout), **counts}
     try:
         model.save(build_dir / BUILT_MODEL_FILE)
         result["saved"] = True
     except OSError as error:
-        if error.errno == 28:  # ENOSPC: the scratch space is full
-            return out_of_disk(limits)
+        if error.errno == errno.ENOSPC:  # the scratch space is full
+            return runtime.out_of_disk(limits)
         result.update(saved=False, save_error=f"{type(error).__name__}: {error}")
     except Exception as error:  # noqa: BLE001 - a custom layer without a working get_config
         result.update(saved=False, save_error=f"{type(error).__name__}: {error}")
@@ -68,22 +53,5 @@ def build_submission(submission_dir: Path, workdir: Path) -> dict:
 
 def main(argv: list[str]) -> int:
     submission_dir, workdir = Path(argv[0]), Path(argv[1])
-    try:
-        result = build_submission(submission_dir, workdir)
-    except MemoryError:
-        result = out_of_memory(runtime.read_job(workdir)["limits"], "building the model")
-    except OSError as error:
-        if error.errno != 28:
-            raise
-        result = out_of_disk(runtime.read_job(workdir)["limits"])
-    except Exception as error:  # noqa: BLE001 - e.g. the model fails on its first batch
-        traceback.print_exc()
-        result = {"status": status.CRASHED, "error": f"the submission failed: {contract.describe_error(error)}"}
-    if result.get("error"):
-        result["error"] = status.one_line(errors.scrub(result["error"]))
-        print(f"{LOG_PREFIX}{result['status']}: {result['error']}", flush=True)
-    atomic.write_json(workdir / BUILD_DIR / RESULT_FILE, result)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Exit at once: an atexit hook or a finaliser from model.py never runs after the result is written.
-    os._exit(0)
+    runtime.run_and_exit(lambda: build_submission(submission_dir, workdir), workdir,
+                         workdir / BUILD_DIR / RESULT_FILE, "building the model")

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import sys
+import traceback
 from pathlib import Path
+from typing import Callable, NoReturn
 
 from pipeline.sandbox.trainer import quiet_logs  # noqa: F401 - first: imports TensorFlow without its start-up noise
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from pipeline.sandbox.exchange import HIDDEN_X_FILE, JOB_FILE, PUBLIC_FILE  # noqa: E402
+from pipeline import atomic, status  # noqa: E402
+from pipeline.sandbox.exchange import HIDDEN_X_FILE, JOB_FILE, LOG_PREFIX, PUBLIC_FILE  # noqa: E402
+from pipeline.sandbox.trainer import contract, errors  # noqa: E402
+
+# Taken when the trainer starts, before any student code is imported: what writes the result and
+# ends the process stays the original whatever model.py replaces later.
+_write_json, _exit_now = atomic.write_json, os._exit
 
 
 def read_job(workdir: Path) -> dict:
@@ -44,3 +55,44 @@ def load_arrays(workdir: Path, scaling: str):
     x_hidden = np.load(workdir / HIDDEN_X_FILE)
     x_train_f, x_val_f, x_hidden_f = scale_inputs(x_train, [x_train, x_val, x_hidden], scaling)
     return x_train_f, y_train, x_val_f, y_val, x_hidden_f
+
+
+def out_of_memory(limits: dict, stage: str) -> dict:
+    """A MemoryError in student code is out_of_memory, with the track's limit."""
+    return {"status": status.OUT_OF_MEMORY,
+            "error": f"ran out of memory while {stage}: this track allows {limits['memory_mb']} MB "
+                     f"(limits.memory_mb); make the model or the arrays it creates smaller"}
+
+
+def out_of_disk(limits: dict) -> dict:
+    return {"status": status.OUT_OF_DISK,
+            "error": f"wrote more than this track's limit of {limits['disk_mb']} MB of files (limits.disk_mb): "
+                     "do not write files in model.py"}
+
+
+def run_and_exit(step: Callable[[], dict], workdir: Path, result_path: Path, stage: str) -> NoReturn:
+    """Run one step, turn every way it can end into a result, write it, and exit at once.
+
+    Exiting with os._exit right after the write means no atexit hook or finaliser registered by
+    model.py runs afterwards (one could otherwise rewrite the result).
+    """
+    try:
+        result = step()
+    except MemoryError:
+        result = out_of_memory(read_job(workdir)["limits"], stage)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:  # the scratch space is full
+            result = out_of_disk(read_job(workdir)["limits"])
+        else:
+            traceback.print_exc()
+            result = {"status": status.CRASHED, "error": f"the submission failed: {contract.describe_error(error)}"}
+    except Exception as error:  # noqa: BLE001 - e.g. the model fails on its first batch
+        traceback.print_exc()
+        result = {"status": status.CRASHED, "error": f"the submission failed: {contract.describe_error(error)}"}
+    if result.get("error"):
+        result["error"] = status.one_line(errors.scrub(result["error"]))
+        print(f"{LOG_PREFIX}{result['status']}: {result['error']}", flush=True)
+    _write_json(result_path, result)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _exit_now(0)

@@ -17,7 +17,6 @@ import math
 import os
 import sys
 import time
-import traceback
 from pathlib import Path
 
 from pipeline.sandbox.trainer import runtime  # first: TensorFlow without its start-up noise
@@ -30,8 +29,7 @@ from pipeline.sandbox.exchange import (  # noqa: E402
     BUILD_DIR, BUILT_MODEL_FILE, CONTROL_DIR, GO_FILE, LOG_PREFIX, STOP_FILE, MODEL_CONFIG_FILE, NON_TRAINABLE_PREFIX, OUT_DIR, PREDICTIONS_FILE,
     RESULT_FILE, SUMMARY_FILE, TRAINABLE_PREFIX, VAL_PREDICTIONS_FILE, WEIGHTS_FILE,
 )
-from pipeline.sandbox.trainer import contract, errors, fair_play  # noqa: E402
-from pipeline.sandbox.trainer.build import out_of_disk, out_of_memory  # noqa: E402
+from pipeline.sandbox.trainer import contract, fair_play  # noqa: E402
 from pipeline.status import SubmissionFailure  # noqa: E402
 
 OPTIMIZERS = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
@@ -87,8 +85,9 @@ def load_built_model(submission_dir: Path, workdir: Path, job: dict):
         keras.utils.set_random_seed(seed)
         try:
             return keras.saving.load_model(path, compile=False, safe_mode=True), False
-        except Exception:  # noqa: BLE001 - unknown classes, Lambda layers: try with the student's code
-            pass
+        except Exception as error:  # noqa: BLE001 - unknown classes, Lambda layers: try with the student's code
+            print(f"{LOG_PREFIX}the saved model needs model.py's own code: {type(error).__name__}: "
+                  f"{str(error).splitlines()[0][:200] if str(error) else ''}", flush=True)
     module = contract.load_module(submission_dir, None)
     if path.is_file():
         keras.utils.set_random_seed(seed)
@@ -151,7 +150,7 @@ def train_submission(submission_dir: Path, workdir: Path, originals: fair_play.O
     except SubmissionFailure as failure:
         return {**result, "status": failure.status, "error": failure.message}
     except MemoryError:
-        return {**result, **out_of_memory(limits, "loading the model")}
+        return {**result, **runtime.out_of_memory(limits, "loading the model")}
 
     lines: list[str] = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
@@ -178,7 +177,7 @@ def train_submission(submission_dir: Path, workdir: Path, originals: fair_play.O
             callbacks=[epoch_log],
         )
     except (MemoryError, tf.errors.ResourceExhaustedError):
-        return {**result, **out_of_memory(limits, "training")}
+        return {**result, **runtime.out_of_memory(limits, "training")}
     except Exception as error:  # noqa: BLE001 - a student layer can fail in any way during fit
         return {**result, "status": status.CRASHED, "error": f"training failed: {type(error).__name__}: {error}"}
     result["train_seconds"] = time.perf_counter() - started
@@ -202,7 +201,7 @@ def train_submission(submission_dir: Path, workdir: Path, originals: fair_play.O
     try:
         predictions = model.predict(x_hidden_f, batch_size=1024, verbose=0).astype(np.float32)
     except (MemoryError, tf.errors.ResourceExhaustedError):
-        return {**result, **out_of_memory(limits, "predicting")}
+        return {**result, **runtime.out_of_memory(limits, "predicting")}
     except Exception as error:  # noqa: BLE001
         return {**result, "status": status.CRASHED, "error": f"prediction failed: {type(error).__name__}: {error}"}
     result["predict_seconds"] = time.perf_counter() - started
@@ -231,28 +230,7 @@ def main(argv: list[str]) -> int:
     originals = fair_play.Originals({"trainer.make_optimizer": (sys.modules[__name__], "make_optimizer"),
                                      "trainer.EpochLog.on_epoch_end": (EpochLog, "on_epoch_end"),
                                      "trainer.save_weights": (sys.modules[__name__], "save_weights")})
-    write_json, exit_now = atomic.write_json, os._exit  # the originals, whatever model.py does later
     out_dir = workdir / OUT_DIR
     out_dir.mkdir(exist_ok=True)
-    try:
-        result = train_submission(submission_dir, workdir, originals)
-    except MemoryError:
-        result = out_of_memory(runtime.read_job(workdir)["limits"], "running")
-    except OSError as error:
-        if error.errno != 28:
-            traceback.print_exc()
-            result = {"status": status.CRASHED, "error": f"the submission failed: {contract.describe_error(error)}"}
-        else:
-            result = out_of_disk(runtime.read_job(workdir)["limits"])
-    except Exception as error:  # noqa: BLE001 - e.g. the model fails on its first batch
-        traceback.print_exc()
-        result = {"status": status.CRASHED, "error": f"the submission failed: {contract.describe_error(error)}"}
-    if result.get("error"):
-        result["error"] = status.one_line(errors.scrub(result["error"]))
-    write_json(out_dir / RESULT_FILE, result)
-    if result["error"]:
-        print(f"{LOG_PREFIX}{result['status']}: {result['error']}", flush=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Exit at once: an atexit hook or a finaliser from model.py never runs after the result is written.
-    exit_now(0)
+    runtime.run_and_exit(lambda: train_submission(submission_dir, workdir, originals), workdir,
+                         out_dir / RESULT_FILE, "training")
