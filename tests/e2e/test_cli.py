@@ -102,14 +102,18 @@ def test_check_rejects_broken_submission_with_a_clear_message(project, behaviour
 
 @needs_data
 @pytest.mark.slow
-def test_interrupted_grading_keeps_finished_results_and_stops_at_once(tmp_path):
-    """Ctrl-C while one training is in flight: the finished result stays on disk, intact; the
-    command stops within seconds (it does not wait for the hour-long sleeper) and the next run
-    grades only what is missing."""
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_interrupted_grading_keeps_finished_results_and_stops_at_once(tmp_path, stop):
+    """Ctrl-C (or SIGTERM) while one training is in flight: the finished result stays on disk,
+    intact; the command stops within seconds (it does not wait for the hour-long sleeper), kills
+    its sandboxes and removes their scratch folders (copies of the hidden inputs), and the next
+    run grades only what is missing."""
     import json
     import signal
+    import tempfile
     import time
 
+    import psutil
 
     root = make_project(tmp_path)
     add_fixtures(root / "submissions", ["good", "sleeps_past_limit"])
@@ -128,11 +132,16 @@ def test_interrupted_grading_keeps_finished_results_and_stops_at_once(tmp_path):
     while not (results / "good.json").exists():
         assert grading.poll() is None and time.monotonic() < deadline, "good was never graded"
         time.sleep(0.2)
-    grading.send_signal(signal.SIGINT)
+    scratch = f"gradebench-{grading.pid}-"
+    assert list(Path(tempfile.gettempdir()).glob(scratch + "*")), "the sleeper's scratch folder exists meanwhile"
+    grading.send_signal(getattr(signal, stop))
     started = time.monotonic()
     _, stderr = grading.communicate(timeout=60)
     assert time.monotonic() - started < 30, "the interrupted run waited for the training in flight"
     assert grading.returncode == 130 and "finished results are kept" in stderr, stderr[-2000:]
+    assert not list(Path(tempfile.gettempdir()).glob(scratch + "*")), "scratch folders left behind"
+    assert not [process for process in psutil.process_iter(["cmdline"])
+                if any("sleeps_past_limit" in part for part in process.info["cmdline"] or [])]
     assert json.loads((results / "good.json").read_text())["status"] == "ok"
     assert not (results / "sleeps_past_limit.json").exists()
 

@@ -14,6 +14,7 @@ import http.server
 import json
 import os
 import socket
+import subprocess
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -474,3 +475,18 @@ def test_sandbox_command_binds_only_what_it_needs(tmp_path):
     assert "--clearenv" in command and "--unshare-all" in command and "--cap-drop" in command
     environment = {command[i + 1] for i, word in enumerate(command) if word == "--setenv"}
     assert environment <= set(runner.sandbox_environment("h", "t", "p", 1, 0, "x"))
+
+
+def test_the_next_grader_sweeps_scratch_folders_of_dead_graders(tmp_path):
+    from pipeline.sandbox import leftovers
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that is gone
+    orphan = tmp_path / f"gradebench-{dead.pid}-alice-x1y2"
+    running = tmp_path / f"gradebench-{os.getpid()}-bob-x1y2"  # this (live) process's own
+    unrelated = tmp_path / "gradebench-notapid"
+    for folder in (orphan, running, unrelated):
+        (folder / "out").mkdir(parents=True)
+        (folder / "hidden_x.npy").write_bytes(b"hidden inputs")
+    assert leftovers.sweep(tmp_path) == [orphan]
+    assert not orphan.exists() and running.exists() and unrelated.exists()
