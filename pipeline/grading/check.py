@@ -73,6 +73,9 @@ def check_submission(submission_dir: Path, track_name: str, track: Track, prepar
                     f"output (None, {meta['num_classes']}), {result.get('output_kind', '?')}")
         report.good(f"{result['trainable_params']:,} trainable parameters "
                     f"(budget {track.limits.max_trainable_params:,})")
+        if result.get("custom_code"):
+            report.good("custom code: the model needs model.py's own classes where it trains (allowed; the "
+                        "leaderboard marks it custom_code and the trainer checks the schedule is kept)")
     if result["status"] != status.OK:
         fix = FIXES.get(result["status"], "")
         report.bad(f"{result['status']}: {result['error']}" + (f"\n    fix: {fix}" if fix else ""))

@@ -86,8 +86,8 @@ def load_built_model(submission_dir: Path, workdir: Path, job: dict):
         try:
             return keras.saving.load_model(path, compile=False, safe_mode=True), False
         except Exception as error:  # noqa: BLE001 - unknown classes, Lambda layers: try with the student's code
-            print(f"{LOG_PREFIX}the saved model needs model.py's own code: {type(error).__name__}: "
-                  f"{str(error).splitlines()[0][:200] if str(error) else ''}", flush=True)
+            print(f"{LOG_PREFIX}the saved model does not load without model.py's own code "
+                  f"({type(error).__name__}), so model.py is imported here too", flush=True)
     module = contract.load_module(submission_dir, None)
     if path.is_file():
         keras.utils.set_random_seed(seed)
