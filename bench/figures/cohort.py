@@ -151,6 +151,9 @@ def cohort_params(workers: int) -> dict:
     params = base_params(epochs=1, workers=workers, subset=COHORT_SUBSET, tracks=(TRACK,))
     params["tracks"] = {TRACK: params["tracks"][TRACK]}
     params["datasets"] = {"mnist": params["datasets"]["mnist"]}
+    bands = (params.get("grades") or {}).get("bands") or {}
+    for other in [name for name in bands if name != TRACK]:
+        del bands[other]
     return params
 
 
