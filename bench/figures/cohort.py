@@ -401,7 +401,7 @@ def projection(per_hour_tiny: float, figures: dict, workers: int, report: dict) 
         efficiency = ray["per_hour"] / max(r["per_hour"] for r in local_rows.values())
     return {**out, "fit_seconds_real": fit_real, "per_grading_real_seconds": per_grading_real,
             "projected_gradings": gradings, "one_machine_hours": one_machine_hours, "ray_efficiency": efficiency,
-            "ray_hours": {k: one_machine_hours / (k * efficiency) for k in (2, 4, 8, 16)}}
+            "ray_hours": {str(k): one_machine_hours / (k * efficiency) for k in (2, 4, 8, 16)}}
 
 
 def section(args, root: Path, report: dict) -> None:
@@ -460,8 +460,8 @@ def rows(report: dict) -> list[tuple]:
                          None))
         if "one_machine_hours" in thr:
             table.append(row(f"  projection {PROJECTED_STUDENTS} x {PROJECTED_TRACKS} tracks, real schedule",
-                             f"{thr['one_machine_hours']:.0f} h on 1 machine; Ray x4 {thr['ray_hours'][4]:.1f} h, "
-                             f"x16 {thr['ray_hours'][16]:.1f} h", "-", None))
+                             f"{thr['one_machine_hours']:.0f} h on 1 machine; Ray x4 {thr["ray_hours"]["4"]:.1f} h, "
+                             f"x16 {thr["ray_hours"]["16"]:.1f} h", "-", None))
         else:
             table.append(row("  projection", thr["note"], "-", None))
     return table
