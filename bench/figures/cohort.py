@@ -460,8 +460,8 @@ def rows(report: dict) -> list[tuple]:
                          None))
         if "one_machine_hours" in thr:
             table.append(row(f"  projection {PROJECTED_STUDENTS} x {PROJECTED_TRACKS} tracks, real schedule",
-                             f"{thr['one_machine_hours']:.0f} h on 1 machine; Ray x4 {thr["ray_hours"]["4"]:.1f} h, "
-                             f"x16 {thr["ray_hours"]["16"]:.1f} h", "-", None))
+                             f"{thr['one_machine_hours']:.0f} h on 1 machine; Ray x4 {thr['ray_hours']['4']:.1f} h, "
+                             f"x16 {thr['ray_hours']['16']:.1f} h", "-", None))
         else:
             table.append(row("  projection", thr["note"], "-", None))
     return table
