@@ -29,7 +29,7 @@ from pipeline.reporting import tracking
 VIEW_KEY = "gradebench-leaderboard"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
 VIEW_NAME = "Leaderboard (gradebench)"
-CURRENT_FILTER = "tags.current = 'true'"
+CURRENT_FILTER = tracking.CURRENT_FILTER
 
 
 def column(kind: str, name: str) -> str:

@@ -1,0 +1,1 @@
+"""gradebench benchmarks: bench/run.py runs the figures in bench/figures/."""
