@@ -118,10 +118,12 @@ def test_unbuilt_and_reshaped_models_are_bit_identical_run_to_run(styles, tmp_pa
     """A second grading of the styles that are built or reshaped by the grader gives the same numbers."""
     results, _, _ = styles
     project = make_project(tmp_path)
-    again = ["subclassed_model", "channel_axis_input"]
+    again = ["subclassed_model", "custom_layer", "channel_axis_input"]
     add_fixtures(project / "submissions", again)
     graded = grade_all(project / "submissions", project / "data" / "prepared" / "mnist", project / "results" / TRACK_NAME)
     for result in graded.values():
         first = results[result["submission"]]
         assert result["history"] == first["history"], result["submission"]
         assert result["test_accuracy"] == first["test_accuracy"], result["submission"]
+        assert result["per_seed"][0]["predictions_sha256"] == first["per_seed"][0]["predictions_sha256"]
+        assert result["custom_code"] == first["custom_code"]
