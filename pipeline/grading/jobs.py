@@ -121,9 +121,12 @@ def combine_outcomes(build: RunOutcome, train: RunOutcome, log_tail_bytes: int) 
     """One outcome for the two steps, which ran side by side: the train step's ending and time
     (it started with the build step and waited for it), both logs, the peaks."""
     log = f"{build.log_tail.rstrip()}\n{train.log_tail}" if build.log_tail.strip() else train.log_tail
+    if len(log) > log_tail_bytes:  # the two tails together keep the track's log size
+        dropped = len(log) - log_tail_bytes
+        log = f"[gradebench: {dropped:,} earlier bytes of output were dropped]\n{log[-log_tail_bytes:]}"
     peaks = [peak for peak in (build.peak_memory_mb, train.peak_memory_mb) if peak is not None]
     return dataclasses.replace(
-        train, wall_seconds=max(build.wall_seconds, train.wall_seconds), log_tail=log[-2 * log_tail_bytes:],
+        train, wall_seconds=max(build.wall_seconds, train.wall_seconds), log_tail=log,
         peak_rss_mb=max(build.peak_rss_mb, train.peak_rss_mb), peak_memory_mb=max(peaks) if peaks else None)
 
 

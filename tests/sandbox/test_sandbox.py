@@ -397,8 +397,11 @@ def test_unsandboxed_control_run_shows_the_attacks_are_real(tmp_path, capsys, mo
     results = {result["submission"]: result for result in graded}
     assert all(result["sandboxed"] is False for result in results.values())
     assert results["good"]["status"] == status.OK
-    assert results["searches_hidden_labels"]["test_accuracy"] == 1.0  # it found and used the labels
+    # Unsandboxed it finds the labels and copies them out. (Its atexit overwrite of the predictions
+    # no longer scores 1.0 even here: model.py runs only in the build step, which ends with os._exit
+    # and never sees the predictions; README "Fair play".)
     assert list(attack.drop_dir.iterdir())
+    assert "HUNT RESULT: found 0" not in (project / "results" / TRACK_NAME / "searches_hidden_labels.log").read_text()
     assert attack.server.requests  # it reached the server
     assert all(path.exists() for path in attack.write_targets(include_real_repo=False))
     # The control run never touches the repository.
