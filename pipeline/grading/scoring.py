@@ -15,6 +15,7 @@ import io
 import json
 import math
 import signal
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -150,15 +151,33 @@ def judge(run: jobs.TrainingRun, track: Track, data: TrackData) -> dict:
     return result
 
 
+def _array_size(member) -> int:
+    """The element count an .npy stream declares in its header (the data itself is not read)."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+    else:
+        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+    if dtype.hasobject:
+        raise ValueError("an object array (pickled data) is not a weight")
+    return int(np.prod(shape, dtype=np.int64))
+
+
 def count_weights(weights_npz: Optional[bytes]) -> Optional[tuple[int, int]]:
     """(trainable, total) parameters counted from the trained weights' arrays, or None if unreadable.
-    Only array headers and sizes are read: no pickles, no code."""
+
+    Only each array's header is read (shape and dtype): no pickles, no code, and no decompression
+    of the data, so a compressed archive declaring huge arrays costs nothing to count.
+    """
     if weights_npz is None:
         return None
+    sizes = {}
     try:
-        with np.load(io.BytesIO(weights_npz), allow_pickle=False) as archive:
-            sizes = {name: int(archive[name].size) for name in archive.files}
-    except (OSError, ValueError, EOFError):
+        with zipfile.ZipFile(io.BytesIO(weights_npz)) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    sizes[info.filename.removesuffix(".npy")] = _array_size(member)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return None
     trainable = sum(size for name, size in sizes.items() if name.startswith(exchange.TRAINABLE_PREFIX))
     return trainable, sum(sizes.values())

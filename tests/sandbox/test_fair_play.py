@@ -204,3 +204,14 @@ def test_cross_check_needs_the_trained_weights():
     track, result, outputs, data = honest_claims()
     outputs.pop(exchange.WEIGHTS_FILE)
     assert scoring.cross_check(result, outputs, track, data) == "no readable trained weights"
+
+
+def test_weights_are_counted_from_headers_without_decompressing(tmp_path):
+    # A compressed archive declaring 400 million parameters (a few hundred KB on disk): counting it
+    # must not inflate it in the grader's memory.
+    path = tmp_path / "weights.npz"
+    np.savez_compressed(path, trainable_0=np.zeros((20_000, 20_000), np.uint8), non_trainable_0=np.zeros(3))
+    assert path.stat().st_size < 2_000_000
+    assert scoring.count_weights(path.read_bytes()) == (400_000_000, 400_000_003)
+    assert scoring.count_weights(npz(trainable_0=np.array([object()], dtype=object))) is None
+    assert scoring.count_weights(b"not a zip") is None
