@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import hashlib
 import io
 import json
 import os
@@ -42,6 +43,11 @@ from pipeline.reporting import feedback, history, leaderboard, pseudonyms
 SITE_KEY_ENV = "GRADEBENCH_SITE_KEY"
 FEEDBACK_DIR = "feedback"
 LINKS_FILE = "site_links.csv"
+# results/site_images/<track>/<submission>/<key>/: the feedback PNGs drawn for a page, reused while
+# their inputs (curves, confusion data, the data's fingerprint, the plotting code) are unchanged.
+# Drawing them is most of what the stage costs, so one changed submission redraws one page.
+IMAGES_CACHE_DIR = "site_images"
+IMAGES_INDEX = "images.json"
 TEMPLATES_DIR = Path(__file__).with_name("site_templates")
 # The feedback images a page shows (validation split only: see feedback.py).
 FEEDBACK_IMAGES = {
@@ -297,6 +303,49 @@ def draw_feedback_images(results_dir: Path, prepared_dir: Optional[Path], submis
     return images
 
 
+def _images_key(results_dir: Path, prepared_dir: Optional[Path], submission: str, track_name: str,
+                 data_fingerprint: Optional[str]) -> str:
+    """What the feedback images of one submission depend on."""
+    digest = hashlib.sha256()
+    for path in (results_dir / "feedback" / submission / feedback.HISTORY_FILE,
+                 results_dir / "confusion" / f"{submission}.csv",
+                 *([prepared_dir / "meta.json"] if prepared_dir else []),
+                 Path(feedback.__file__), Path(__file__)):
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+        digest.update(b"\0")
+    digest.update(f"{track_name}\0{data_fingerprint}".encode())
+    return digest.hexdigest()[:32]
+
+
+def feedback_images(results_dir: Path, prepared_dir: Optional[Path], submission: str, track_name: str,
+                    page_dir: Path, cache_root: Path, data_fingerprint: Optional[str]) -> list[dict]:
+    """`draw_feedback_images`, reusing the PNGs drawn last time when their inputs are unchanged."""
+    folder = cache_root / track_name / submission
+    cached = folder / _images_key(results_dir, prepared_dir, submission, track_name, data_fingerprint)
+    if not (cached / IMAGES_INDEX).is_file():
+        shutil.rmtree(folder, ignore_errors=True)  # older versions of this submission's images
+        drawing = cached.with_name(cached.name + ".partial")
+        shutil.rmtree(drawing, ignore_errors=True)
+        drawing.mkdir(parents=True)
+        images = draw_feedback_images(results_dir, prepared_dir, submission, track_name, drawing)
+        (drawing / IMAGES_INDEX).write_text(json.dumps(images))
+        os.replace(drawing, cached)
+    images = json.loads((cached / IMAGES_INDEX).read_text())
+    for image in images:
+        shutil.copyfile(cached / image["src"], page_dir / image["src"])
+    return images
+
+
+def prune_images_cache(cache_root: Path, current: dict[str, set[str]]) -> None:
+    """Drop the cached images of tracks and submissions that are gone."""
+    if not cache_root.is_dir():
+        return
+    for track_folder in cache_root.iterdir():
+        for folder in track_folder.iterdir() if track_folder.is_dir() else []:
+            if folder.name not in current.get(track_folder.name, set()):
+                shutil.rmtree(folder, ignore_errors=True)
+
+
 _VALIDATION_CACHE: dict = {}
 
 
@@ -427,8 +476,9 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, prepar
                 if entry is None:
                     continue
                 record = result_records[track.name].get(submission_id, {})
-                images = draw_feedback_images(results_root / track.name, prepared_dirs[track.name], submission_id,
-                                              track.name, page_dir)
+                images = feedback_images(results_root / track.name, prepared_dirs[track.name], submission_id,
+                                         track.name, page_dir, results_root / IMAGES_CACHE_DIR,
+                                         record.get("data_fingerprint"))
                 folder = submission_id if (show_ids or submission_id in baselines) else FOLDER_PLACEHOLDER
                 sections.append({
                     "track": track.name, "entry": entry, "ranked_count": track.ranked_count, "images": images,
@@ -441,6 +491,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, prepar
             (page_dir / "index.html").write_text(page.render(name=names[submission_id], sections=sections, **common))
             links.append({"submission": submission_id, "student_id": student_ids.get(submission_id),
                           "page": f"{FEEDBACK_DIR}/{token}/index.html"})
+        prune_images_cache(results_root / IMAGES_CACHE_DIR, {track.name: {entry.submission for entry in track.entries}
+                                                             for track in tracks})
         lines.append(f"site: {len(links)} feedback page(s) under {site_dir}/{FEEDBACK_DIR}/; their links (to mail "
                      f"each student theirs) in {results_root / LINKS_FILE}")
     check_no_leaks(site_dir, forbidden, key, reveal_private)

@@ -154,6 +154,30 @@ def test_feedback_page_shows_status_plots_versions_and_check_command(tmp_path):
     assert "python -m pipeline check submissions/small_cnn --track mnist" in baseline
 
 
+def test_feedback_images_are_redrawn_only_for_a_changed_submission(tmp_path):
+    """Drawing the plots is most of the stage's cost: a rebuild reuses every page's images whose
+    inputs did not change (here: alice's confusion data changes, bob's does not)."""
+    site_dir, _ = build(tmp_path)
+    cache = tmp_path / "results" / site.IMAGES_CACHE_DIR / "mnist"
+    drawn = {name: {path.name: path.stat().st_mtime_ns for path in (cache / name).rglob("*.png")}
+             for name in ("alice", "bob")}
+    assert all(len(images) == 3 for images in drawn.values())
+    confusion = tmp_path / "results" / "mnist" / "confusion" / "alice.csv"
+    rows = confusion.read_text().splitlines()
+    actual, predicted = rows[1].split(",")
+    rows[1] = f"{actual},{(int(predicted) + 1) % 10}"  # one more (or one fewer) mistake
+    confusion.write_text("\n".join(rows) + "\n")
+    site.build_site(tmp_path / "results", tmp_path / "submissions", site_dir,
+                    {"mnist": tmp_path / "data" / "prepared" / "mnist"}, False, False, KEY)
+    again = {name: {path.name: path.stat().st_mtime_ns for path in (cache / name).rglob("*.png")}
+             for name in ("alice", "bob")}
+    assert again["bob"] == drawn["bob"]  # reused
+    assert again["alice"].keys() == drawn["alice"].keys() and again["alice"] != drawn["alice"]  # redrawn
+    assert len(list((cache / "alice").iterdir())) == 1  # the old version's images are gone
+    links = pd.read_csv(tmp_path / "results" / site.LINKS_FILE).set_index("submission")["page"]
+    assert len(list((site_dir / links["bob"]).parent.glob("*.png"))) == 3  # copied into the page
+
+
 def test_without_a_key_no_feedback_pages_and_a_clear_warning(tmp_path):
     site_dir, lines = build(tmp_path, key=None)
     assert (site_dir / "index.html").is_file() and not (site_dir / site.FEEDBACK_DIR).exists()
