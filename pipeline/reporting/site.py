@@ -446,6 +446,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, prepar
             runs=history_runs(histories[track_name], names),
             ranked_count=sum(entry.rank is not None for entry in entries)))
 
+    # A declared output of the stage (dvc.yaml): it exists even when no page is drawn (no key yet).
+    (results_root / IMAGES_CACHE_DIR).mkdir(exist_ok=True)
     if site_dir.exists():
         shutil.rmtree(site_dir)  # pages of deleted submissions, or of an old key, must not linger
     site_dir.mkdir(parents=True)

@@ -184,6 +184,8 @@ def test_without_a_key_no_feedback_pages_and_a_clear_warning(tmp_path):
     assert any(line.startswith("WARNING: GRADEBENCH_SITE_KEY is not set") for line in lines)
     with pytest.raises(site.SiteError, match="at least 16"):
         site.key_from_env({site.SITE_KEY_ENV: "short"})
+    # Every output the site stage declares in dvc.yaml exists, or `dvc repro` fails without a key.
+    assert (tmp_path / "results" / site.IMAGES_CACHE_DIR).is_dir() and (tmp_path / "results" / site.LINKS_FILE).is_file()
 
 
 def test_private_column_only_after_reveal_and_ids_only_when_asked(tmp_path):
