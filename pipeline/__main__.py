@@ -77,6 +77,7 @@ def cmd_grade(args, params) -> int:
     if not is_prepared(prepared_dir):
         raise FileNotFoundError(f"{prepared_dir}/ is not prepared yet: run `python -m pipeline preprocess {track.dataset}`")
     settings = resolve_grading(params, args.unsafe_no_sandbox, args.executor, args.ray_address)
+    _stop_at_once_on_interrupt()
     job = TrackJob(args.track, track, SUBMISSIONS, prepared_dir, RESULTS / args.track, params.leaderboard.hidden_split)
     uri = tracking_uri(params, Path.cwd())
     leftovers.sweep()  # scratch folders and cgroups of graders that were killed
@@ -297,6 +298,20 @@ def _interrupt_on_sigterm() -> None:
     """SIGTERM (a scheduler, `kill`, systemd) stops a command the way Ctrl-C does."""
     def handler(signum, frame):
         raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _stop_at_once_on_interrupt() -> None:
+    """While grading, Ctrl-C or SIGTERM stops at once, whatever the main thread is doing: a
+    KeyboardInterrupt raised inside a library call (MLflow logging, say) can be swallowed there,
+    which left the grader running. Every finished result is already written atomically."""
+    def handler(signum, frame):
+        _stop_running_jobs()
+        print("interrupted: finished results are kept; run the same command again to continue",
+              file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)
+    signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
 
 
