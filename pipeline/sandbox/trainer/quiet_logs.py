@@ -15,6 +15,8 @@ import re
 import sys
 import tempfile
 
+from pipeline.sandbox.trainer.lean_import import without_unneeded_packages
+
 # absl's format: "I0000 00:00:1795446803.532971    5676 port.cc:153] ...", and its preamble.
 _NOISE = re.compile(r"^([IWE]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\]|WARNING: All log messages before absl::InitializeLog"
                     r"|To enable the following instructions: )")
@@ -33,7 +35,9 @@ def import_tensorflow_quietly() -> None:
         with tempfile.TemporaryFile() as captured:
             os.dup2(captured.fileno(), 2)
             try:
-                import tensorflow  # noqa: F401
+                with without_unneeded_packages():
+                    import tensorflow  # noqa: F401
+                    import keras  # noqa: F401
             finally:
                 sys.stderr.flush()
                 os.dup2(saved, 2)
