@@ -38,13 +38,39 @@ def parse(argv):
     parser.add_argument("--scaling", default="standardize", choices=["standardize", "unit"])
     parser.add_argument("--input", default="numpy", choices=["numpy", "tfdata"])
     parser.add_argument("--out", default=None)
+    parser.add_argument("--lean-import", action="store_true",
+                        help="import Keras without scikit-learn, matplotlib, SciPy and pandas, as the trainer does")
     return parser.parse_args(argv)
+
+
+class ReportMissing:
+    """The trainer's lean import (pipeline/sandbox/trainer/lean_import.py), copied so that this
+    script runs without the pipeline installed."""
+
+    NOT_NEEDED = frozenset({"sklearn", "matplotlib", "scipy", "pandas", "pyarrow"})
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.NOT_NEEDED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+def import_keras(lean: bool):
+    finder = ReportMissing() if lean else None
+    if finder:
+        sys.meta_path.insert(0, finder)
+    try:
+        import keras
+    finally:
+        if finder:
+            sys.meta_path.remove(finder)
+    return keras
 
 
 def main(argv) -> int:
     args = parse(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    keras = import_keras(args.lean_import)
 
     backend = keras.backend.backend()
     if backend == "tensorflow":

@@ -148,12 +148,12 @@ def pipeline_cmd(*args: str) -> list[str]:
 
 
 def bare_cmd(prepared: Path, submission: Path, schedule: dict, threads: int, python: str = sys.executable,
-             input_pipeline: str = "numpy", out: Path | None = None) -> list[str]:
+             input_pipeline: str = "numpy", out: Path | None = None, lean_import: bool = False) -> list[str]:
     command = [python, str(BARE), str(prepared), str(submission), "--epochs", str(schedule["epochs"]),
                "--threads", str(threads), "--seed", str(schedule["seed"]), "--batch-size",
                str(schedule["batch_size"]), "--lr", str(schedule["learning_rate"]), "--scaling",
                schedule["scaling"], "--input", input_pipeline]
-    return command + (["--out", str(out)] if out else [])
+    return command + (["--out", str(out)] if out else []) + (["--lean-import"] if lean_import else [])
 
 
 def bare_env(schedule: dict, threads: int, backend: str = "tensorflow") -> dict:

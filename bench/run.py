@@ -80,6 +80,8 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default=DEFAULT_SECTIONS,
                         help="comma-separated sections: preprocess (always run, it prepares the data, unless "
                              f"only cohort is asked for), {', '.join(SECTIONS)}")
+    parser.add_argument("--lean-bare", action="store_true",
+                        help="overhead: the bare script imports Keras the trainer's lean way (no sklearn, matplotlib, ...)")
     parser.add_argument("--submissions", default=None, help="comma-separated references for the overhead figure")
     parser.add_argument("--submission-count", type=int, default=20, help="submissions for the no-op/incremental runs")
     parser.add_argument("--setup-workers", type=int, default=2, help="grading.workers of the no-op/incremental workspace")

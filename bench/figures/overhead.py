@@ -54,7 +54,7 @@ def section(args, root: Path, prepared: Path, report: dict) -> None:
                 else:
                     out = ws / "bare.json"
                     timed = run(bare_cmd(prepared / "mnist", ws / "submissions" / ref.name, schedule, threads,
-                                         out=out), ws, bare_env(schedule, threads), poll_rss=True)
+                                         out=out, lean_import=args.lean_bare), ws, bare_env(schedule, threads), poll_rss=True)
                     bare = parse_bare(timed.output)
                     classes = np.array(json.loads(out.read_text())["predicted_classes"])
                     hidden_y = np.load(prepared / "mnist" / "hidden_y.npy")
@@ -67,7 +67,8 @@ def section(args, root: Path, prepared: Path, report: dict) -> None:
                 f"bare {measured['bare']['seconds']:.1f} s, ratio {measured['ratio']:.3f}; grader-side CPU "
                 f"{measured['grade']['cpu_seconds']:.1f} s (load {measured['grade']['load_1min']:.1f})")
         rows[ref.name] = summarize_overhead(ref.name, samples, args.epochs)
-    report["overhead"] = {"epochs": args.epochs, "repeats": args.repeats, "threads": threads, "rows": rows}
+    report["overhead"] = {"epochs": args.epochs, "repeats": args.repeats, "threads": threads, "rows": rows,
+                          "bare_lean_import": args.lean_bare}
 
 
 def summarize_overhead(name: str, samples: list[dict], epochs: int) -> dict:
@@ -112,7 +113,8 @@ def rows(report: dict) -> list[tuple]:
         return []
     rows = []
     for name, measured in over["rows"].items():
-        rows.append(row(f"1 overhead {name} ({over['epochs']} ep)",
+        against = " vs lean bare" if over.get("bare_lean_import") else ""
+        rows.append(row(f"1 overhead {name} ({over['epochs']} ep{against})",
                         f"{measured['ratio']:.3f}x ({measured['grade_seconds']:.1f}/{measured['bare_seconds']:.1f} s)",
                         f"<= {measured['target']:.2f}x", measured["ratio"] / measured["target"]))
         cpu = median([sample["grade"].get("cpu_seconds") for sample in measured["samples"]])
