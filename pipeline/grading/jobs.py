@@ -131,13 +131,15 @@ def combine_outcomes(build: RunOutcome, train: RunOutcome, log_tail_bytes: int) 
 
 
 def run_in_sandbox(submission_dir: Path, inputs: TrainingInputs, track: Track, threads: int,
-                   isolation: Isolation, on_line: Optional[Callable[[str], None]] = None) -> TrainingRun:
+                   isolation: Isolation, on_line: Optional[Callable[[str], None]] = None,
+                   on_training: Optional[Callable[[], None]] = None) -> TrainingRun:
     """Build, then train one submission with the track's schedule (and seed), each step in its own
     sandbox on this machine: student code runs in the build step only (see sandbox/trainer/).
 
     The train step starts together with the build step, so its imports and array loading overlap
     the build; it waits for control/go (or control/stop) before it reads the built model. The
-    wall-time limit covers both steps together.
+    wall-time limit covers both steps together. `on_training()` is called once the build step
+    succeeded and the train step goes on (both processes have done their imports by then).
     """
     with tempfile.TemporaryDirectory(prefix=leftovers.scratch_prefix(submission_dir.name)) as scratch:
         workdir = Path(scratch)
@@ -159,6 +161,8 @@ def run_in_sandbox(submission_dir: Path, inputs: TrainingInputs, track: Track, t
             finally:
                 # Whatever happened (an interrupt too), the waiting train step gets its word.
                 (control / (exchange.GO_FILE if build_ok else exchange.STOP_FILE)).touch()
+            if build_ok and on_training is not None:
+                on_training()
             train = training.result()
         if not build_ok:
             return TrainingRun(build, built)

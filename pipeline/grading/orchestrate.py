@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import io
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,10 +55,11 @@ def with_seed(track: Track, seed: int) -> Track:
 
 
 def train_and_score(submission_dir: Path, label: str, track: Track, data: TrackData, executor, echo,
-                    keep: Optional[dict] = None) -> tuple[dict, str]:
+                    keep: Optional[dict] = None, on_training: Optional[Callable[[], None]] = None) -> tuple[dict, str]:
     """Train (with the schedule's seed, wherever `executor` runs it) and score one submission;
     every outcome becomes a result dict, never an exception. `keep`: receives the trainer's
-    validation outputs and model JSON (file name -> bytes, for feedback).
+    validation outputs and model JSON (file name -> bytes, for feedback). `on_training()`: called
+    when its training starts (after a successful build).
 
     Only a failure of the grader itself (the sandbox or the executor could not start) raises.
     """
@@ -69,7 +71,8 @@ def train_and_score(submission_dir: Path, label: str, track: Track, data: TrackD
                            "holding model.py"}
         return result, ""
     try:
-        run = executor.train(submission_dir, track, on_line=lambda line: _echo_progress(echo, label, line))
+        run = executor.train(submission_dir, track, on_line=lambda line: _echo_progress(echo, label, line),
+                             on_training=on_training)
     except executors.SubmissionTooLarge as error:
         return {"status": status.INVALID, "wall_seconds": 0.0, "error": str(error)}, ""
     result = judge(run, track, data)
@@ -95,14 +98,15 @@ class FeedbackTarget:
 
 
 def grade_with_every_seed(submission_dir: Path, track_name: str, track: Track, data: TrackData, executor,
-                          echo, feedback: Optional[FeedbackTarget]) -> tuple[dict, str]:
+                          echo, feedback: Optional[FeedbackTarget],
+                          on_training: Optional[Callable[[], None]] = None) -> tuple[dict, str]:
     """Grade one submission with every seed of the track, combine, and write its feedback."""
     label = f"{track_name}/{submission_dir.name}"
     per_seed, logs = [], []
     first: dict = {}  # the first seed's validation outputs and model JSON
     for seed in track.seed_list():
         result, log_tail = train_and_score(submission_dir, label, with_seed(track, seed), data, executor, echo,
-                                           keep=first if not per_seed else None)
+                                           keep=first if not per_seed else None, on_training=on_training)
         per_seed.append(result)
         logs.append(log_tail if track.seeds == 1 else f"===== seed {seed} =====\n{log_tail}")
         if result["status"] != status.OK:
@@ -143,8 +147,8 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
 
     `settings` say where trainings run (local workers or Ray) and the isolation policy.
     `on_result(result, log_tail, results_dir)` is called as each result arrives (MLflow logging;
-    the result's `feedback_files` are relative to results_dir); `on_start()` once the trainings
-    are under way (not called when nothing is stale). Raises SandboxUnavailable (before running
+    the result's `feedback_files` are relative to results_dir); `on_start()` once, when the first
+    training is under way (after its build step; not called when nothing trains). Raises SandboxUnavailable (before running
     anything) when bubblewrap cannot isolate submissions and the policy does not allow that.
     """
     cache = ResultCache(job.results_dir)
@@ -175,6 +179,18 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
     return [cache.read_current(path) for path in submissions]
 
 
+def _once(action: Callable[[], None]) -> Callable[[], None]:
+    """`action`, run by the first of any number of calls from any thread."""
+    lock, done = threading.Lock(), []
+
+    def run_once() -> None:
+        with lock:
+            if not done:
+                done.append(True)
+                action()
+    return run_once
+
+
 def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], executor, cache: ResultCache,
                  on_result, on_start, provenance: dict) -> None:
     """Grade the stale submissions, `executor.workers` at a time; write each result as it arrives."""
@@ -184,6 +200,8 @@ def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], e
     # Per-epoch lines only on a terminal; logs (CI, nohup) get one line per finished submission.
     epoch_echo = echo if interactive else (lambda line: None)
 
+    first_training = _once(on_start) if on_start is not None else None
+
     def grade_one_submission(submission_dir: Path) -> tuple[dict, str]:
         facts, meta_problem = submission_facts.describe(submission_dir)
         if meta_problem:
@@ -191,15 +209,13 @@ def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], e
         feedback = FeedbackTarget(cache.feedback_dir(submission_dir.name), cache.confusion_path(submission_dir.name),
                                   cache.results_dir)
         result, log_tail = grade_with_every_seed(submission_dir, job.name, job.track, data, executor, epoch_echo,
-                                                 feedback)
+                                                 feedback, on_training=first_training)
         return {**result, **facts}, log_tail
 
     finished = 0
     pool = ThreadPoolExecutor(max_workers=executor.workers)
     try:
         futures = {pool.submit(grade_one_submission, entry.folder): entry for entry in stale}
-        if on_start is not None:
-            on_start()
         for future in as_completed(futures):
             entry = futures[future]
             fields, log_tail = future.result()

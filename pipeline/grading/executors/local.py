@@ -20,8 +20,10 @@ class LocalExecutor:
         self.threads = threads or local_threads(workers)
 
     def train(self, submission_dir: Path, track: Track,
-              on_line: Optional[Callable[[str], None]] = None) -> jobs.TrainingRun:
-        return jobs.run_in_sandbox(submission_dir, self.inputs, track, self.threads, self.isolation, on_line)
+              on_line: Optional[Callable[[str], None]] = None,
+              on_training: Optional[Callable[[], None]] = None) -> jobs.TrainingRun:
+        return jobs.run_in_sandbox(submission_dir, self.inputs, track, self.threads, self.isolation, on_line,
+                                   on_training)
 
     def close(self) -> None:
         pass

@@ -109,7 +109,10 @@ class RayExecutor:
                                    ray.exceptions.LocalRayletDiedError)
 
     def train(self, submission_dir: Path, track: Track,
-              on_line: Optional[Callable[[str], None]] = None) -> jobs.TrainingRun:
+              on_line: Optional[Callable[[str], None]] = None,
+              on_training: Optional[Callable[[], None]] = None) -> jobs.TrainingRun:
+        if on_training is not None:
+            on_training()  # the trainings run in Ray's workers: nothing on this machine to wait for
         payload = read_submission(submission_dir)
         lost: list[str] = []
         started = time.monotonic()
