@@ -48,7 +48,7 @@ def section(args, root: Path, prepared: Path, report: dict) -> None:
             "sandbox_minus_fit_seconds": per_submission,
             "median_sandbox_minus_fit_seconds": median(list(per_submission.values())),
             "round_minus_fit_per_submission_seconds": (timed.seconds - fit_total) / len(refs),
-            "predictions_sha256": {name: [s["predictions_sha256"] for s in r["per_seed"]] for name, r in results.items()},
+            "predictions_sha256": {name: predictions_hashes(r) for name, r in results.items()},
         }
         samples.append(sample)
         log(f"fixed cost #{repeat + 1}: sandbox - fit {sample['median_sandbox_minus_fit_seconds']:.2f} s "
@@ -64,6 +64,13 @@ def section(args, root: Path, prepared: Path, report: dict) -> None:
         # means bit-identical grading.
         "predictions_digest": sorted(digests),
     }
+
+
+def predictions_hashes(result: dict) -> list:
+    """Each seed's predictions hash (older result records kept one, at the top level)."""
+    if result.get("per_seed"):
+        return [seed.get("predictions_sha256") for seed in result["per_seed"]]
+    return [result.get("predictions_sha256")]
 
 
 def json_digest(hashes: dict) -> str:

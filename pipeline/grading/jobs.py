@@ -77,11 +77,30 @@ class TrainingRun:
     lost_seconds: float = 0.0  # time spent on lost attempts when none finished
 
 
-def write_workdir(workdir: Path, inputs: TrainingInputs, track: Track, threads: int) -> None:
-    """What the sandbox gets: public arrays, hidden inputs and the job; never hidden labels."""
-    np.savez(workdir / exchange.PUBLIC_FILE, x_train=inputs.x_train, y_train=inputs.y_train,
+ARRAY_FILES = (exchange.PUBLIC_FILE, exchange.HIDDEN_X_FILE)
+
+
+def write_arrays(folder: Path, inputs: TrainingInputs) -> None:
+    """The public arrays and hidden inputs as the trainer reads them (never hidden labels)."""
+    np.savez(folder / exchange.PUBLIC_FILE, x_train=inputs.x_train, y_train=inputs.y_train,
              x_val=inputs.x_val, y_val=inputs.y_val)
-    np.save(workdir / exchange.HIDDEN_X_FILE, inputs.hidden_x)
+    np.save(folder / exchange.HIDDEN_X_FILE, inputs.hidden_x)
+    for name in ARRAY_FILES:
+        (folder / name).chmod(0o444)
+
+
+def write_workdir(workdir: Path, inputs: TrainingInputs, track: Track, threads: int,
+                  arrays_dir: Optional[Path] = None) -> None:
+    """What the sandbox gets: public arrays, hidden inputs and the job; never hidden labels.
+
+    With `arrays_dir` (written once per run by write_arrays) the arrays are links to its files,
+    which the sandbox binds read-only, instead of 55 MB written again for every job (0.2 s each).
+    """
+    if arrays_dir is None:
+        write_arrays(workdir, inputs)
+    else:
+        for name in ARRAY_FILES:
+            (workdir / name).symlink_to(arrays_dir / name)
     job = {
         "schedule": track.schedule.model_dump(),
         "limits": track.limits.model_dump(),
@@ -132,7 +151,8 @@ def combine_outcomes(build: RunOutcome, train: RunOutcome, log_tail_bytes: int) 
 
 def run_in_sandbox(submission_dir: Path, inputs: TrainingInputs, track: Track, threads: int,
                    isolation: Isolation, on_line: Optional[Callable[[str], None]] = None,
-                   on_training: Optional[Callable[[], None]] = None) -> TrainingRun:
+                   on_training: Optional[Callable[[], None]] = None,
+                   arrays_dir: Optional[Path] = None) -> TrainingRun:
     """Build, then train one submission with the track's schedule (and seed), each step in its own
     sandbox on this machine: student code runs in the build step only (see sandbox/trainer/).
 
@@ -140,10 +160,11 @@ def run_in_sandbox(submission_dir: Path, inputs: TrainingInputs, track: Track, t
     the build; it waits for control/go (or control/stop) before it reads the built model. The
     wall-time limit covers both steps together. `on_training()` is called once the build step
     succeeded and the train step goes on (both processes have done their imports by then).
+    `arrays_dir`: the run's arrays, written once (write_arrays); without it, each job writes its own.
     """
     with tempfile.TemporaryDirectory(prefix=leftovers.scratch_prefix(submission_dir.name)) as scratch:
         workdir = Path(scratch)
-        write_workdir(workdir, inputs, track, threads)
+        write_workdir(workdir, inputs, track, threads, arrays_dir)
         # Both steps start at once and bind these, so they must exist before either starts.
         control = workdir / exchange.CONTROL_DIR
         for folder in (control, workdir / exchange.BUILD_DIR, workdir / exchange.OUT_DIR):

@@ -39,6 +39,7 @@ TRICKS = {
     "writes_16gb_to_scratch": (status.OUT_OF_DISK, "limits.disk_mb"),
     "writes_16gb_to_output": (status.OUT_OF_DISK, "limits.disk_mb"),
     "crafted_lambda_model_file": (status.OK, None),
+    "corrupts_shared_arrays": (status.OK, None),
 }
 HONEST = ["good", "custom_layer", "subclassed_model"]
 TRAIN_IMAGES, BATCH = 600, 64  # tiny_track()'s subset and schedule
@@ -215,3 +216,21 @@ def test_weights_are_counted_from_headers_without_decompressing(tmp_path):
     assert scoring.count_weights(path.read_bytes()) == (400_000_000, 400_000_003)
     assert scoring.count_weights(npz(trainable_0=np.array([object()], dtype=object))) is None
     assert scoring.count_weights(b"not a zip") is None
+
+
+@needs_bwrap
+@needs_mnist
+@pytest.mark.slow
+def test_the_arrays_every_job_shares_cannot_be_corrupted(graded, tmp_path):
+    """The run writes the arrays once and links them into every job (grading/jobs.py): a student
+    who could write them would poison everyone graded after them ("good" comes later in the batch)."""
+    results, logs = graded
+    log = logs["corrupts_shared_arrays"]
+    assert "POISONED" not in log
+    assert log.count("refused (") == 4  # in place, replace, chmod, through the link: each one refused
+    project = make_project(tmp_path)
+    add_fixtures(project / "submissions", ["good"])
+    job = TrackJob(TRACK_NAME, tiny_track(), project / "submissions", project / "data" / "prepared" / "mnist",
+                   project / "results" / TRACK_NAME)
+    [alone] = grade_track(job, GradingSettings(Grading(workers=1), IsolationPolicy()))
+    assert predictions_hash(alone) == predictions_hash(results["good"])
