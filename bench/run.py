@@ -19,7 +19,7 @@ Sections (each figure is a ratio taken within one run; medians over --repeats):
               whether its accuracies equal the local rows' with the same threads per training
   profile     py-spy on the grading parent (one small MLP): seconds per grading phase, import costs
   fixed_cost  the six references graded on the tiny schedule, 1 worker: sandbox wall time minus fit per
-              submission (issue 17: half of the 5.1 s before)   <= 2.55 s; and a digest of the predictions
+              submission (issue 17: half of the 4.54 s before)   <= 2.27 s; and a digest of the predictions
   cohort      a synthetic cohort of N students with ~3 resubmissions each (--cohort-sizes, default
               100,300,1000; graded once and cached in --cohort-cache): no-op repro, one change,
               MLflow rank publishing, leaderboard, grader memory, fixed cost, throughput (issue 17)
