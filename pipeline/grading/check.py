@@ -63,9 +63,9 @@ def check_submission(submission_dir: Path, track_name: str, track: Track, prepar
     })
     data = TrackData.load(prepared_dir, quick, HiddenSplit())
     meta = data.meta
-    executor = LocalExecutor(data.inputs, choose_isolation(policy), threads=os.cpu_count() or 1)
-    result, log_tail = train_and_score(submission_dir.resolve(), f"{track_name}/{submission_dir.name}", quick, data,
-                                       executor, echo=echo)
+    with LocalExecutor(data.inputs, choose_isolation(policy), threads=os.cpu_count() or 1) as executor:
+        result, log_tail = train_and_score(submission_dir.resolve(), f"{track_name}/{submission_dir.name}", quick,
+                                           data, executor, echo=echo)
     report = CheckReport()
     if result.get("trainable_params") is not None:
         report.good("model.py loads and returns a keras.Model")

@@ -143,9 +143,9 @@ def rerun(client: MlflowClient, run_id: str, prepared_root: Path, policy: Isolat
         isolation = choose_isolation(policy)
         threads = int(recorded.threads or max(1, os.cpu_count() or 1))
         data = TrackData.load(prepared_dir, track, hidden_split)
-        executor = LocalExecutor(data.inputs, isolation, threads=threads)
-        again, _ = grade_with_every_seed(submission_dir, track_name, track, data, executor,
-                                         lambda line: echo(line), feedback=None)
+        with LocalExecutor(data.inputs, isolation, threads=threads) as executor:
+            again, _ = grade_with_every_seed(submission_dir, track_name, track, data, executor,
+                                             lambda line: echo(line), feedback=None)
     report.reproduced, lines = compare(recorded, again)
     report.lines += lines
     client.set_tag(run_id, "rerun.reproduced", "true" if report.reproduced else "false")

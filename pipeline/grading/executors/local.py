@@ -39,6 +39,12 @@ class LocalExecutor:
         return jobs.run_in_sandbox(submission_dir, self.inputs, track, self.threads, self.isolation, on_line,
                                    on_training, self.arrays_dir())
 
+    def __enter__(self) -> "LocalExecutor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         if self._arrays_dir is not None:
             shutil.rmtree(self._arrays_dir, ignore_errors=True)
