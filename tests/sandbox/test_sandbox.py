@@ -416,8 +416,9 @@ def test_memory_limit_without_cgroups_falls_back_to_rlimit(tmp_path):
     prepared = project / "data" / "prepared" / "mnist"
     isolation = Isolation(bwrap=probe_bwrap(DEFAULT_BWRAP)[0], use_cgroups=False)
     data = TrackData.load(prepared, tiny_track(), HiddenSplit())
-    result, log = train_and_score((FIXTURES / "allocates_50gb").resolve(), TRACK_NAME, tiny_track(), data,
-                                  LocalExecutor(data.inputs, isolation, threads=1), echo=lambda line: None)
+    with LocalExecutor(data.inputs, isolation, threads=1) as executor:
+        result, log = train_and_score((FIXTURES / "allocates_50gb").resolve(), TRACK_NAME, tiny_track(), data,
+                                      executor, echo=lambda line: None)
     assert result["status"] == status.OUT_OF_MEMORY, (result["error"], log[-2000:])
     assert result["peak_memory_mb"] is None  # no cgroup was used
 
