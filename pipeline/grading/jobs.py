@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import socket
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -19,11 +20,12 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from pipeline import atomic
 from pipeline.config import Subset, Track
 from pipeline.data import layout
 from pipeline.sandbox import exchange, leftovers
 from pipeline.sandbox.isolation import Isolation
-from pipeline.sandbox.runner import RunOutcome, run_training
+from pipeline.sandbox.runner import HandOver, RunOutcome, run_training
 
 # The files the grader reads from each step. A hostile submission can write anything into its
 # output folder: bigger files are ignored (and the result then fails as unreadable), never loaded.
@@ -31,6 +33,8 @@ TRAIN_OUTPUT_FILES = (exchange.RESULT_FILE, exchange.PREDICTIONS_FILE, exchange.
                       exchange.VAL_PREDICTIONS_FILE, exchange.MODEL_CONFIG_FILE, exchange.WEIGHTS_FILE)
 BUILD_OUTPUT_FILES = (exchange.RESULT_FILE, exchange.NOTEBOOK_SOURCE_FILE)
 MAX_OUTPUT_BYTES = 64 * 2**20
+# Where a spare sandbox pair gets its submission's files (shown read-only at /submission).
+SUBMISSION_SLOT = "submission"
 
 
 def take(array: np.ndarray, limit: Optional[int]) -> np.ndarray:
@@ -89,18 +93,18 @@ def write_arrays(folder: Path, inputs: TrainingInputs) -> None:
         (folder / name).chmod(0o444)
 
 
-def write_workdir(workdir: Path, inputs: TrainingInputs, track: Track, threads: int,
-                  arrays_dir: Optional[Path] = None) -> None:
-    """What the sandbox gets: public arrays, hidden inputs and the job; never hidden labels.
-
-    With `arrays_dir` (written once per run by write_arrays) the arrays are links to its files,
-    which the sandbox binds read-only, instead of 55 MB written again for every job (0.2 s each).
-    """
+def link_or_write_arrays(workdir: Path, inputs: TrainingInputs, arrays_dir: Optional[Path]) -> None:
+    """The arrays in the scratch folder: links to the run's copy (write_arrays, once per run; the
+    sandbox binds them read-only) instead of 55 MB written again for every job (0.2 s each)."""
     if arrays_dir is None:
         write_arrays(workdir, inputs)
     else:
         for name in ARRAY_FILES:
             (workdir / name).symlink_to(arrays_dir / name)
+
+
+def write_job(workdir: Path, inputs: TrainingInputs, track: Track, threads: int) -> None:
+    """control/job.json, written whole at once: both steps may already be waiting for it."""
     job = {
         "schedule": track.schedule.model_dump(),
         "limits": track.limits.model_dump(),
@@ -108,7 +112,7 @@ def write_workdir(workdir: Path, inputs: TrainingInputs, track: Track, threads: 
         "num_classes": inputs.num_classes,
         "threads": threads,
     }
-    (workdir / exchange.JOB_FILE).write_text(json.dumps(job))
+    atomic.write_json(workdir / exchange.CONTROL_DIR / exchange.JOB_FILE, job)
 
 
 def collect_outputs(out_dir: Path, names: tuple[str, ...]) -> dict[str, bytes]:
@@ -149,45 +153,111 @@ def combine_outcomes(build: RunOutcome, train: RunOutcome, log_tail_bytes: int) 
         peak_rss_mb=max(build.peak_rss_mb, train.peak_rss_mb), peak_memory_mb=max(peaks) if peaks else None)
 
 
-def run_in_sandbox(submission_dir: Path, inputs: TrainingInputs, track: Track, threads: int,
-                   isolation: Isolation, on_line: Optional[Callable[[str], None]] = None,
-                   on_training: Optional[Callable[[], None]] = None,
-                   arrays_dir: Optional[Path] = None) -> TrainingRun:
-    """Build, then train one submission with the track's schedule (and seed), each step in its own
-    sandbox on this machine: student code runs in the build step only (see sandbox/trainer/).
+class SandboxPair:
+    """One job's two sandboxed steps, build and train, started together in one scratch folder.
 
-    The train step starts together with the build step, so its imports and array loading overlap
-    the build; it waits for control/go (or control/stop) before it reads the built model. The
-    wall-time limit covers both steps together. `on_training()` is called once the build step
-    succeeded and the train step goes on (both processes have done their imports by then).
-    `arrays_dir`: the run's arrays, written once (write_arrays); without it, each job writes its own.
+    Student code runs in the build step only (see sandbox/trainer/). The train step starts with
+    the build step, so its imports and array loading overlap the build; it waits for control/go
+    (or control/stop) before it reads the built model. The wall-time limit covers both together.
+
+    Started with a submission (`submission_dir`), the pair runs it at once. Started without one,
+    it is a spare: both steps import TensorFlow and wait, so that this cost overlaps the previous
+    job; `start_job` then copies the submission into the folder the sandbox shows at /submission,
+    writes the job, and starts the wall clock (runner.HandOver).
     """
-    with tempfile.TemporaryDirectory(prefix=leftovers.scratch_prefix(submission_dir.name)) as scratch:
-        workdir = Path(scratch)
-        write_workdir(workdir, inputs, track, threads, arrays_dir)
-        # Both steps start at once and bind these, so they must exist before either starts.
-        control = workdir / exchange.CONTROL_DIR
-        for folder in (control, workdir / exchange.BUILD_DIR, workdir / exchange.OUT_DIR):
-            folder.mkdir()
-        seed = track.schedule.seed
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-step") as side:
-            training = side.submit(run_training, "train", submission_dir, workdir, track.limits, threads, seed,
-                                   isolation=isolation, on_line=on_line)
+
+    def __init__(self, inputs: TrainingInputs, track: Track, threads: int, isolation: Isolation,
+                 arrays_dir: Optional[Path] = None, submission_dir: Optional[Path] = None):
+        self.inputs, self.track, self.threads = inputs, track, threads
+        label = submission_dir.name if submission_dir is not None else "spare"
+        self._scratch = tempfile.TemporaryDirectory(prefix=leftovers.scratch_prefix(label))
+        self.workdir = Path(self._scratch.name)
+        # Both steps bind these when they start, so they must exist before either starts.
+        for folder in (exchange.CONTROL_DIR, exchange.BUILD_DIR, exchange.OUT_DIR):
+            (self.workdir / folder).mkdir()
+        if submission_dir is None:
+            (self.workdir / SUBMISSION_SLOT).mkdir()
+        link_or_write_arrays(self.workdir, inputs, arrays_dir)
+        self.hand_over = None if submission_dir is not None else HandOver()
+        self._on_line: Optional[Callable[[str], None]] = None
+        if submission_dir is not None:
+            write_job(self.workdir, inputs, track, threads)
+        shown = submission_dir if submission_dir is not None else self.workdir / SUBMISSION_SLOT
+        self._steps = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-step")
+        self._train, self._build = (
+            self._steps.submit(run_training, step, shown, self.workdir, track.limits, threads, track.schedule.seed,
+                               isolation=isolation, on_line=self._echo, hand_over=self.hand_over)
+            for step in ("train", "build"))
+
+    def _echo(self, line: str) -> None:
+        if self._on_line is not None:
+            self._on_line(line)
+
+    def fits(self, track: Track, threads: int) -> bool:
+        """Whether this spare was started for a job of this track (its seed and limits are set at start)."""
+        return (self.hand_over is not None and self.hand_over.at is None and threads == self.threads
+                and track.limits == self.track.limits and track.schedule.seed == self.track.schedule.seed)
+
+    def start_job(self, submission_dir: Path, track: Track) -> None:
+        """Hand a spare its submission: a copy of its files (links stay links) at /submission."""
+        shutil.copytree(submission_dir, self.workdir / SUBMISSION_SLOT, symlinks=True, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        self.track = track
+        write_job(self.workdir, self.inputs, track, self.threads)
+        self.hand_over.give()
+
+    def finish(self, on_line: Optional[Callable[[str], None]] = None,
+               on_training: Optional[Callable[[], None]] = None) -> TrainingRun:
+        """Wait for the job; `on_training()` once the build succeeded and the train step goes on."""
+        self._on_line = on_line
+        control = self.workdir / exchange.CONTROL_DIR
+        try:
             build_ok = False
+            built: dict[str, bytes] = {}
             try:
-                build = run_training("build", submission_dir, workdir, track.limits, threads, seed,
-                                     isolation=isolation, on_line=on_line)
-                built = collect_outputs(workdir / exchange.BUILD_DIR, BUILD_OUTPUT_FILES)
+                build = self._build.result()
+                built = collect_outputs(self.workdir / exchange.BUILD_DIR, BUILD_OUTPUT_FILES)
                 build_ok = not _stopped(build) and _parse_status(built.get(exchange.RESULT_FILE)) == "ok"
             finally:
                 # Whatever happened (an interrupt too), the waiting train step gets its word.
                 (control / (exchange.GO_FILE if build_ok else exchange.STOP_FILE)).touch()
             if build_ok and on_training is not None:
                 on_training()
-            train = training.result()
-        if not build_ok:
-            return TrainingRun(build, built)
-        outputs = collect_outputs(workdir / exchange.OUT_DIR, TRAIN_OUTPUT_FILES)
-        if exchange.NOTEBOOK_SOURCE_FILE in built:
-            outputs[exchange.NOTEBOOK_SOURCE_FILE] = built[exchange.NOTEBOOK_SOURCE_FILE]
-        return TrainingRun(combine_outcomes(build, train, track.limits.log_tail_bytes), outputs)
+            train = self._train.result()
+            if not build_ok:
+                return TrainingRun(build, built)
+            outputs = collect_outputs(self.workdir / exchange.OUT_DIR, TRAIN_OUTPUT_FILES)
+            if exchange.NOTEBOOK_SOURCE_FILE in built:
+                outputs[exchange.NOTEBOOK_SOURCE_FILE] = built[exchange.NOTEBOOK_SOURCE_FILE]
+            return TrainingRun(combine_outcomes(build, train, self.track.limits.log_tail_bytes), outputs)
+        finally:
+            self._close()
+
+    def cancel(self) -> None:
+        """Stop a spare that was never handed a job."""
+        (self.workdir / exchange.CONTROL_DIR / exchange.STOP_FILE).touch()
+        if self.hand_over is not None:
+            self.hand_over.cancel()
+        for step in (self._build, self._train):
+            try:
+                step.result()
+            except Exception:  # noqa: BLE001 - a spare that failed to start has nothing to stop
+                pass
+        self._close()
+
+    def _close(self) -> None:
+        self._steps.shutdown(wait=True)  # after a failure too: the train step has its word and ends
+        self._scratch.cleanup()
+
+
+def run_in_sandbox(submission_dir: Path, inputs: TrainingInputs, track: Track, threads: int,
+                   isolation: Isolation, on_line: Optional[Callable[[str], None]] = None,
+                   on_training: Optional[Callable[[], None]] = None,
+                   arrays_dir: Optional[Path] = None) -> TrainingRun:
+    """Build, then train one submission with the track's schedule (and seed), each step in its own
+    sandbox on this machine (SandboxPair). `on_training()` is called once the build step
+    succeeded and the train step goes on (both processes have done their imports by then).
+    `arrays_dir`: the run's arrays, written once (write_arrays); without it, this job writes its own.
+    """
+    pair = SandboxPair(inputs, track, threads, isolation, arrays_dir, submission_dir)
+    return pair.finish(on_line, on_training)

@@ -213,6 +213,7 @@ def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], e
         return {**result, **facts}, log_tail
 
     finished = 0
+    executor.expect(len(stale) * len(job.track.seed_list()))
     pool = ThreadPoolExecutor(max_workers=executor.workers)
     try:
         futures = {pool.submit(grade_one_submission, entry.folder): entry for entry in stale}

@@ -1,6 +1,7 @@
 """The files a grader and its two sandboxed steps exchange in one submission's scratch folder.
 
-    job.json         schedule, shapes, limits, threads       (grader -> both steps, read-only)
+    control/job.json  schedule, shapes, limits, threads      (grader -> both steps, read-only; a
+                     sandbox started ahead of its submission waits for it)
     public.npz       public train/validation arrays          (grader -> both steps, read-only)
     hidden_x.npy     hidden test inputs, never their labels  (grader -> train step, read-only)
     build/model.keras     the student's model, initial weights  (build step -> train step)

@@ -86,6 +86,22 @@ class RunOutcome:
     limit_enforcement: dict = field(default_factory=dict)  # which mechanism enforced what
 
 
+class HandOver:
+    """A job started before its submission was known (its imports overlap the previous job): the
+    wall-time limit and the reported wall time count from `give()`, when it gets its submission;
+    `cancel()` stops a job that is never handed one."""
+
+    def __init__(self):
+        self.at: Optional[float] = None  # time.monotonic() of the hand-over
+        self.cancelled = False
+
+    def give(self) -> None:
+        self.at = time.monotonic()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
 # ---------------------------------------------------------------------------------------------
 # The command and environment of one run.
 
@@ -186,8 +202,8 @@ def _system_binds() -> list[str]:
 
 # What each step may write (on the host, under the scratch folder) and which inputs it sees.
 STEP_OUTPUT = {"build": exchange.BUILD_DIR, "train": exchange.OUT_DIR}
-STEP_INPUTS = {"build": (exchange.JOB_FILE, exchange.PUBLIC_FILE),
-               "train": (exchange.JOB_FILE, exchange.PUBLIC_FILE, exchange.HIDDEN_X_FILE, exchange.BUILD_DIR,
+STEP_INPUTS = {"build": (exchange.CONTROL_DIR, exchange.PUBLIC_FILE),
+               "train": (exchange.PUBLIC_FILE, exchange.HIDDEN_X_FILE, exchange.BUILD_DIR,
                          exchange.CONTROL_DIR)}
 
 
@@ -410,11 +426,13 @@ def run_training(
     seed: int,
     isolation: Isolation,
     on_line: Optional[Callable[[str], None]] = None,
+    hand_over: Optional[HandOver] = None,
 ) -> RunOutcome:
     """Run one step of the trainer ("build" or "train") for one submission in the sandbox and
     enforce the track's limits.
 
-    `isolation` comes from `isolation.choose_isolation` (called once per grading run).
+    `isolation` comes from `isolation.choose_isolation` (called once per grading run). With
+    `hand_over`, the step starts before its submission is known: see HandOver.
     """
     memory_limit, disk_limit = limits.memory_mb * 2**20, limits.disk_mb * 2**20
     workdir = workdir.resolve()
@@ -480,8 +498,11 @@ def run_training(
     peak_rss = 0
     kernel_enforced = cgroups.memory is not None and cgroups.pids is not None
     interval = POLL_SECONDS_WITH_CGROUPS if kernel_enforced else POLL_SECONDS_FALLBACK
+    job_started = (lambda: started) if hand_over is None else (lambda: hand_over.at)
     try:
         while popen.poll() is None:
+            if hand_over is not None and hand_over.cancelled:
+                break
             rss, thread_count = _tree_usage(watched) if watched is not None else (0, 0)
             peak_rss = max(peak_rss, rss)
             if cgroups.memory is None and rss > memory_limit:
@@ -490,7 +511,7 @@ def run_training(
             if cgroups.process_limit_hit() or (cgroups.pids is None and thread_count > limits.max_processes):
                 too_many_processes = True
                 break
-            if time.monotonic() - started > limits.wall_seconds:
+            if job_started() is not None and time.monotonic() - job_started() > limits.wall_seconds:
                 timed_out = True
                 break
             if sum(folder_bytes(folder) for folder in written) > disk_limit:
@@ -506,7 +527,7 @@ def run_training(
         _RUNNING.discard(popen.pid)
         cgroups.kill_all()  # anything that left the process group
         popen.wait()
-        wall_seconds = time.monotonic() - started
+        wall_seconds = time.monotonic() - (job_started() or time.monotonic())
         log = tail.text()
         popen.stdout.close()
         if cgroups.oom_killed():

@@ -5,6 +5,7 @@ out; everything around it stays in the grading process: the cache, scoring again
 labels (which never leave it), statuses, results and MLflow logging. An executor only turns
 (submission, track) into a `jobs.TrainingRun`, through one interface:
 
+    executor.expect(jobs)   # how many train() calls are coming
     executor.train(submission_dir, track, on_line, on_training) -> TrainingRun
     executor.workers, executor.threads, executor.name, executor.close()
 

@@ -137,6 +137,9 @@ class RayExecutor:
         return jobs.TrainingRun(outcome=None, outputs={}, node="?", lost_attempts=lost,
                                 lost_seconds=time.monotonic() - started)
 
+    def expect(self, count: int) -> None:
+        """(The local executor starts spare sandboxes from this; Ray schedules its own workers.)"""
+
     def close(self) -> None:
         if self.started_here:
             self.ray.shutdown()  # disconnects this process; the cluster keeps running

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Callable, NoReturn
@@ -16,7 +17,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from pipeline import atomic, status  # noqa: E402
-from pipeline.sandbox.exchange import HIDDEN_X_FILE, JOB_FILE, LOG_PREFIX, PUBLIC_FILE  # noqa: E402
+from pipeline.sandbox.exchange import (  # noqa: E402
+    CONTROL_DIR, HIDDEN_X_FILE, JOB_FILE, LOG_PREFIX, PUBLIC_FILE, STOP_FILE,
+)
 from pipeline.sandbox.trainer import contract, errors  # noqa: E402
 
 # Taken when the trainer starts, before any student code is imported: what writes the result and
@@ -24,8 +27,16 @@ from pipeline.sandbox.trainer import contract, errors  # noqa: E402
 _write_json, _exit_now = atomic.write_json, os._exit
 
 
-def read_job(workdir: Path) -> dict:
-    return json.loads((workdir / JOB_FILE).read_text())
+def read_job(workdir: Path, poll_seconds: float = 0.01) -> dict:
+    """The job. A sandbox started ahead of its submission (grading/jobs.py) has done its imports
+    by now and waits here until it is handed one; control/stop means it is not needed after all."""
+    control = workdir / CONTROL_DIR
+    while not (control / JOB_FILE).exists():
+        if (control / STOP_FILE).exists():
+            sys.stdout.flush()
+            _exit_now(0)
+        time.sleep(poll_seconds)
+    return json.loads((control / JOB_FILE).read_text())
 
 
 def configure_runtime(seed: int, threads: int) -> None:
