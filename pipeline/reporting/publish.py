@@ -43,6 +43,11 @@ class MlflowPublisher:
     def _logger(self) -> Future:
         return self._background.submit(self._open)
 
+    def store_is_new(self) -> bool:
+        """A local sqlite store that does not exist yet (opening it creates it)."""
+        prefix = "sqlite:///"
+        return self.tracking_uri.startswith(prefix) and not Path(self.tracking_uri[len(prefix):]).exists()
+
     def start(self) -> None:
         """Begin importing MLflow and opening the store (called once the first training is under way)."""
         self._logger  # noqa: B018 - starting the background open is the point
