@@ -45,8 +45,10 @@ class MlflowPublisher:
 
     def store_is_new(self) -> bool:
         """A local sqlite store that does not exist yet (opening it creates it)."""
-        prefix = "sqlite:///"
-        return self.tracking_uri.startswith(prefix) and not Path(self.tracking_uri[len(prefix):]).exists()
+        from pipeline.reporting.tracking import sqlite_path  # no MLflow import: that stays in the background
+
+        path = sqlite_path(self.tracking_uri)
+        return path is not None and not Path(path).exists()
 
     def start(self) -> None:
         """Begin importing MLflow and opening the store (called once the first training is under way)."""
