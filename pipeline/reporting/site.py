@@ -29,7 +29,7 @@ import json
 import os
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -111,17 +111,39 @@ class TrackView:
     ranked_count: int = 0
 
 
-@dataclass
 class Redactor:
-    """Replaces real ids (folder names, student ids) in free text (logs, summaries, errors) by display names."""
+    """Replaces real ids (folder names, student ids) in free text (logs, summaries, errors) by display
+    names, the longest id first where ids overlap. Every id in one pass over the text (Aho-Corasick):
+    one scan per id would make a site of 1,000 students a million scans of logs."""
 
-    replacements: dict[str, str] = field(default_factory=dict)
+    def __init__(self, replacements: dict[str, str]):
+        self.replacements = replacements
+        self._automaton = _automaton({real: real for real in replacements})
 
     def __call__(self, text: Optional[str]) -> str:
         text = text or ""
-        for real in sorted(self.replacements, key=len, reverse=True):
-            text = text.replace(real, self.replacements[real])
-        return text
+        if self._automaton is None:
+            return text
+        pieces, position = [], 0
+        for end, real in self._automaton.iter_long(text):
+            start = end - len(real) + 1
+            pieces += [text[position:start], self.replacements[real]]
+            position = end + 1
+        pieces.append(text[position:])
+        return "".join(pieces)
+
+
+def _automaton(words: dict[str, object]):
+    """An Aho-Corasick automaton finding every key of `words` (each match yields (end, value)); None if empty."""
+    import ahocorasick
+
+    if not words:
+        return None
+    automaton = ahocorasick.Automaton()
+    for word, value in words.items():
+        automaton.add_word(word, value)
+    automaton.make_automaton()
+    return automaton
 
 
 def _value(value):
@@ -197,9 +219,10 @@ def history_svg(track_name: str, frame: pd.DataFrame, names: dict[str, str]) -> 
     scored = frame[frame["public_accuracy"].notna()].copy()
     if len(scored):
         scored["when"] = pd.to_datetime(scored["time"], utc=True).dt.tz_localize(None)
-        ordered = sorted(scored["submission"].unique(), key=lambda submission: names.get(submission, ""))
+        by_submission = dict(tuple(scored.groupby("submission", sort=False)))
+        ordered = sorted(by_submission, key=lambda submission: names.get(submission, ""))
         for index, submission in enumerate(ordered):
-            rows = scored[scored["submission"] == submission].sort_values("when")
+            rows = by_submission[submission].sort_values("when")
             line, = axis.plot(rows["when"], rows["public_accuracy"], marker="o", markersize=3, linewidth=1,
                               color="#9ca3af")
             line.set_gid(f"history-{index}")
@@ -250,9 +273,8 @@ def _entries(shown: pd.DataFrame, names: dict[str, str], redact: Redactor, revea
     return entries
 
 
-def _earlier_versions(frame: pd.DataFrame, submission: str, current_hash: Optional[str]) -> list[dict]:
-    """The submission's versions in the history (by folder hash), newest first."""
-    rows = frame[frame["submission"] == submission]
+def _earlier_versions(rows: pd.DataFrame, current_hash: Optional[str]) -> list[dict]:
+    """One submission's versions in its rows of the history (by folder hash), newest first."""
     versions = []
     for content_hash, group in rows.groupby("content_hash", sort=False):
         ranks = group["rank"].dropna()
@@ -381,21 +403,35 @@ def _template_environment():
 
 
 def check_no_leaks(site_dir: Path, forbidden_ids: set[str], key: Optional[bytes], reveal_private: bool) -> None:
-    """Raise SiteError (and delete site/) if any written text file holds the site key, a real id or,
-    before the reveal, a hidden-score key: the last line of defence before the folder is published."""
-    patterns = {f"real id {real!r}": re.compile(rf"(?<![\w-]){re.escape(real)}(?![\w-])") for real in forbidden_ids}
+    """Raise SiteError (and delete site/) if any written text file holds the site key, a real id (as
+    a whole word: not inside a longer name) or, before the reveal, a hidden-score key: the last line
+    of defence before the folder is published. One pass per file finds every one of them."""
+    # word -> (what it is, must it stand alone)
+    words: dict[str, tuple[str, bool]] = {real: (f"real id {real!r}", True) for real in forbidden_ids if real}
     if key:
-        patterns["the site key"] = re.compile(re.escape(key.decode("utf-8")))
+        words[key.decode("utf-8")] = ("the site key", False)
     if not reveal_private:
-        patterns.update({f"hidden score {name!r}": re.compile(name) for name in HIDDEN_SCORE_KEYS})
+        words.update({name: (f"hidden score {name!r}", False) for name in HIDDEN_SCORE_KEYS})
+    automaton = _automaton({word: (word, *found) for word, found in words.items()})
+    if automaton is None:
+        return
     for path in sorted(site_dir.rglob("*")):
         if path.suffix not in (".html", ".svg", ".css", ".txt", ".json", ".csv"):
             continue
         text = path.read_text(errors="replace")
-        for what, pattern in patterns.items():
-            if pattern.search(text):
-                shutil.rmtree(site_dir, ignore_errors=True)
-                raise SiteError(f"{path} would publish {what}; nothing was published (site/ removed)")
+        for end, (word, what, alone) in automaton.iter(text):
+            start = end - len(word) + 1
+            if alone and (_is_id_char(text, start - 1) or _is_id_char(text, end + 1)):
+                continue  # part of a longer name, e.g. "ann" in "annotate"
+            shutil.rmtree(site_dir, ignore_errors=True)
+            raise SiteError(f"{path} would publish {what}; nothing was published (site/ removed)")
+
+
+_ID_CHAR = re.compile(r"[\w-]")
+
+
+def _is_id_char(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and _ID_CHAR.match(text[index]) is not None
 
 
 def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, prepared_dirs: dict[str, Optional[Path]],
@@ -468,13 +504,16 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, prepar
         # An index page of its own, so that a server with directory listings on does not list the pages.
         (site_dir / FEEDBACK_DIR).mkdir()
         (site_dir / FEEDBACK_DIR / "index.html").write_text(environment.get_template("no_listing.html").render(**common))
+        # Looked up per page: indexed once, not searched (a class of 1,000 would make it a million steps).
+        entries = {track.name: {entry.submission: entry for entry in track.entries} for track in tracks}
+        versions = {name: dict(tuple(frame.groupby("submission", sort=False))) for name, frame in histories.items()}
         for submission_id in submission_ids:
             token = feedback_token(submission_id, key)
             page_dir = site_dir / FEEDBACK_DIR / token
             page_dir.mkdir(parents=True)
             sections = []
             for track in tracks:
-                entry = next((entry for entry in track.entries if entry.submission == submission_id), None)
+                entry = entries[track.name].get(submission_id)
                 if entry is None:
                     continue
                 record = result_records[track.name].get(submission_id, {})
@@ -486,7 +525,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, prepar
                     "track": track.name, "entry": entry, "ranked_count": track.ranked_count, "images": images,
                     "model_summary": redact(record.get("model_summary")),
                     "log_tail": _log_tail(results_root / track.name / f"{submission_id}.log", redact),
-                    "versions": _earlier_versions(histories[track.name], submission_id, record.get("content_hash")),
+                    "versions": _earlier_versions(versions[track.name].get(submission_id, histories[track.name].iloc[0:0]),
+                                                 record.get("content_hash")),
                     "check_command": f"python -m pipeline check submissions/{folder} --track {track.name}",
                     "folder_hidden": folder == FOLDER_PLACEHOLDER,
                 })

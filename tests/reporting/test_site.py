@@ -202,6 +202,27 @@ def test_a_leak_is_refused_and_nothing_published(tmp_path, monkeypatch):
     assert not (tmp_path / "site").exists()
 
 
+def test_redaction_and_the_leak_check_find_every_id_in_one_pass(tmp_path):
+    """A class of 1,000 is searched in one pass per text (Aho-Corasick), with the same rules as one
+    search per id: the longest id wins where ids overlap, and a leak is a whole word only."""
+    ids = {f"student_{number:04d}": f"Name {number}" for number in range(1000)}
+    redact = site.Redactor({**ids, "student_00012": "Twelve", "s.mith@uni.edu": "Smith"})
+    assert redact("student_00012 and student_0001, mail s.mith@uni.edu.") == "Twelve and Name 1, mail Smith."
+    assert site.Redactor({})("nothing to do") == "nothing to do"
+    pages = tmp_path / "site"
+    pages.mkdir()
+    (pages / "index.html").write_text("annotate student_09999 and x-student_0001-y, ann_1")
+    site.check_no_leaks(pages, {"ann", *ids}, KEY, reveal_private=False)  # only inside longer names
+    for leak, what in (("<td>student_0999</td>", "real id 'student_0999'"), (f"?k={KEY.decode()}", "the site key"),
+                       ('{"private_accuracy": 1}', "hidden score 'private_accuracy'"),
+                       ("mail s.mith@uni.edu.", "real id 's.mith@uni.edu'")):
+        pages.mkdir(exist_ok=True)
+        (pages / "index.html").write_text(f"annotate {leak}")
+        with pytest.raises(site.SiteError, match=re.escape(what)):
+            site.check_no_leaks(pages, {"ann", "s.mith@uni.edu", *ids}, KEY, reveal_private=False)
+        assert not pages.exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # The site rendered by the shared `dvc repro` fixture, opened in headless Chromium.
 
