@@ -216,8 +216,7 @@ def cmd_new(args, params) -> int:
 def cmd_site(args, params) -> int:
     from pipeline.reporting import site
 
-    prepared_dirs = {name: DATA_PREPARED / track.dataset for name, track in params.tracks.items()}
-    print("\n".join(site.build_site(RESULTS, SUBMISSIONS, Path("site"), prepared_dirs,
+    print("\n".join(site.build_site(RESULTS, SUBMISSIONS, Path("site"), list(params.tracks),
                                     params.leaderboard.reveal_private, params.site.show_ids, site.key_from_env())))
     return 0
 

@@ -126,7 +126,8 @@ def grade_with_every_seed(submission_dir: Path, track_name: str, track: Track, d
         from pipeline.reporting import feedback as plots  # matplotlib: only when plotting
 
         val_outputs = _load_array(first.get(exchange.VAL_PREDICTIONS_FILE))
-        written = plots.write_feedback(feedback.folder, feedback.confusion_path, label, combined.get("history"),
+        # Titled by track only: the course site publishes these images on the student's page as they are.
+        written = plots.write_feedback(feedback.folder, feedback.confusion_path, track_name, combined.get("history"),
                                        data.inputs.x_val, data.inputs.y_val, val_outputs, data.meta["class_names"])
         combined["feedback_files"] = [path.relative_to(feedback.results_dir).as_posix() for path in written]
     return combined, "\n".join(logs)

@@ -2,6 +2,8 @@
 of misclassified images, all from the training history and the *validation* split.
 
 Nothing here reads hidden labels: the hidden split only ever contributes the aggregate score.
+The images are titled by track only, never by submission: the course site publishes these very
+files on each student's feedback page (site.py checks the ID_FREE mark before it does).
 Files, declared as DVC plots (dvc.yaml) and logged to MLflow with the run:
 
     results/<track>/feedback/<submission>/
@@ -35,6 +37,24 @@ HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy")
 MAX_MISCLASSIFIED = 25
 TILE_GAP = 2  # pixels between the misclassified images in their grid
 DPI = 80
+# PNG text chunk written into every image drawn here: "no submission id in this picture". Images
+# from older versions (titled by submission) lack it, and the site does not publish them.
+ID_FREE_KEY, ID_FREE_VALUE = "Description", "gradebench feedback, titled by track only"
+
+
+def save_png(figure: Figure, path: Path) -> None:
+    figure.savefig(path, dpi=DPI, metadata={ID_FREE_KEY: ID_FREE_VALUE})
+
+
+def is_id_free(path: Path) -> bool:
+    """Whether `path` is a PNG drawn here (titled by track only), from its text chunk."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.format == "PNG" and image.info.get(ID_FREE_KEY) == ID_FREE_VALUE
+    except (OSError, ValueError):
+        return False
 
 
 def warm_up() -> None:
@@ -75,7 +95,7 @@ def plot_learning_curves(path: Path, history: dict, title: str) -> None:
         axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=DPI)
+    save_png(figure, path)
 
 
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -103,7 +123,7 @@ def plot_confusion(path: Path, counts: np.ndarray, class_names: list[str], title
                           color="white" if value > threshold else "black")
     axis.set_title(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=DPI)
+    save_png(figure, path)
 
 
 def tile(images: np.ndarray, columns: int, pad: int = TILE_GAP) -> np.ndarray:
@@ -140,12 +160,13 @@ def plot_misclassified(path: Path, images: np.ndarray, y_true: np.ndarray, y_pre
     else:
         axis.text(0.5, 0.5, "no misclassified validation images", ha="center", va="center")
     figure.suptitle(f"{title} (true → predicted)")
-    figure.savefig(path, dpi=DPI)
+    save_png(figure, path)
 
 
 def write_feedback(out_dir: Path, confusion_path: Path, title: str, history: Optional[dict], x_val: np.ndarray,
                    y_val: np.ndarray, val_outputs: Optional[np.ndarray], class_names: list[str]) -> list[Path]:
-    """Write every feedback file that the available inputs allow; returns the files written."""
+    """Write every feedback file that the available inputs allow; returns the files written.
+    `title`: the track's name (the images are published on the site as they are)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.iterdir():
         old.unlink()

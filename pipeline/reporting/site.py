@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import datetime
-import hashlib
 import io
 import json
 import os
@@ -33,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import pandas as pd
 
 from pipeline import status
@@ -43,11 +41,6 @@ from pipeline.reporting import feedback, history, leaderboard, pseudonyms
 SITE_KEY_ENV = "GRADEBENCH_SITE_KEY"
 FEEDBACK_DIR = "feedback"
 LINKS_FILE = "site_links.csv"
-# results/site_images/<track>/<submission>/<key>/: the feedback PNGs drawn for a page, reused while
-# their inputs (curves, confusion data, the data's fingerprint, the plotting code) are unchanged.
-# Drawing them is most of what the stage costs, so one changed submission redraws one page.
-IMAGES_CACHE_DIR = "site_images"
-IMAGES_INDEX = "images.json"
 TEMPLATES_DIR = Path(__file__).with_name("site_templates")
 # The feedback images a page shows (validation split only: see feedback.py).
 FEEDBACK_IMAGES = {
@@ -287,100 +280,22 @@ def _earlier_versions(rows: pd.DataFrame, current_hash: Optional[str]) -> list[d
     return sorted(versions, key=lambda version: version["first_seen"], reverse=True)
 
 
-def draw_feedback_images(results_dir: Path, prepared_dir: Optional[Path], submission: str, track_name: str,
-                         page_dir: Path) -> list[dict]:
-    """Learning curves, validation confusion matrix and misclassified validation images of one
-    submission, titled by track only, as PNGs in its page folder; returns their src and alt text."""
+def feedback_images(results_dir: Path, submission: str, track_name: str, page_dir: Path) -> list[dict]:
+    """The feedback PNGs the grade stage drew for one submission (feedback.py: validation split
+    only, titled by track), linked into its page folder as <track>_<name>; returns their src and
+    alt text. An image without feedback.py's id-free mark (drawn by an older version, titled with
+    the submission's id) is left out rather than published."""
     images = []
-    history_csv = results_dir / "feedback" / submission / feedback.HISTORY_FILE
-    if history_csv.is_file():
-        curves = pd.read_csv(history_csv)
-        if len(curves):
-            target = page_dir / f"{track_name}_{feedback.CURVES_PNG}"
-            feedback.plot_learning_curves(target, {column: curves[column].dropna().tolist()
-                                                   for column in feedback.HISTORY_COLUMNS if column in curves},
-                                          f"{track_name}: learning curves")
-            images.append({"src": target.name, "alt": FEEDBACK_IMAGES[feedback.CURVES_PNG]})
-    confusion_csv = results_dir / "confusion" / f"{submission}.csv"
-    meta_file = prepared_dir / "meta.json" if prepared_dir else None
-    if confusion_csv.is_file() and meta_file is not None and meta_file.is_file():
-        class_names = [str(name) for name in json.loads(meta_file.read_text())["class_names"]]
-        pairs = pd.read_csv(confusion_csv, dtype=str, keep_default_na=False)
-        index = {name: position for position, name in enumerate(class_names)}
-        y_true, y_pred = pairs["actual"].map(index), pairs["predicted"].map(index)
-        if len(pairs) and y_true.notna().all() and y_pred.notna().all():
-            y_true, y_pred = y_true.to_numpy(int), y_pred.to_numpy(int)
-            counts = feedback.confusion_counts(y_true, y_pred, len(class_names))
-            target = page_dir / f"{track_name}_{feedback.CONFUSION_PNG}"
-            feedback.plot_confusion(target, counts, class_names, f"{track_name}: validation confusion "
-                                    f"(accuracy {float(np.trace(counts)) / max(1, counts.sum()):.3f})")
-            images.append({"src": target.name, "alt": FEEDBACK_IMAGES[feedback.CONFUSION_PNG]})
-            # The CSV has one row per validation image, in order: the same images the grader used.
-            x_val, y_val = _validation_images(prepared_dir)
-            if x_val is not None and len(y_val) >= len(y_true) and np.array_equal(y_val[:len(y_true)], y_true):
-                target = page_dir / f"{track_name}_{feedback.MISCLASSIFIED_PNG}"
-                feedback.plot_misclassified(target, x_val[:len(y_true)], y_true, y_pred, class_names,
-                                            f"{track_name}: misclassified validation images")
-                images.append({"src": target.name, "alt": FEEDBACK_IMAGES[feedback.MISCLASSIFIED_PNG]})
+    for name, alt in FEEDBACK_IMAGES.items():
+        source = results_dir / "feedback" / submission / name
+        if source.is_file() and feedback.is_id_free(source):
+            target = page_dir / f"{track_name}_{name}"
+            try:
+                os.link(source, target)  # site/ is rebuilt from scratch each time, never written into
+            except OSError:
+                shutil.copyfile(source, target)
+            images.append({"src": target.name, "alt": alt})
     return images
-
-
-def _images_key(results_dir: Path, prepared_dir: Optional[Path], submission: str, track_name: str,
-                 data_fingerprint: Optional[str]) -> str:
-    """What the feedback images of one submission depend on."""
-    digest = hashlib.sha256()
-    for path in (results_dir / "feedback" / submission / feedback.HISTORY_FILE,
-                 results_dir / "confusion" / f"{submission}.csv",
-                 *([prepared_dir / "meta.json"] if prepared_dir else []),
-                 Path(feedback.__file__), Path(__file__)):
-        digest.update(path.read_bytes() if path.is_file() else b"-")
-        digest.update(b"\0")
-    digest.update(f"{track_name}\0{data_fingerprint}".encode())
-    return digest.hexdigest()[:32]
-
-
-def feedback_images(results_dir: Path, prepared_dir: Optional[Path], submission: str, track_name: str,
-                    page_dir: Path, cache_root: Path, data_fingerprint: Optional[str]) -> list[dict]:
-    """`draw_feedback_images`, reusing the PNGs drawn last time when their inputs are unchanged."""
-    folder = cache_root / track_name / submission
-    cached = folder / _images_key(results_dir, prepared_dir, submission, track_name, data_fingerprint)
-    if not (cached / IMAGES_INDEX).is_file():
-        shutil.rmtree(folder, ignore_errors=True)  # older versions of this submission's images
-        drawing = cached.with_name(cached.name + ".partial")
-        shutil.rmtree(drawing, ignore_errors=True)
-        drawing.mkdir(parents=True)
-        images = draw_feedback_images(results_dir, prepared_dir, submission, track_name, drawing)
-        (drawing / IMAGES_INDEX).write_text(json.dumps(images))
-        os.replace(drawing, cached)
-    images = json.loads((cached / IMAGES_INDEX).read_text())
-    for image in images:
-        shutil.copyfile(cached / image["src"], page_dir / image["src"])
-    return images
-
-
-def prune_images_cache(cache_root: Path, current: dict[str, set[str]]) -> None:
-    """Drop the cached images of tracks and submissions that are gone."""
-    if not cache_root.is_dir():
-        return
-    for track_folder in cache_root.iterdir():
-        for folder in track_folder.iterdir() if track_folder.is_dir() else []:
-            if folder.name not in current.get(track_folder.name, set()):
-                shutil.rmtree(folder, ignore_errors=True)
-
-
-_VALIDATION_CACHE: dict = {}
-
-
-def _validation_images(prepared_dir: Path):
-    """The public validation images and labels of a prepared dataset (read once per build)."""
-    if prepared_dir not in _VALIDATION_CACHE:
-        path = prepared_dir / "public.npz"
-        if path.is_file():
-            with np.load(path) as public:
-                _VALIDATION_CACHE[prepared_dir] = (public["x_val"], public["y_val"])
-        else:
-            _VALIDATION_CACHE[prepared_dir] = (None, None)
-    return _VALIDATION_CACHE[prepared_dir]
 
 
 def _log_tail(path: Path, redact: Redactor) -> str:
@@ -434,14 +349,11 @@ def _is_id_char(text: str, index: int) -> bool:
     return 0 <= index < len(text) and _ID_CHAR.match(text[index]) is not None
 
 
-def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, prepared_dirs: dict[str, Optional[Path]],
+def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_names: list[str],
                reveal_private: bool, show_ids: bool, key: Optional[bytes],
                now: Optional[datetime.datetime] = None) -> list[str]:
-    """Render site/ from the results, the history, the submissions' meta.yaml and (for the
-    misclassified images) each track's prepared public data, `prepared_dirs` = {track: folder};
-    return the lines to print."""
-    track_names = list(prepared_dirs)
-    _VALIDATION_CACHE.clear()
+    """Render site/ from the results of `track_names` (with the feedback images the grade stage
+    drew), the history and the submissions' meta.yaml; return the lines to print."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     shown_tables, result_records, histories = {}, {}, {}
     for track_name in track_names:
@@ -482,8 +394,6 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, prepar
             runs=history_runs(histories[track_name], names),
             ranked_count=sum(entry.rank is not None for entry in entries)))
 
-    # A declared output of the stage (dvc.yaml): it exists even when no page is drawn (no key yet).
-    (results_root / IMAGES_CACHE_DIR).mkdir(exist_ok=True)
     if site_dir.exists():
         shutil.rmtree(site_dir)  # pages of deleted submissions, or of an old key, must not linger
     site_dir.mkdir(parents=True)
@@ -517,9 +427,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, prepar
                 if entry is None:
                     continue
                 record = result_records[track.name].get(submission_id, {})
-                images = feedback_images(results_root / track.name, prepared_dirs[track.name], submission_id,
-                                         track.name, page_dir, results_root / IMAGES_CACHE_DIR,
-                                         record.get("data_fingerprint"))
+                images = feedback_images(results_root / track.name, submission_id, track.name, page_dir)
                 folder = submission_id if (show_ids or submission_id in baselines) else FOLDER_PLACEHOLDER
                 sections.append({
                     "track": track.name, "entry": entry, "ranked_count": track.ranked_count, "images": images,
@@ -533,8 +441,6 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, prepar
             (page_dir / "index.html").write_text(page.render(name=names[submission_id], sections=sections, **common))
             links.append({"submission": submission_id, "student_id": student_ids.get(submission_id),
                           "page": f"{FEEDBACK_DIR}/{token}/index.html"})
-        prune_images_cache(results_root / IMAGES_CACHE_DIR, {track.name: {entry.submission for entry in track.entries}
-                                                             for track in tracks})
         lines.append(f"site: {len(links)} feedback page(s) under {site_dir}/{FEEDBACK_DIR}/; their links (to mail "
                      f"each student theirs) in {results_root / LINKS_FILE}")
     check_no_leaks(site_dir, forbidden, key, reveal_private)

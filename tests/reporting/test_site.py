@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.reporting import history, pseudonyms, site
+from pipeline.reporting import feedback, history, pseudonyms, site
 from tests.helpers import ARTIFACTS, STUDENTS
 
 KEY = b"test-site-key-0123456789abcdef"
 VALIDATION_LABELS = [position % 10 for position in range(30)]
+VALIDATION_IMAGES = np.random.default_rng(0).integers(0, 255, (30, 28, 28), dtype=np.uint8)
 PRIVATE_VALUES = {"alice": 0.8123456, "bob": 0.7012345, "small_cnn": 0.9345678}
 
 
@@ -61,20 +62,13 @@ def make_results(root: Path) -> tuple[Path, Path]:
         track_dir.mkdir(parents=True, exist_ok=True)
         (track_dir / f"{name}.json").write_text(json.dumps(record))
         (track_dir / f"{name}.log").write_text(f"mnist/{name}: epoch 1/2 accuracy=0.5\nlast line of {name}\n")
-        if record["status"] == "ok":
-            feedback_dir = track_dir / "feedback" / name
-            feedback_dir.mkdir(parents=True)
-            (feedback_dir / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy\n"
-                                                      "1,2.0,0.5,1.9,0.55\n2,1.0,0.8,1.1,0.75\n")
-            (track_dir / "confusion").mkdir(exist_ok=True)
-            predicted = [(label + (position % 3 == 0)) % 10 for position, label in enumerate(VALIDATION_LABELS)]
-            (track_dir / "confusion" / f"{name}.csv").write_text("actual,predicted\n" + "".join(
-                f"{label},{guess}\n" for label, guess in zip(VALIDATION_LABELS, predicted)))
-    prepared = root / "data" / "prepared" / "mnist"
-    prepared.mkdir(parents=True)
-    (prepared / "meta.json").write_text(json.dumps({"class_names": [str(digit) for digit in range(10)]}))
-    np.savez(prepared / "public.npz", x_val=np.random.default_rng(0).integers(0, 255, (40, 28, 28), dtype=np.uint8),
-             y_val=np.array(VALIDATION_LABELS + [0] * 10))
+        if record["status"] == "ok":  # the feedback files the grade stage writes, drawn by the real code
+            predicted = np.array([(label + (position % 3 == 0)) % 10 for position, label in enumerate(VALIDATION_LABELS)])
+            feedback.write_feedback(track_dir / "feedback" / name, track_dir / "confusion" / f"{name}.csv", "mnist",
+                                    {"loss": [2.0, 1.0], "accuracy": [0.5, 0.8], "val_loss": [1.9, 1.1],
+                                     "val_accuracy": [0.55, 0.75]},
+                                    VALIDATION_IMAGES, np.array(VALIDATION_LABELS), np.eye(10)[predicted],
+                                    [str(digit) for digit in range(10)])
     ranked = site.leaderboard.rank(site.leaderboard.load_track_results(track_dir, "mnist"))
     first = datetime.datetime(2026, 1, 1, 9, 0, tzinfo=datetime.timezone.utc)
     older = [dict(record, content_hash="hash-a1") if record["submission"] == "alice" else record
@@ -87,8 +81,7 @@ def make_results(root: Path) -> tuple[Path, Path]:
 def build(tmp_path: Path, key=KEY, reveal_private=False, show_ids=False) -> tuple[Path, list[str]]:
     results, submissions = make_results(tmp_path)
     site_dir = tmp_path / "site"
-    lines = site.build_site(results, submissions, site_dir, {"mnist": tmp_path / "data" / "prepared" / "mnist"},
-                            reveal_private, show_ids, key)
+    lines = site.build_site(results, submissions, site_dir, ["mnist"], reveal_private, show_ids, key)
     return site_dir, lines
 
 
@@ -154,28 +147,23 @@ def test_feedback_page_shows_status_plots_versions_and_check_command(tmp_path):
     assert "python -m pipeline check submissions/small_cnn --track mnist" in baseline
 
 
-def test_feedback_images_are_redrawn_only_for_a_changed_submission(tmp_path):
-    """Drawing the plots is most of the stage's cost: a rebuild reuses every page's images whose
-    inputs did not change (here: alice's confusion data changes, bob's does not)."""
+def test_pages_publish_the_grade_stages_images_and_never_one_titled_with_an_id(tmp_path):
+    """The site draws nothing per page: it links the images the grade stage drew (titled by track,
+    marked so in the PNG). An image without that mark, like those older versions titled with the
+    submission's id, stays off the page."""
     site_dir, _ = build(tmp_path)
-    cache = tmp_path / "results" / site.IMAGES_CACHE_DIR / "mnist"
-    drawn = {name: {path.name: path.stat().st_mtime_ns for path in (cache / name).rglob("*.png")}
-             for name in ("alice", "bob")}
-    assert all(len(images) == 3 for images in drawn.values())
-    confusion = tmp_path / "results" / "mnist" / "confusion" / "alice.csv"
-    rows = confusion.read_text().splitlines()
-    actual, predicted = rows[1].split(",")
-    rows[1] = f"{actual},{(int(predicted) + 1) % 10}"  # one more (or one fewer) mistake
-    confusion.write_text("\n".join(rows) + "\n")
-    site.build_site(tmp_path / "results", tmp_path / "submissions", site_dir,
-                    {"mnist": tmp_path / "data" / "prepared" / "mnist"}, False, False, KEY)
-    again = {name: {path.name: path.stat().st_mtime_ns for path in (cache / name).rglob("*.png")}
-             for name in ("alice", "bob")}
-    assert again["bob"] == drawn["bob"]  # reused
-    assert again["alice"].keys() == drawn["alice"].keys() and again["alice"] != drawn["alice"]  # redrawn
-    assert len(list((cache / "alice").iterdir())) == 1  # the old version's images are gone
     links = pd.read_csv(tmp_path / "results" / site.LINKS_FILE).set_index("submission")["page"]
-    assert len(list((site_dir / links["bob"]).parent.glob("*.png"))) == 3  # copied into the page
+    graded = tmp_path / "results" / "mnist" / "feedback" / "bob" / feedback.CURVES_PNG
+    published = (site_dir / links["bob"]).parent / f"mnist_{feedback.CURVES_PNG}"
+    assert published.read_bytes() == graded.read_bytes() and feedback.is_id_free(published)
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(2, 2))
+    figure.suptitle("mnist/bob: learning curves")  # as drawn before the mark existed
+    figure.savefig(graded, dpi=feedback.DPI)
+    site.build_site(tmp_path / "results", tmp_path / "submissions", site_dir, ["mnist"], False, False, KEY)
+    bob = (site_dir / links["bob"]).read_text()
+    assert bob.count('<img class="plot"') == 2 and not published.exists()
 
 
 def test_without_a_key_no_feedback_pages_and_a_clear_warning(tmp_path):
@@ -185,7 +173,7 @@ def test_without_a_key_no_feedback_pages_and_a_clear_warning(tmp_path):
     with pytest.raises(site.SiteError, match="at least 16"):
         site.key_from_env({site.SITE_KEY_ENV: "short"})
     # Every output the site stage declares in dvc.yaml exists, or `dvc repro` fails without a key.
-    assert (tmp_path / "results" / site.IMAGES_CACHE_DIR).is_dir() and (tmp_path / "results" / site.LINKS_FILE).is_file()
+    assert (tmp_path / "results" / site.LINKS_FILE).is_file()
 
 
 def test_private_column_only_after_reveal_and_ids_only_when_asked(tmp_path):
