@@ -102,9 +102,16 @@ class Timed:
     the CPU seconds (user + system) of it and its reaped descendants (for `pipeline grade`: the
     grader and bwrap, not the sandboxed trainer, which the sandbox's own PID-1 reaps)."""
 
-    def __init__(self, seconds, returncode, output, peak_rss_mb, cpu_seconds=None, load=None):
+    def __init__(self, seconds, returncode, output, peak_rss_mb, cpu_seconds=None, load=None, line_times=()):
         self.seconds, self.returncode, self.output, self.peak_rss_mb = seconds, returncode, output, peak_rss_mb
         self.cpu_seconds, self.load = cpu_seconds, load
+        self.line_times = list(line_times)  # (seconds since the start, line) for each output line
+
+    def stage_seconds(self) -> dict[str, float]:
+        """For a `dvc repro`: each stage that ran, from its "Running stage" line to the next one (or the end)."""
+        starts = [(at, line.split("'")[1]) for at, line in self.line_times if line.startswith("Running stage '")]
+        ends = [at for at, _ in starts[1:]] + [self.seconds]
+        return {stage: end - at for (at, stage), end in zip(starts, ends)}
 
 
 def run(command: list[str], cwd: Path, env: dict | None = None, check: bool = True, poll_rss: bool = False) -> Timed:
@@ -128,7 +135,11 @@ def run(command: list[str], cwd: Path, env: dict | None = None, check: bool = Tr
     if sampler:
         sampler.start()
     load = os.getloadavg()[0]
-    output = process.stdout.read()
+    chunks, line_times = [], []
+    for line in process.stdout:
+        chunks.append(line)
+        line_times.append((time.perf_counter() - started, line.decode("utf-8", "replace").rstrip()))
+    output = b"".join(chunks)
     process.stdout.close()
     _, wait_status, usage = os.wait4(process.pid, 0)  # rusage covers the reaped descendants too
     process.returncode = os.waitstatus_to_exitcode(wait_status)
@@ -140,7 +151,7 @@ def run(command: list[str], cwd: Path, env: dict | None = None, check: bool = Tr
     if check and process.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, command))} failed ({process.returncode}) in {cwd}:\n{text[-3000:]}")
     return Timed(seconds, process.returncode, text, peak[0] / 2**20 if poll_rss else None,
-                 usage.ru_utime + usage.ru_stime, load)
+                 usage.ru_utime + usage.ru_stime, load, line_times)
 
 
 def pipeline_cmd(*args: str) -> list[str]:

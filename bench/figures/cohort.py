@@ -326,8 +326,12 @@ def edit_one(ws: Path, plan: dict, repeat: int) -> str:
     return name
 
 
+# The site renders every student's feedback page only with a key, as a course runs it.
+SITE_KEY = "cohort-bench-site-key-0123456789abcdef"
+
+
 def measure(args, students: int, report_rows: dict) -> dict:
-    env = environment({"GRADEBENCH_MIRROR": args.mirror} if args.mirror else None)
+    env = environment({"GRADEBENCH_SITE_KEY": SITE_KEY, **({"GRADEBENCH_MIRROR": args.mirror} if args.mirror else {})})
     started = time.perf_counter()
     ws, built = build_cohort(args, students, env)
     plan = json.loads((ws / "cohort_plan.json").read_text())
@@ -346,10 +350,11 @@ def measure(args, students: int, report_rows: dict) -> dict:
         timed = run(["dvc", "repro"], ws, env)
         result = read_result(ws, TRACK, name)
         changes.append({"submission": name, "dvc_seconds": timed.seconds, "sandbox_seconds": result["wall_seconds"],
-                        "train_seconds": result.get("train_seconds"),
+                        "train_seconds": result.get("train_seconds"), "stage_seconds": timed.stage_seconds(),
                         "outside_sandbox_seconds": timed.seconds - result["wall_seconds"]})
         log(f"cohort N={students}: one change: dvc repro {timed.seconds:.1f} s, its sandbox "
-            f"{result['wall_seconds']:.1f} s")
+            f"{result['wall_seconds']:.1f} s; stages " + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds
+                                                                  in timed.stage_seconds().items()))
     figures["one_change"] = changes
     figures["one_change_outside_sandbox_seconds"] = median([c["outside_sandbox_seconds"] for c in changes])
 
@@ -377,8 +382,8 @@ def measure(args, students: int, report_rows: dict) -> dict:
     # 4 leaderboard stage
     board = [run(pipeline_cmd("leaderboard"), ws, env).seconds for _ in range(max(2, args.repeats))]
     figures["leaderboard_seconds"] = median(board)
-    site = run(pipeline_cmd("site"), ws, env, check=False)
-    figures["site_seconds"] = site.seconds if site.returncode == 0 else None
+    sites = [run(pipeline_cmd("site"), ws, env, check=False) for _ in range(max(2, args.repeats))]
+    figures["site_seconds"] = median([site.seconds for site in sites]) if all(s.returncode == 0 for s in sites) else None
 
     # 3 rank publishing: sqlite, then a local mlflow server on the same store
     figures["publish_sqlite"] = measure_publish(ws, f"sqlite:///{ws / 'mlflow.db'}", env)
@@ -463,6 +468,14 @@ def rows(report: dict) -> list[tuple]:
         table.append(row(f"C2 one change {n}: dvc repro - its sandbox",
                          f"{fig['one_change_outside_sandbox_seconds']:.2f} s", "<= 5 s",
                          fig["one_change_outside_sandbox_seconds"] / CHANGE_TARGET))
+        stages: dict[str, list[float]] = {}
+        for change in fig["one_change"]:
+            for stage, seconds in (change.get("stage_seconds") or {}).items():
+                stages.setdefault(stage, []).append(seconds)
+        if stages:
+            table.append(row(f"  C2 by stage (median; grade includes its sandbox, "
+                             f"{median([c['sandbox_seconds'] for c in fig['one_change']]):.2f} s)",
+                             ", ".join(f"{stage} {median(values):.2f} s" for stage, values in stages.items()), "-", None))
         for store in ("sqlite", "server"):
             pub = fig.get(f"publish_{store}") or {}
             if "full_rerank_seconds" in pub:
