@@ -34,6 +34,7 @@ EXAMPLES = """examples:
   python -m pipeline ui                      # MLflow UI + one leaderboard link per track
   python -m pipeline rerun <run-id>          # re-grade one MLflow entry, check it reproduces
   python -m pipeline site                    # render site/ (leaderboard, history, feedback pages)
+  python -m pipeline report                  # leaderboard + site (the DVC stage `report`)
 """
 
 
@@ -117,6 +118,13 @@ def cmd_leaderboard(args, params) -> int:
         print(leaderboard.to_markdown(table[table["track"] == track_name], track_name))
     print(f"{len(grades)} student(s) in {RESULTS / rubric.GRADES_FILE}")
     return 0
+
+
+def cmd_report(args, params) -> int:
+    """`leaderboard` then `site`, in one process: the DVC stage that writes what people read."""
+    args.track = None
+    cmd_leaderboard(args, params)
+    return cmd_site(args, params)
 
 
 def rank_track(track_name: str, params):
@@ -293,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("site", help="render site/: public leaderboard, its history, private feedback pages "
                         "(needs GRADEBENCH_SITE_KEY)").set_defaults(handler=cmd_site)
+    commands.add_parser("report", help="leaderboard, then site, in one process (the DVC stage `report`)"
+                        ).set_defaults(handler=cmd_report)
     from pipeline.course import cli as course_cli  # `collect`: pipeline/course/cli.py
     course_cli.add_parser(commands)
     return parser

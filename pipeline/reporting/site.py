@@ -408,7 +408,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         lines.append(f"WARNING: {SITE_KEY_ENV} is not set, so no feedback pages were written (their unguessable "
                      f"paths need a secret key). Set it, e.g. `export {SITE_KEY_ENV}=$(python -c 'import secrets; "
                      f"print(secrets.token_urlsafe(32))')`, keep it out of the repository, and run "
-                     f"`dvc repro --force site`.")
+                     f"`dvc repro --force report`.")
     else:
         page = environment.get_template("feedback.html")
         # An index page of its own, so that a server with directory listings on does not list the pages.

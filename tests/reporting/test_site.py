@@ -3,7 +3,7 @@ and the rendered pages opened in headless Chromium (no console error, no request
 machine, leaderboard in rank order with pseudonyms, plots present, history points, axe-core).
 
 Unit tests build a small results folder by hand (seconds); the browser tests use the site that
-the shared `dvc repro` fixture (tests/conftest.py) renders with its `site` stage."""
+the shared `dvc repro` fixture (tests/conftest.py) renders with its `report` stage."""
 
 from __future__ import annotations
 
@@ -256,7 +256,7 @@ def axe_source() -> Path:
 @pytest.fixture(scope="module")
 def built_site(dvc_project):
     site_dir = dvc_project.root / "site"
-    assert "Running stage 'site'" in dvc_project.first_output
+    assert "Running stage 'report'" in dvc_project.first_output
     assert (site_dir / "index.html").is_file(), dvc_project.first_output[-3000:]
     return site_dir
 
@@ -299,11 +299,11 @@ def expected_names(root: Path, submissions: list[str], baselines: set[str]) -> d
 
 
 @pytest.mark.slow
-def test_site_stage_is_incremental(dvc_project, built_site):
+def test_report_stage_is_incremental(dvc_project, built_site):
     from tests.helpers import run
 
-    output = run(["dvc", "repro", "site"], dvc_project.root, dvc_project.env)
-    assert "Stage 'site' didn't change, skipping" in output, output[-2000:]
+    output = run(["dvc", "repro", "report"], dvc_project.root, dvc_project.env)
+    assert "Stage 'report' didn't change, skipping" in output, output[-2000:]
 
 
 @pytest.mark.slow
