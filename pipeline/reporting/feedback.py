@@ -94,7 +94,9 @@ def plot_learning_curves(path: Path, history: dict, title: str) -> None:
         axis.grid(alpha=0.3)
         axis.legend()
     figure.suptitle(title)
-    figure.tight_layout()
+    # Fixed margins rather than tight_layout, which draws the figure an extra time to measure it
+    # (a third of the plot's cost, on every grading).
+    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.85, wspace=0.25)
     save_png(figure, path)
 
 
@@ -122,7 +124,7 @@ def plot_confusion(path: Path, counts: np.ndarray, class_names: list[str], title
                 axis.text(predicted_index, true_index, str(value), ha="center", va="center", fontsize=7,
                           color="white" if value > threshold else "black")
     axis.set_title(title)
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.92)
     save_png(figure, path)
 
 
