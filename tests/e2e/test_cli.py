@@ -46,7 +46,7 @@ def project(tmp_path_factory):
 
 def test_help_lists_every_command_with_examples(tmp_path):
     completed = gradebench(["--help"], tmp_path, check=True)
-    for command in ("download", "preprocess", "grade", "leaderboard", "check", "new", "ui", "rerun"):
+    for command in ("download", "preprocess", "grade", "leaderboard", "check", "new", "ui", "rerun", "site", "report"):
         assert command in completed.stdout
     assert "examples:" in completed.stdout
     assert "example:" in gradebench(["check", "--help"], tmp_path, check=True).stdout
