@@ -102,6 +102,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cohort-seed", type=int, default=17, help="seed of the synthetic cohort's models")
     parser.add_argument("--cohort-cache", default=str(cohort.default_cache()),
                         help="where graded cohort workspaces are kept between runs (keyed by size and settings)")
+    parser.add_argument("--seconds-per-epoch", type=float, default=None,
+                        help="cohort projection without the overhead section: bare Keras seconds per real epoch "
+                             "(median of the references in an earlier `--only overhead --epochs 30` run)")
     parser.add_argument("--mirror", default=os.environ.get("GRADEBENCH_MIRROR"), help="local mirror of raw files")
     parser.add_argument("--keep", action="store_true", help="keep the scratch workspaces")
     parser.add_argument("--table", nargs="+", metavar="JSON",

@@ -404,11 +404,12 @@ def measure(args, students: int, report_rows: dict) -> dict:
     complete = [r for r in built["rounds"] if r["revision"] == 0 and r["graded"] == r.get("submissions", r["graded"])]
     first = built.get("refresh_round") or (complete[0] if complete else max(built["rounds"], key=lambda r: r["graded"]))
     per_hour = first["graded"] / first["seconds"] * 3600
-    figures["throughput"] = projection(per_hour, figures, args.cohort_workers, report_rows)
+    figures["throughput"] = projection(per_hour, figures, args.cohort_workers, report_rows, args.seconds_per_epoch)
     return figures
 
 
-def projection(per_hour_tiny: float, figures: dict, workers: int, report: dict) -> dict:
+def projection(per_hour_tiny: float, figures: dict, workers: int, report: dict,
+               seconds_per_epoch: float | None = None) -> dict:
     """Submissions/hour of the tiny round, and the real-schedule projection for 1,000 x 2 tracks.
 
     One grading on the real schedule costs the fixed part measured here (sandbox wall time minus
@@ -418,10 +419,12 @@ def projection(per_hour_tiny: float, figures: dict, workers: int, report: dict) 
     slots = min(max(1, workers), CORES)
     fixed = figures["sandbox_minus_fit_seconds"]
     over = (report.get("overhead") or {}).get("rows") or {}
-    per_epoch = median([r.get("bare_seconds_per_epoch") for r in over.values()])
-    out = {"per_hour_tiny": per_hour_tiny, "workers": workers, "fixed_seconds": fixed}
+    per_epoch = median([r.get("bare_seconds_per_epoch") for r in over.values()]) or seconds_per_epoch
+    out = {"per_hour_tiny": per_hour_tiny, "workers": workers, "fixed_seconds": fixed,
+           "seconds_per_epoch_from": "overhead section" if over else "--seconds-per-epoch"}
     if per_epoch is None:
-        out["note"] = "no projection: run `--only overhead,cohort` for the real fit time"
+        out["note"] = ("no projection: run `--only overhead,cohort`, or give --seconds-per-epoch from an "
+                       "earlier overhead run, for the real fit time")
         return out
     fit_real = per_epoch * REAL_EPOCHS
     per_grading_real = fixed + fit_real
