@@ -417,7 +417,10 @@ def projection(per_hour_tiny: float, figures: dict, workers: int, report: dict,
     when that section ran in the same invocation (`--only overhead,cohort`); scaling the tiny fit
     instead would be wrong (it is mostly Keras' first-step tracing). Without it: no projection."""
     slots = min(max(1, workers), CORES)
-    fixed = figures["sandbox_minus_fit_seconds"]
+    # What a grading really costs beyond fit, from the round itself: each of the `slots` workers
+    # spends slots x 3600 / per_hour seconds per submission. (The sandbox's own wall time minus fit
+    # leaves out the imports a spare sandbox did ahead and the grading parent's work.)
+    fixed = slots * 3600 / per_hour_tiny - figures["fit_seconds_tiny"]
     over = (report.get("overhead") or {}).get("rows") or {}
     per_epoch = median([r.get("bare_seconds_per_epoch") for r in over.values()]) or seconds_per_epoch
     out = {"per_hour_tiny": per_hour_tiny, "workers": workers, "fixed_seconds": fixed,
