@@ -412,10 +412,11 @@ def projection(per_hour_tiny: float, figures: dict, workers: int, report: dict,
                seconds_per_epoch: float | None = None) -> dict:
     """Submissions/hour of the tiny round, and the real-schedule projection for 1,000 x 2 tracks.
 
-    One grading on the real schedule costs the fixed part measured here (sandbox wall time minus
-    fit) plus a real fit, taken from the overhead section's bare Keras seconds per epoch x 30 epochs
-    when that section ran in the same invocation (`--only overhead,cohort`); scaling the tiny fit
-    instead would be wrong (it is mostly Keras' first-step tracing). Without it: no projection."""
+    One grading on the real schedule costs the fixed part measured here (the round's seconds per
+    submission and worker, minus the tiny fit) plus a real fit, taken from the overhead section's
+    bare Keras seconds per epoch x 30 epochs when that section ran in the same invocation
+    (`--only overhead,cohort`) or from --seconds-per-epoch; scaling the tiny fit instead would be
+    wrong (it is mostly Keras' first-step tracing). Without either: no projection."""
     slots = min(max(1, workers), CORES)
     # What a grading really costs beyond fit, from the round itself: each of the `slots` workers
     # spends slots x 3600 / per_hour seconds per submission. (The sandbox's own wall time minus fit
