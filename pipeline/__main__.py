@@ -362,6 +362,13 @@ def main(argv: list[str] | None = None) -> int:
         if type(error).__module__.startswith("mlflow"):
             print(f"error: MLflow: {error}", file=sys.stderr)
             return 1
+        if type(error).__module__.startswith(("sqlalchemy", "alembic")):
+            # The tracking store's database itself (locked, corrupt, or cut short while being created).
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            print(f"error: the MLflow store cannot be used: {first_line[:300]}. Nothing in results/ is lost. If "
+                  f"the store is a local mlflow.db whose creation was interrupted, move it aside and run again",
+                  file=sys.stderr)
+            return 1
         raise
 
 

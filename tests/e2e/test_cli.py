@@ -149,3 +149,16 @@ def test_interrupted_grading_keeps_finished_results_and_stops_at_once(tmp_path, 
     shutil.rmtree(root / "submissions" / "sleeps_past_limit")
     again = gradebench(["grade", "mnist"], root, check=True)
     assert "1 submissions, 0 to grade, 1 up to date" in again.stdout
+
+
+def test_a_broken_mlflow_store_is_one_clear_line_and_left_as_it_is(tmp_path):
+    """A tracking database that cannot be opened (corrupt, or cut short while being created) is
+    named in one line with what to do, not a SQLAlchemy traceback; the file itself is not touched."""
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    garbage = bytes(range(256)) * 20
+    (tmp_path / "mlflow.db").write_bytes(garbage)
+    completed = gradebench(["rerun", "0123456789abcdef"], tmp_path)
+    assert completed.returncode == 1, completed.stderr
+    assert "error: the MLflow store cannot be used: (sqlite3.DatabaseError) file is not a database" in completed.stderr
+    assert "move it aside and run again" in completed.stderr and "Traceback" not in completed.stderr
+    assert (tmp_path / "mlflow.db").read_bytes() == garbage
