@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,36 @@ def project_env() -> dict:
     env.pop("MLFLOW_TRACKING_URI", None)
     env["GRADEBENCH_SITE_KEY"] = SITE_KEY  # the site stage writes feedback pages only with a key
     return env
+
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+needs_chromium = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                    reason="needs Debian's chromium and chromium-driver (setup.sh)")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-sync", "--disable-background-networking", "--disable-component-update"]
+
+
+@contextlib.contextmanager
+def chromium(*flags: str, capabilities: dict | None = None):
+    """Debian's headless Chromium through its chromedriver (never a downloaded browser), with a
+    throwaway profile; `flags` are added to CHROMIUM_FLAGS. Quit and cleaned up afterwards."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="gradebench-chromium-")
+    for flag in [*CHROMIUM_FLAGS, *flags, f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    for name, value in (capabilities or {}).items():
+        options.set_capability(name, value)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def free_port() -> int:

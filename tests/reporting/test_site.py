@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,7 @@ import pandas as pd
 import pytest
 
 from pipeline.reporting import feedback, history, pseudonyms, site
-from tests.helpers import ARTIFACTS, STUDENTS
+from tests.helpers import ARTIFACTS, STUDENTS, chromium, needs_chromium
 
 KEY = b"test-site-key-0123456789abcdef"
 VALIDATION_LABELS = [position % 10 for position in range(30)]
@@ -214,13 +212,8 @@ def test_redaction_and_the_leak_check_find_every_id_in_one_pass(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # The site rendered by the shared `dvc repro` fixture, opened in headless Chromium.
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 # No DNS at all: any request for a host would fail (and show up as a console error) instead of leaving.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1280,900"]
-needs_browser = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                   reason="needs Debian's chromium and chromium-driver (setup.sh)")
+OFFLINE, WINDOW = "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1280,900"
 # Every URL the page itself fetched or refers to (resources, links, images, stylesheets).
 PAGE_URLS = """
 const urls = performance.getEntriesByType('resource').map(entry => entry.name);
@@ -262,23 +255,9 @@ def built_site(dvc_project):
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="gradebench-site-chromium-")
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+def browser():
+    with chromium(OFFLINE, WINDOW, capabilities={"goog:loggingPrefs": {"browser": "ALL"}}) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def open_page(driver, path: Path) -> None:
@@ -335,18 +314,18 @@ def test_rendered_site_holds_no_hidden_score_id_email_or_key(dvc_project, built_
 
 
 @pytest.mark.slow
-@needs_browser
-def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_project, built_site, chromium):
+@needs_chromium
+def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_project, built_site, browser):
     board = pd.read_csv(dvc_project.root / "results" / "leaderboard.csv")
     baselines = set(board.loc[board["baseline"], "submission"])
     names = expected_names(dvc_project.root, sorted(set(board["submission"])), baselines)
 
-    open_page(chromium, built_site / "index.html")
+    open_page(browser, built_site / "index.html")
     ARTIFACTS.mkdir(exist_ok=True)
-    chromium.set_window_size(1280, chromium.execute_script("return document.body.scrollHeight") + 100)
-    chromium.save_screenshot(str(ARTIFACTS / "site_leaderboard.png"))
+    browser.set_window_size(1280, browser.execute_script("return document.body.scrollHeight") + 100)
+    browser.save_screenshot(str(ARTIFACTS / "site_leaderboard.png"))
     for track, rows in board.groupby("track"):
-        shown = chromium.execute_script(
+        shown = browser.execute_script(
             "return [...document.querySelectorAll(`table.leaderboard[data-track='${arguments[0]}'] tr.entry`)]"
             ".map(row => [row.querySelector('.rank').innerText.trim(), row.querySelector('.display-name').innerText.trim()])",
             track)
@@ -355,7 +334,7 @@ def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_proje
         assert sorted(name for _, name in shown[len(ok):]) == sorted(names[s] for s in rows[rows["status"] != "ok"]["submission"])
         # The history chart: a leader point per grade run, a point per submission and run with a score.
         recorded = history.load(dvc_project.root / "results", track)
-        leader_points, submission_points = chromium.execute_script(
+        leader_points, submission_points = browser.execute_script(
             "const figure = document.querySelector(`figure.history[data-track='${arguments[0]}']`);"
             "return [figure.querySelectorAll('g#leader use').length, figure.querySelectorAll('g[id^=history-] use').length]",
             track)
@@ -365,23 +344,23 @@ def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_proje
     links = pd.read_csv(dvc_project.root / "results" / site.LINKS_FILE)
     assert sorted(links["submission"]) == sorted(set(board["submission"]))
     for submission, page in zip(links["submission"], links["page"]):
-        open_page(chromium, built_site / page)
+        open_page(browser, built_site / page)
         if submission == "student_alice":
-            sizes = chromium.execute_script(
+            sizes = browser.execute_script(
                 "return [...document.querySelectorAll('img.plot')].map(image => [image.complete, image.naturalWidth])")
             assert len(sizes) == 6 and all(complete and width > 0 for complete, width in sizes), sizes  # 3 per track
-            assert names["student_alice"] in chromium.title
-            chromium.set_window_size(1280, 1600)
-            chromium.save_screenshot(str(ARTIFACTS / "site_feedback_page.png"))
+            assert names["student_alice"] in browser.title
+            browser.set_window_size(1280, 1600)
+            browser.save_screenshot(str(ARTIFACTS / "site_feedback_page.png"))
 
 
 @pytest.mark.slow
-@needs_browser
-def test_leaderboard_page_has_no_serious_accessibility_violations(built_site, chromium):
-    chromium.get((built_site / "index.html").resolve().as_uri())
-    chromium.execute_script(axe_source().read_text())
-    chromium.set_script_timeout(60)
-    report = chromium.execute_async_script(
+@needs_chromium
+def test_leaderboard_page_has_no_serious_accessibility_violations(built_site, browser):
+    browser.get((built_site / "index.html").resolve().as_uri())
+    browser.execute_script(axe_source().read_text())
+    browser.set_script_timeout(60)
+    report = browser.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "axe.run(document).then(result => done(result.violations)).catch(error => done([{id: 'axe failed', impact: 'critical', help: String(error)}]));")
     (ARTIFACTS / "site_axe_violations.json").write_text(json.dumps(report, indent=2))

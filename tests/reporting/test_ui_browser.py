@@ -2,29 +2,21 @@
 of each track and must see every submission of the track with its accuracy, in rank order (the
 exported leaderboard's order), superseded runs hidden. Screenshots go to test-artifacts/."""
 
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import pandas as pd
 import pytest
 
-from tests.helpers import ARTIFACTS, free_port
+from tests.helpers import ARTIFACTS, chromium, free_port, needs_chromium
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=2200,1000"]
+WINDOW = "--window-size=2200,1000"  # wide enough for the runs table's rank and accuracy columns
 ACCURACY_COLUMN = "metrics.`public_accuracy`"
 NAME_COLUMN = "attributes.`Run Name`"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver (setup.sh)"),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 # Each visible row of the runs table: AG Grid splits a row over its pinned and scrolling parts,
 # so cells are joined up by the row's index.
@@ -70,21 +62,8 @@ def ui_links(dvc_project):
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="gradebench-chromium-")
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    with chromium(WINDOW) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def read_table(driver, expected_names, timeout=90):

@@ -2,24 +2,19 @@
 ones), headless Chromium opens `ui`'s link and the first rows the MLflow UI loads (it fetches 100 at
 a time) must be the top of the ranking, in order, with no superseded run among them."""
 
-import shutil
-import tempfile
 import time
 
 import pytest
 from mlflow.entities import Metric
 
 from pipeline.reporting import tracking, ui
-from tests.helpers import ARTIFACTS, free_port
-from tests.reporting.test_ui_browser import CHROMIUM, CHROMIUM_FLAGS, CHROMEDRIVER, NAME_COLUMN, READ_ROWS
+from tests.helpers import ARTIFACTS, chromium, free_port, needs_chromium
+from tests.reporting.test_ui_browser import NAME_COLUMN, READ_ROWS, WINDOW
 
 STUDENTS = tracking.SEARCH_PAGE_SIZE + 25
 SUPERSEDED = 30
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver (setup.sh)"),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 def rank_of(index: int) -> int:
@@ -47,36 +42,23 @@ def test_leaderboard_link_opens_on_the_top_ranks_of_a_large_store(tmp_path):
     links = ui.track_links(client, "http://127.0.0.1:PORT", ["mnist"], reveal_private=False)
     expected = [row["submission"] for row in sorted(rows, key=lambda row: row["rank"])]
 
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
     port = free_port()
     server = ui.start_server(uri, (tmp_path / "mlruns").as_uri(), "127.0.0.1", port)
-    profile = tempfile.mkdtemp(prefix="gradebench-chromium-")
-    driver = None
     try:
         ui.wait_until_up(f"http://127.0.0.1:{port}", server)
-        options = Options()
-        options.binary_location = CHROMIUM
-        for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
-            options.add_argument(flag)
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-        driver.get(links["mnist"].replace("PORT", str(port)))
-        names: list[str] = []
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            shown = [row for row in driver.execute_script(READ_ROWS) if row.get(NAME_COLUMN)]
-            names = [row[NAME_COLUMN].splitlines()[-1] for row in shown]
-            if len(names) >= 10 and names == expected[:len(names)]:
-                break
-            time.sleep(1)
-        ARTIFACTS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / "mlflow_leaderboard_1025_runs.png"))
+        with chromium(WINDOW) as driver:
+            driver.get(links["mnist"].replace("PORT", str(port)))
+            names: list[str] = []
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                shown = [row for row in driver.execute_script(READ_ROWS) if row.get(NAME_COLUMN)]
+                names = [row[NAME_COLUMN].splitlines()[-1] for row in shown]
+                if len(names) >= 10 and names == expected[:len(names)]:
+                    break
+                time.sleep(1)
+            ARTIFACTS.mkdir(exist_ok=True)
+            driver.save_screenshot(str(ARTIFACTS / "mlflow_leaderboard_1025_runs.png"))
         assert len(names) >= 10, names
         assert names == expected[:len(names)], f"first rows not in rank order: {names[:20]}"
     finally:
-        if driver is not None:
-            driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
         ui.stop_server(server)
