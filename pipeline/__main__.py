@@ -308,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = "interrupted: finished results are kept; run the same command again to continue"
+
+
 def _interrupt_on_sigterm() -> None:
     """SIGTERM (a scheduler, `kill`, systemd) stops a command the way Ctrl-C does."""
     def handler(signum, frame):
@@ -321,8 +324,7 @@ def _stop_at_once_on_interrupt() -> None:
     which left the grader running. Every finished result is already written atomically."""
     def handler(signum, frame):
         _stop_running_jobs()
-        print("interrupted: finished results are kept; run the same command again to continue",
-              file=sys.stderr, flush=True)
+        print(INTERRUPTED, file=sys.stderr, flush=True)
         sys.stdout.flush()
         os._exit(130)
     signal.signal(signal.SIGINT, handler)
@@ -350,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         _stop_running_jobs()
-        print("interrupted: finished results are kept; run the same command again to continue", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     except (DownloadError, OSError, ValueError) as error:
         # Bad data files, failed downloads and missing inputs: one clear line, no traceback wall.
