@@ -102,6 +102,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cohort-seed", type=int, default=17, help="seed of the synthetic cohort's models")
     parser.add_argument("--cohort-cache", default=str(cohort.default_cache()),
                         help="where graded cohort workspaces are kept between runs (keyed by size and settings)")
+    parser.add_argument("--fixed-cost-copies", type=int, default=1,
+                        help="fixed_cost: grade each reference this many times per round (steady state)")
     parser.add_argument("--seconds-per-epoch", type=float, default=None,
                         help="cohort projection without the overhead section: bare Keras seconds per real epoch "
                              "(median of the references in an earlier `--only overhead --epochs 30` run)")

@@ -34,12 +34,18 @@ def section(args, root: Path, prepared: Path, report: dict) -> None:
     refs = references()
     ws = make_workspace(root, "fixed_cost", params, {refs[0].name: refs[0]}, prepared_from=prepared)
     run(pipeline_cmd("grade", "mnist"), ws)  # warm-up: the MLflow store and the file cache
-    set_submissions(ws, {ref.name: ref for ref in refs})
+    # --fixed-cost-copies K grades each reference K times (as K folders) per round, so that what a
+    # round pays once (the interpreter, the first job's cold sandbox, ranks) is spread thin: the
+    # figure then approaches the steady-state cost of one more submission in a long round.
+    copies = max(1, args.fixed_cost_copies)
+    set_submissions(ws, {ref.name if copy == 0 else f"{ref.name}_copy{copy}": ref
+                         for ref in refs for copy in range(copies)})
+    names = sorted(path.name for path in (ws / "submissions").iterdir())
     samples = []
     for repeat in range(args.repeats):
         clear_results(ws)
         timed = run(pipeline_cmd("grade", "mnist"), ws)
-        results = {ref.name: read_result(ws, "mnist", ref.name) for ref in refs}
+        results = {name: read_result(ws, "mnist", name) for name in names}
         failed = {name: r["error"] for name, r in results.items() if r["status"] != "ok"}
         if failed:
             raise RuntimeError(f"fixed-cost run: not graded ok: {failed}")
@@ -49,16 +55,18 @@ def section(args, root: Path, prepared: Path, report: dict) -> None:
             "command_seconds": timed.seconds,
             "sandbox_minus_fit_seconds": per_submission,
             "median_sandbox_minus_fit_seconds": median(list(per_submission.values())),
-            "round_minus_fit_per_submission_seconds": (timed.seconds - fit_total) / len(refs),
-            "predictions_sha256": {name: predictions_hashes(r) for name, r in results.items()},
+            "round_minus_fit_per_submission_seconds": (timed.seconds - fit_total) / len(names),
+            # The originals only, so that digests compare across --fixed-cost-copies and commits.
+            "predictions_sha256": {ref.name: predictions_hashes(results[ref.name]) for ref in refs},
         }
         samples.append(sample)
         log(f"fixed cost #{repeat + 1}: sandbox - fit {sample['median_sandbox_minus_fit_seconds']:.2f} s "
-            f"(median of {len(refs)}), round - fit {sample['round_minus_fit_per_submission_seconds']:.2f} s "
+            f"(median of {len(names)}), round - fit {sample['round_minus_fit_per_submission_seconds']:.2f} s "
             f"per submission")
     digests = {json_digest(s["predictions_sha256"]) for s in samples}
     report["fixed_cost"] = {
         "subset": params["tracks"]["mnist"]["subset"], "workers": 1, "submissions": [r.name for r in refs],
+        "copies": copies,
         "samples": samples, "baseline_seconds": BASELINE_SECONDS, "target_seconds": TARGET_SECONDS,
         "sandbox_minus_fit_seconds": median([s["median_sandbox_minus_fit_seconds"] for s in samples]),
         "round_minus_fit_per_submission_seconds": median([s["round_minus_fit_per_submission_seconds"] for s in samples]),
@@ -88,7 +96,8 @@ def rows(report: dict) -> list[tuple]:
     return [
         row("8 fixed cost per submission: sandbox - fit", f"{value:.2f} s (before: {fixed['baseline_seconds']:.1f} s)",
             f"<= {fixed['target_seconds']:.2f} s", value / fixed["target_seconds"]),
-        row("  whole round - fit, per submission", f"{fixed['round_minus_fit_per_submission_seconds']:.2f} s "
+        row(f"  whole round - fit, per submission ({len(fixed['submissions']) * fixed.get('copies', 1)} per round)",
+            f"{fixed['round_minus_fit_per_submission_seconds']:.2f} s "
             f"(before: {BASELINE_ROUND_SECONDS:.2f} s)", f"<= {BASELINE_ROUND_SECONDS / 2:.2f} s",
             fixed["round_minus_fit_per_submission_seconds"] / (BASELINE_ROUND_SECONDS / 2)),
         row("  predictions digest (equal across repeats?)",
