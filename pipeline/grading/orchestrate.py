@@ -2,8 +2,9 @@
 runs it), score it, and write its result as it arrives.
 
     grade_track                  one track: the cache check, then the stale submissions in parallel
-      grade_with_every_seed      one submission: every seed of the track, combined, plus feedback
+      train_every_seed           one submission: every seed of the track, combined (a worker thread)
         train_and_score          one training (one seed) and its trusted scoring
+      write_feedback             its plots and confusion data (the main thread, as results arrive)
 
 Hidden labels never leave this (trusted) process. With `seeds` > 1 a submission trains once per
 seed and its result holds the mean and spread (seeds.py).
@@ -101,6 +102,16 @@ def grade_with_every_seed(submission_dir: Path, track_name: str, track: Track, d
                           echo, feedback: Optional[FeedbackTarget],
                           on_training: Optional[Callable[[], None]] = None) -> tuple[dict, str]:
     """Grade one submission with every seed of the track, combine, and write its feedback."""
+    combined, log_text, first = train_every_seed(submission_dir, track_name, track, data, executor, echo, on_training)
+    if feedback is not None:
+        write_feedback(feedback, submission_dir.name, track_name, combined, first, data)
+    return combined, log_text
+
+
+def train_every_seed(submission_dir: Path, track_name: str, track: Track, data: TrackData, executor, echo,
+                     on_training: Optional[Callable[[], None]] = None) -> tuple[dict, str, dict]:
+    """Train and score one submission with every seed of the track, combined; returns the
+    combined result, the log and the first seed's outputs (validation predictions, model JSON)."""
     label = f"{track_name}/{submission_dir.name}"
     per_seed, logs = [], []
     first: dict = {}  # the first seed's validation outputs and model JSON
@@ -118,19 +129,24 @@ def grade_with_every_seed(submission_dir: Path, track_name: str, track: Track, d
     else:
         model_json = None
     combined["architecture_hash"] = duplicates.architecture_hash(model_json)
-    notebook_source = first.get(exchange.NOTEBOOK_SOURCE_FILE)
-    if feedback is not None and notebook_source is not None:
-        # What was graded from model.ipynb, beside the log, so the student sees it.
-        (feedback.results_dir / f"{submission_dir.name}.{exchange.NOTEBOOK_SOURCE_FILE}").write_bytes(notebook_source)
-    if feedback is not None:
-        from pipeline.reporting import feedback as plots  # matplotlib: only when plotting
+    return combined, "\n".join(logs), first
 
-        val_outputs = _load_array(first.get(exchange.VAL_PREDICTIONS_FILE))
-        # Titled by track only: the course site publishes these images on the student's page as they are.
-        written = plots.write_feedback(feedback.folder, feedback.confusion_path, track_name, combined.get("history"),
-                                       data.inputs.x_val, data.inputs.y_val, val_outputs, data.meta["class_names"])
-        combined["feedback_files"] = [path.relative_to(feedback.results_dir).as_posix() for path in written]
-    return combined, "\n".join(logs)
+
+def write_feedback(feedback: FeedbackTarget, submission_id: str, track_name: str, combined: dict, first: dict,
+                   data: TrackData) -> None:
+    """The submission's feedback files (plots, confusion data, the graded notebook code); records
+    them in `combined["feedback_files"]`."""
+    notebook_source = first.get(exchange.NOTEBOOK_SOURCE_FILE)
+    if notebook_source is not None:
+        # What was graded from model.ipynb, beside the log, so the student sees it.
+        (feedback.results_dir / f"{submission_id}.{exchange.NOTEBOOK_SOURCE_FILE}").write_bytes(notebook_source)
+    from pipeline.reporting import feedback as plots  # matplotlib: only when plotting
+
+    val_outputs = _load_array(first.get(exchange.VAL_PREDICTIONS_FILE))
+    # Titled by track only: the course site publishes these images on the student's page as they are.
+    written = plots.write_feedback(feedback.folder, feedback.confusion_path, track_name, combined.get("history"),
+                                   data.inputs.x_val, data.inputs.y_val, val_outputs, data.meta["class_names"])
+    combined["feedback_files"] = [path.relative_to(feedback.results_dir).as_posix() for path in written]
 
 
 def _load_array(content: Optional[bytes]) -> Optional[np.ndarray]:
@@ -203,15 +219,16 @@ def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], e
 
     first_training = _once(on_start) if on_start is not None else None
 
-    def grade_one_submission(submission_dir: Path) -> tuple[dict, str]:
+    def grade_one_submission(submission_dir: Path) -> tuple[dict, str, Optional[dict]]:
+        """On a worker thread: the trainings only. The feedback is drawn by the main thread, so the
+        worker hands its next submission to a sandbox at once (the plots are the parent's own CPU
+        work, a few tenths of a second, and would otherwise hold up the next training)."""
         facts, meta_problem = submission_facts.describe(submission_dir)
         if meta_problem:
-            return {**facts, "status": status.INVALID, "error": meta_problem, "wall_seconds": 0.0}, ""
-        feedback = FeedbackTarget(cache.feedback_dir(submission_dir.name), cache.confusion_path(submission_dir.name),
-                                  cache.results_dir)
-        result, log_tail = grade_with_every_seed(submission_dir, job.name, job.track, data, executor, epoch_echo,
-                                                 feedback, on_training=first_training)
-        return {**result, **facts}, log_tail
+            return {**facts, "status": status.INVALID, "error": meta_problem, "wall_seconds": 0.0}, "", None
+        result, log_tail, first = train_every_seed(submission_dir, job.name, job.track, data, executor, epoch_echo,
+                                                   on_training=first_training)
+        return {**result, **facts}, log_tail, first
 
     finished = 0
     executor.expect(len(stale) * len(job.track.seed_list()))
@@ -220,7 +237,10 @@ def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], e
         futures = {pool.submit(grade_one_submission, entry.folder): entry for entry in stale}
         for future in as_completed(futures):
             entry = futures[future]
-            fields, log_tail = future.result()
+            fields, log_tail, first = future.result()
+            if first is not None:
+                write_feedback(FeedbackTarget(cache.feedback_dir(entry.folder.name), cache.confusion_path(entry.folder.name),
+                                              cache.results_dir), entry.folder.name, job.name, fields, first, data)
             result = Result.model_validate({
                 **fields,
                 "submission": entry.folder.name,
