@@ -19,6 +19,16 @@ from typing import Optional
 import pandas as pd
 
 
+def sqlite_path(tracking_uri: str) -> Optional[str]:
+    """The database file of a `sqlite:///<path>` store (None for a server or an in-memory store).
+    Here, not in tracking.py, so that asking costs no MLflow import."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    path = tracking_uri[len(prefix):].split("?", 1)[0]
+    return path or None
+
+
 def local_artifact_root(uri: str) -> Optional[Path]:
     """Artifacts of a local sqlite store go to mlruns/ beside it; a server keeps its own."""
     return Path("mlruns") if uri.startswith("sqlite") else None
@@ -45,8 +55,6 @@ class MlflowPublisher:
 
     def store_is_new(self) -> bool:
         """A local sqlite store that does not exist yet (opening it creates it)."""
-        from pipeline.reporting.tracking import sqlite_path  # no MLflow import: that stays in the background
-
         path = sqlite_path(self.tracking_uri)
         return path is not None and not Path(path).exists()
 

@@ -35,6 +35,7 @@ from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from pipeline.grading.record import Result  # noqa: E402
+from pipeline.reporting.publish import sqlite_path  # noqa: E402
 
 SCALAR_METRICS = ("public_accuracy", "private_accuracy", "test_accuracy", "validation_accuracy",
                   "train_seconds", "predict_seconds", "wall_seconds", "peak_rss_mb", "trainable_params")
@@ -68,15 +69,6 @@ def make_client(tracking_uri: str) -> MlflowClient:
         client._tracking_client.store  # noqa: B018 - creates the database and its tables
         use_write_ahead_log(sqlite_path(tracking_uri))
     return client
-
-
-def sqlite_path(tracking_uri: str) -> Optional[str]:
-    """The database file of a `sqlite:///<path>` store (None for a server or an in-memory store)."""
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix):
-        return None
-    path = tracking_uri[len(prefix):].split("?", 1)[0]
-    return path or None
 
 
 def use_write_ahead_log(db_path: str) -> None:

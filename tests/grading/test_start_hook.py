@@ -40,3 +40,16 @@ def test_mlflow_opens_once_when_the_first_training_starts(tmp_path):
 def test_mlflow_does_not_open_early_when_every_build_fails(tmp_path):
     starts = grade_recording_starts(tmp_path, ["syntax_error", "no_build_function"])
     assert starts == []
+
+
+def test_asking_whether_the_store_is_new_imports_no_mlflow(tmp_path):
+    """`grade` asks first thing (a new store is created at once); importing MLflow there put
+    0.6-1 s on every grade run's critical path, before any sandbox started."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pipeline.reporting.publish import MlflowPublisher; "
+            f"new = MlflowPublisher('sqlite:///{tmp_path}/mlflow.db', 'mnist', 'mnist', None).store_is_new(); "
+            "print(new, 'mlflow' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert shown == ["True", "False"]
