@@ -154,6 +154,9 @@ def track_metrics(ranked: pd.DataFrame, reveal_private: bool) -> dict:
     }
 
 
+LABEL_EVERY_POINT_UP_TO = 30
+
+
 def plot_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) -> None:
     """Accuracy against trainable parameters (log scale), the Pareto front joined up."""
     from matplotlib.figure import Figure  # the object API: no global pyplot state, no display
@@ -166,7 +169,10 @@ def plot_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) 
         axis.scatter(ok["trainable_params"], ok[metric], color="tab:gray", label="submission")
         axis.step(front["trainable_params"], front[metric], where="post", color="tab:red", alpha=0.6)
         axis.scatter(front["trainable_params"], front[metric], color="tab:red", zorder=3, label="Pareto front")
-        for row in ok.itertuples():
+        # Every name while the class is small; beyond that they pile into one unreadable blob (and
+        # cost a text draw each, a second at 300), so only the Pareto front and the baselines.
+        labelled = ok if len(ok) <= LABEL_EVERY_POINT_UP_TO else ok[ok["pareto"] | ok["baseline"].astype(bool)]
+        for row in labelled.itertuples():
             axis.annotate(row.submission, (row.trainable_params, getattr(row, metric)), fontsize=8,
                           xytext=(4, 4), textcoords="offset points")
         axis.set_xscale("log")
