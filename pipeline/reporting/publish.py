@@ -18,15 +18,7 @@ from typing import Optional
 
 import pandas as pd
 
-
-def sqlite_path(tracking_uri: str) -> Optional[str]:
-    """The database file of a `sqlite:///<path>` store (None for a server or an in-memory store).
-    Here, not in tracking.py, so that asking costs no MLflow import."""
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix):
-        return None
-    path = tracking_uri[len(prefix):].split("?", 1)[0]
-    return path or None
+from pipeline.reporting.store_uri import sqlite_path
 
 
 def local_artifact_root(uri: str) -> Optional[Path]:

@@ -35,7 +35,7 @@ from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from pipeline.grading.record import Result  # noqa: E402
-from pipeline.reporting.publish import sqlite_path  # noqa: E402
+from pipeline.reporting.store_uri import sqlite_path  # noqa: E402
 
 SCALAR_METRICS = ("public_accuracy", "private_accuracy", "test_accuracy", "validation_accuracy",
                   "train_seconds", "predict_seconds", "wall_seconds", "peak_rss_mb", "trainable_params")
