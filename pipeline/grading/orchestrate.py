@@ -98,16 +98,6 @@ class FeedbackTarget:
     results_dir: Path  # feedback_files are recorded relative to this
 
 
-def grade_with_every_seed(submission_dir: Path, track_name: str, track: Track, data: TrackData, executor,
-                          echo, feedback: Optional[FeedbackTarget],
-                          on_training: Optional[Callable[[], None]] = None) -> tuple[dict, str]:
-    """Grade one submission with every seed of the track, combine, and write its feedback."""
-    combined, log_text, first = train_every_seed(submission_dir, track_name, track, data, executor, echo, on_training)
-    if feedback is not None:
-        write_feedback(feedback, submission_dir.name, track_name, combined, first, data)
-    return combined, log_text
-
-
 def train_every_seed(submission_dir: Path, track_name: str, track: Track, data: TrackData, executor, echo,
                      on_training: Optional[Callable[[], None]] = None) -> tuple[dict, str, dict]:
     """Train and score one submission with every seed of the track, combined; returns the

@@ -25,7 +25,7 @@ from pipeline.config import HiddenSplit, Track
 from pipeline.data.layout import is_prepared
 from pipeline.grading import fingerprints
 from pipeline.grading.executors.local import LocalExecutor
-from pipeline.grading.orchestrate import grade_with_every_seed
+from pipeline.grading.orchestrate import train_every_seed
 from pipeline.grading.record import SCHEMA_VERSION, Result, read_result
 from pipeline.grading.scoring import TrackData
 from pipeline.reporting import tracking
@@ -144,8 +144,7 @@ def rerun(client: MlflowClient, run_id: str, prepared_root: Path, policy: Isolat
         threads = int(recorded.threads or max(1, os.cpu_count() or 1))
         data = TrackData.load(prepared_dir, track, hidden_split)
         with LocalExecutor(data.inputs, isolation, threads=threads) as executor:
-            again, _ = grade_with_every_seed(submission_dir, track_name, track, data, executor,
-                                             lambda line: echo(line), feedback=None)
+            again, _, _ = train_every_seed(submission_dir, track_name, track, data, executor, lambda line: echo(line))
     report.reproduced, lines = compare(recorded, again)
     report.lines += lines
     client.set_tag(run_id, "rerun.reproduced", "true" if report.reproduced else "false")
