@@ -105,13 +105,14 @@ def cmd_grade(args, params) -> int:
     return 0
 
 
-def cmd_leaderboard(args, params) -> int:
+def cmd_leaderboard(args, params, ranked_tables: dict | None = None) -> int:
+    """`ranked_tables`, if given, receives each track's ranked table (for `report`'s site)."""
     from pipeline.reporting import leaderboard, rubric
 
     for track_name in args.track or []:
         params.track(track_name)  # unknown names are a clear error, not an empty table
     reveal = params.leaderboard.reveal_private
-    ranked_tables: dict = {}
+    ranked_tables = {} if ranked_tables is None else ranked_tables
     table = leaderboard.write_leaderboards(RESULTS, list(params.tracks), reveal, ranked_tables)
     grades = rubric.write_grades(RESULTS, ranked_tables, params.grades, reveal)
     for track_name in args.track or list(params.tracks):
@@ -123,8 +124,9 @@ def cmd_leaderboard(args, params) -> int:
 def cmd_report(args, params) -> int:
     """`leaderboard` then `site`, in one process: the DVC stage that writes what people read."""
     args.track = None
-    cmd_leaderboard(args, params)
-    return cmd_site(args, params)
+    ranked_tables: dict = {}
+    cmd_leaderboard(args, params, ranked_tables)
+    return cmd_site(args, params, ranked_tables)  # the same ranking, not read and ranked again
 
 
 def rank_track(track_name: str, params):
@@ -221,11 +223,12 @@ def cmd_new(args, params) -> int:
     return 0
 
 
-def cmd_site(args, params) -> int:
+def cmd_site(args, params, ranked_tables: dict | None = None) -> int:
     from pipeline.reporting import site
 
     print("\n".join(site.build_site(RESULTS, SUBMISSIONS, Path("site"), list(params.tracks),
-                                    params.leaderboard.reveal_private, params.site.show_ids, site.key_from_env())))
+                                    params.leaderboard.reveal_private, params.site.show_ids, site.key_from_env(),
+                                    ranked_tables=ranked_tables)))
     return 0
 
 

@@ -351,15 +351,18 @@ def _is_id_char(text: str, index: int) -> bool:
 
 def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_names: list[str],
                reveal_private: bool, show_ids: bool, key: Optional[bytes],
-               now: Optional[datetime.datetime] = None) -> list[str]:
+               now: Optional[datetime.datetime] = None, ranked_tables: Optional[dict] = None) -> list[str]:
     """Render site/ from the results of `track_names` (with the feedback images the grade stage
-    drew), the history and the submissions' meta.yaml; return the lines to print."""
+    drew), the history and the submissions' meta.yaml; return the lines to print.
+    `ranked_tables`: each track's ranked table when the caller has it already (leaderboard's)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     shown_tables, result_records, histories = {}, {}, {}
     for track_name in track_names:
         results_dir = results_root / track_name
-        shown_tables[track_name] = leaderboard.export(
-            leaderboard.rank(leaderboard.load_track_results(results_dir, track_name), reveal_private), reveal_private)
+        ranked = (ranked_tables or {}).get(track_name)
+        if ranked is None:
+            ranked = leaderboard.rank(leaderboard.load_track_results(results_dir, track_name), reveal_private)
+        shown_tables[track_name] = leaderboard.export(ranked, reveal_private)
         result_records[track_name] = {path.stem: json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))}
         histories[track_name] = history.load(results_root, track_name)
 
