@@ -23,6 +23,7 @@ DATA_RAW = Path("data/raw")
 DATA_PREPARED = Path("data/prepared")
 RESULTS = Path("results")
 SUBMISSIONS = Path("submissions")
+TERMINAL_ROWS = 20  # leaderboard rows `leaderboard` and `report` print; the file has them all
 
 EXAMPLES = """examples:
   python -m pipeline download mnist          # fetch and verify the upstream files
@@ -82,7 +83,7 @@ def cmd_grade(args, params) -> int:
     job = TrackJob(args.track, track, SUBMISSIONS, prepared_dir, RESULTS / args.track, params.leaderboard.hidden_split)
     uri = tracking_uri(params, Path.cwd())
     leftovers.sweep()  # scratch folders and cgroups of graders that were killed
-    publisher = MlflowPublisher(uri, args.track, track.dataset, SUBMISSIONS)
+    publisher = MlflowPublisher(uri, args.track, track.dataset, SUBMISSIONS, job.results_dir)
     if publisher.store_is_new():
         # Creating a sqlite store runs MLflow's schema migrations, which an interrupt must not cut
         # short (a half-migrated store fails every later run): start it first, long before any
@@ -116,7 +117,11 @@ def cmd_leaderboard(args, params, ranked_tables: dict | None = None) -> int:
     table = leaderboard.write_leaderboards(RESULTS, list(params.tracks), reveal, ranked_tables)
     grades = rubric.write_grades(RESULTS, ranked_tables, params.grades, reveal)
     for track_name in args.track or list(params.tracks):
-        print(leaderboard.to_markdown(table[table["track"] == track_name], track_name))
+        shown = table[table["track"] == track_name]
+        # The top of a large class on the terminal; every row is in the file.
+        print(leaderboard.to_markdown(shown.head(TERMINAL_ROWS), track_name))
+        if len(shown) > TERMINAL_ROWS:
+            print(f"... {len(shown) - TERMINAL_ROWS} more rows in {RESULTS / leaderboard.MARKDOWN_FILE}\n")
     print(f"{len(grades)} student(s) in {RESULTS / rubric.GRADES_FILE}")
     return 0
 

@@ -288,16 +288,32 @@ def current_runs(client: MlflowClient, experiment_id: str) -> list:
     return search_all_runs(client, [experiment_id], CURRENT_FILTER)
 
 
-def publish_ranks(client: MlflowClient, experiment_id: str, rows: list[dict]) -> int:
-    """Put the leaderboard's rank, Pareto and duplicate flags on each current run.
+# Run ids per `attributes.run_id IN (...)` search: keeps each filter string short.
+RUN_ID_CHUNK = 200
+
+
+def runs_by_id(client: MlflowClient, experiment_id: str, run_ids: list[str]) -> list:
+    """The runs with these ids (with their tags and metrics), a few searches instead of one per run."""
+    runs: list = []
+    for start in range(0, len(run_ids), RUN_ID_CHUNK):
+        chunk = ", ".join(f"'{run_id}'" for run_id in run_ids[start:start + RUN_ID_CHUNK])
+        runs += search_all_runs(client, [experiment_id], f"attributes.run_id IN ({chunk})")
+    return runs
+
+
+def publish_ranks(client: MlflowClient, experiment_id: str, rows: list[dict], runs: Optional[list] = None) -> int:
+    """Put the leaderboard's rank, Pareto and duplicate flags on each current run; return how many
+    runs changed.
 
     rows: dicts with submission, rank (None for failed), pareto, duplicate_of and optionally
     handin_tags (tracking.handin_tags). A one-column sort
     by `rank` in `mlflow ui` then reproduces the leaderboard with all of its tie-breaks.
+    runs: the current runs to update, if the caller knows them (publish.RankRecord); otherwise
+    every current run is searched.
     """
     by_submission = {row["submission"]: row for row in rows}
     now, updated = int(time.time() * 1000), 0
-    for run in current_runs(client, experiment_id):
+    for run in current_runs(client, experiment_id) if runs is None else runs:
         row = by_submission.get(run.data.tags.get("submission"))
         if row is None:
             continue

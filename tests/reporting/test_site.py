@@ -158,10 +158,40 @@ def test_pages_publish_the_grade_stages_images_and_never_one_titled_with_an_id(t
 
     figure = Figure(figsize=(2, 2))
     figure.suptitle("mnist/bob: learning curves")  # as drawn before the mark existed
+    graded.unlink()  # a grade stage draws new files, never into the ones a site build linked
     figure.savefig(graded, dpi=feedback.DPI)
     site.build_site(tmp_path / "results", tmp_path / "submissions", site_dir, ["mnist"], False, False, KEY)
     bob = (site_dir / links["bob"]).read_text()
     assert bob.count('<img class="plot"') == 2 and not published.exists()
+
+
+def test_a_rebuild_writes_only_what_changed_and_removes_pages_no_longer_wanted(tmp_path):
+    """site/ is synced, not deleted and written again: an unchanged page keeps its mtime and an
+    image its inode (so DVC need not hash them again), while the page of a deleted submission and
+    the pages of an old key disappear."""
+    site_dir, _ = build(tmp_path)
+    now = datetime.datetime(2026, 1, 2, 9, 0, tzinfo=datetime.timezone.utc)
+    results, submissions = tmp_path / "results", tmp_path / "submissions"
+
+    def rebuild(key=KEY):
+        site.build_site(results, submissions, site_dir, ["mnist"], False, False, key, now=now)
+        return pd.read_csv(results / site.LINKS_FILE).set_index("submission")["page"]
+
+    links = rebuild()
+    bob_page = site_dir / links["bob"]
+    bob_image = bob_page.parent / f"mnist_{feedback.CURVES_PNG}"
+    before = (bob_page.stat().st_mtime_ns, bob_image.stat().st_ino)
+    links = rebuild()
+    assert (bob_page.stat().st_mtime_ns, bob_image.stat().st_ino) == before
+    assert bob_image.stat().st_ino == (results / "mnist" / "feedback" / "bob" / feedback.CURVES_PNG).stat().st_ino
+
+    (results / "mnist" / "bob.json").unlink()  # as the grade stage does for a deleted submission
+    links = rebuild()
+    assert "bob" not in links and not bob_page.parent.exists()
+    pages = sorted(path.parent.name for path in (site_dir / site.FEEDBACK_DIR).glob("*/index.html"))
+    rebuild(key=b"another-key-of-at-least-16-bytes")
+    assert not any((site_dir / site.FEEDBACK_DIR / page).exists() for page in pages)
+    assert len(list((site_dir / site.FEEDBACK_DIR).glob("*/index.html"))) == len(pages)
 
 
 def test_without_a_key_no_feedback_pages_and_a_clear_warning(tmp_path):
@@ -195,18 +225,17 @@ def test_redaction_and_the_leak_check_find_every_id_in_one_pass(tmp_path):
     redact = site.Redactor({**ids, "student_00012": "Twelve", "s.mith@uni.edu": "Smith"})
     assert redact("student_00012 and student_0001, mail s.mith@uni.edu.") == "Twelve and Name 1, mail Smith."
     assert site.Redactor({})("nothing to do") == "nothing to do"
-    pages = tmp_path / "site"
-    pages.mkdir()
-    (pages / "index.html").write_text("annotate student_09999 and x-student_0001-y, ann_1")
-    site.check_no_leaks(pages, {"ann", *ids}, KEY, reveal_private=False)  # only inside longer names
+    site_dir = tmp_path / "site"
+    texts = {"index.html": "annotate student_09999 and x-student_0001-y, ann_1"}
+    site.check_no_leaks(site_dir, texts, {"ann", *ids}, KEY, reveal_private=False)  # only inside longer names
     for leak, what in (("<td>student_0999</td>", "real id 'student_0999'"), (f"?k={KEY.decode()}", "the site key"),
                        ('{"private_accuracy": 1}', "hidden score 'private_accuracy'"),
                        ("mail s.mith@uni.edu.", "real id 's.mith@uni.edu'")):
-        pages.mkdir(exist_ok=True)
-        (pages / "index.html").write_text(f"annotate {leak}")
+        site_dir.mkdir(exist_ok=True)  # an earlier build's
         with pytest.raises(site.SiteError, match=re.escape(what)):
-            site.check_no_leaks(pages, {"ann", "s.mith@uni.edu", *ids}, KEY, reveal_private=False)
-        assert not pages.exists()
+            site.check_no_leaks(site_dir, {"feedback/x/index.html": f"annotate {leak}"}, {"ann", "s.mith@uni.edu", *ids},
+                                KEY, reveal_private=False)
+        assert not site_dir.exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -73,3 +73,53 @@ def test_dvc_lock_data_md5(tmp_path):
     assert tracking.dvc_lock_data_md5("mnist", lock) == "abc123.dir"
     assert tracking.dvc_lock_data_md5("notmnist", lock) == "unknown"
     assert tracking.dvc_lock_data_md5("mnist", tmp_path / "missing.lock") == "unknown"
+
+
+def test_publishing_ranks_writes_only_changed_runs_and_falls_back_when_the_record_is_stale(logger, tmp_path, monkeypatch):
+    """`grade` re-publishes only the rows that changed since its record (a one-submission change
+    among 1,000 must not search every current run); a record that no longer matches the store
+    (a run superseded behind its back, another store) falls back to searching them all."""
+    from pipeline.reporting import publish
+
+    track = tracking.TrackLogger(logger.client.tracking_uri, "record", artifact_root=tmp_path / "mlruns",
+                                 submissions_dir=tmp_path / "submissions")
+    client, experiment = track.client, track.experiment_id
+    logged = {name: track.log(result(name, accuracy), "log") for name, accuracy in
+              (("ann", 0.9), ("ben", 0.8), ("cat", 0.7))}
+    store = {"uri": client.tracking_uri, "experiment_id": experiment, "created": 1}
+
+    def rows(order):
+        return [{"submission": name, "rank": rank, "pareto": rank == 1, "duplicate_of": None,
+                 "handin_tags": tracking.handin_tags(False, 0, 0, "folder", None, None)}
+                for rank, name in enumerate(order, start=1)]
+
+    def ranks():
+        return {run.data.tags["submission"]: run.data.metrics["rank"]
+                for run in tracking.current_runs(client, experiment)}
+
+    record_path = tmp_path / publish.RECORD_FILE
+    assert publish.publish_track_ranks(client, experiment, rows(["ann", "ben", "cat"]),
+                                       publish.RankRecord(record_path, store), logged) == 3
+    assert ranks() == {"ann": 1, "ben": 2, "cat": 3}
+
+    def no_full_search(*args):
+        raise AssertionError("searched every current run although the record knew which ones changed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tracking, "current_runs", no_full_search)
+        assert publish.publish_track_ranks(client, experiment, rows(["ann", "ben", "cat"]),
+                                           publish.RankRecord(record_path, store), {}) == 0
+        assert publish.publish_track_ranks(client, experiment, rows(["ann", "cat", "ben"]),
+                                           publish.RankRecord(record_path, store), {}) == 2
+    assert ranks() == {"ann": 1, "cat": 2, "ben": 3}
+
+    # ben re-graded by another process: the record's run for ben is no longer current.
+    new_ben = track.log(result("ben", 0.95, "c2"), "log")
+    assert publish.publish_track_ranks(client, experiment, rows(["ben", "ann", "cat"]),
+                                       publish.RankRecord(record_path, store), {}) == 3
+    assert ranks() == {"ben": 1, "ann": 2, "cat": 3}
+    assert json.loads(record_path.read_text())["run_ids"]["ben"] == new_ben
+
+    # A record made for another store is not trusted: every current run is searched again.
+    other = publish.RankRecord(record_path, {**store, "created": 2})
+    assert other.rows == {} and other.run_ids == {}
