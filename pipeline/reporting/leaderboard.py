@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 
 from pipeline import status
@@ -72,12 +73,14 @@ def load_track_results(results_dir: Path, track_name: str) -> pd.DataFrame:
 def pareto_front(accuracy: pd.Series, params: pd.Series) -> pd.Series:
     """True where no other row is at least as accurate with at most as many parameters and
     strictly better in one of the two (higher accuracy, fewer parameters both better)."""
-    on_front = []
-    for index in accuracy.index:
-        dominated = ((accuracy >= accuracy[index]) & (params <= params[index])
-                     & ((accuracy > accuracy[index]) | (params < params[index]))).any()
-        on_front.append(not dominated)
-    return pd.Series(on_front, index=accuracy.index, dtype=bool)
+    # Every pair at once (row i against every other j): a Python loop over the rows cost half a
+    # second at 1,000 submissions; this is a million comparisons in numpy, milliseconds.
+    a = accuracy.to_numpy(dtype=float, na_value=np.nan)
+    p = params.to_numpy(dtype=float, na_value=np.nan)
+    at_least_as_good = (a[None, :] >= a[:, None]) & (p[None, :] <= p[:, None])
+    better_in_one = (a[None, :] > a[:, None]) | (p[None, :] < p[:, None])
+    dominated = (at_least_as_good & better_in_one).any(axis=1)
+    return pd.Series(~dominated, index=accuracy.index, dtype=bool)
 
 
 def flag_duplicates(frame: pd.DataFrame) -> pd.Series:
