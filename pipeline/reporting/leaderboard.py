@@ -55,11 +55,14 @@ def export_columns(reveal_private: bool) -> list[str]:
 
 
 def load_track_results(results_dir: Path, track_name: str) -> pd.DataFrame:
+    # An unreadable file (another schema's, or half-written) is left out: the next grade run replaces it.
+    return results_frame([read_result(path) for path in sorted(results_dir.glob(f"*{RESULT_SUFFIX}"))], track_name)
+
+
+def results_frame(results: list, track_name: str) -> pd.DataFrame:
+    """One row per result (grading.record.Result; None entries are skipped), for `rank`."""
     rows = []
-    for path in sorted(results_dir.glob(f"*{RESULT_SUFFIX}")):
-        result = read_result(path)
-        if result is None:
-            continue  # another schema's or a half-written file: the next grade run replaces it
+    for result in sorted((result for result in results if result is not None), key=lambda result: result.submission):
         row = {key: getattr(result, key) for key in RESULT_KEYS}
         row["seeds"] = len(result.seeds or [None])
         row["student_id"] = row["student_id"] or row["submission"]

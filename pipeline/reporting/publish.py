@@ -20,11 +20,12 @@ import functools
 import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional
-
-import pandas as pd
+from typing import TYPE_CHECKING, Optional
 
 from pipeline.reporting.store_uri import sqlite_path
+
+if TYPE_CHECKING:  # pandas is imported by MLflow on the background thread, while the first model
+    import pandas as pd  # trains: importing it here cost 0.3 s before any sandbox could start
 
 
 def local_artifact_root(uri: str) -> Optional[Path]:
