@@ -99,6 +99,9 @@ def main(argv=None) -> int:
                              "/tmp/jaxvenv/bin/pip install keras jax numpy)")
     parser.add_argument("--cohort-sizes", default="100,300,1000", help="students in each cohort (section cohort)")
     parser.add_argument("--cohort-workers", type=int, default=2, help="grading.workers of the cohort workspaces")
+    parser.add_argument("--cohort-last-round", type=int, default=None,
+                        help="build the cohort only up to this resubmission round (0 = first submissions only) "
+                             "and measure that state; a later run without it finishes the build")
     parser.add_argument("--cohort-seed", type=int, default=17, help="seed of the synthetic cohort's models")
     parser.add_argument("--cohort-cache", default=str(cohort.default_cache()),
                         help="where graded cohort workspaces are kept between runs (keyed by size and settings)")
