@@ -162,3 +162,22 @@ def test_a_broken_mlflow_store_is_one_clear_line_and_left_as_it_is(tmp_path):
     assert "error: the MLflow store cannot be used: (sqlite3.DatabaseError) file is not a database" in completed.stderr
     assert "move it aside and run again" in completed.stderr and "Traceback" not in completed.stderr
     assert (tmp_path / "mlflow.db").read_bytes() == garbage
+
+
+def test_leaderboard_prints_the_top_rows_of_a_large_class_and_writes_every_row(tmp_path):
+    """A 1,000-student course must not scroll 1,000 rows past in every `dvc repro`: the terminal
+    gets the top of the table and where the rest is; the Markdown file keeps every row."""
+    from pipeline.__main__ import TERMINAL_ROWS
+    from tests.helpers import write_result
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    students = TERMINAL_ROWS + 7
+    for index in range(students):  # student_00 best, then falling: the top rows are known
+        write_result(tmp_path / "results" / "mnist", f"student_{index:02d}", public=0.99 - index / 1000,
+                     params=1000 + index)
+    completed = gradebench(["leaderboard", "--track", "mnist"], tmp_path, check=True)
+    shown = [name for name in (f"student_{i:02d}" for i in range(students)) if name in completed.stdout]
+    assert shown == [f"student_{i:02d}" for i in range(TERMINAL_ROWS)]
+    assert f"... 7 more rows in {Path('results') / 'leaderboard.md'}" in completed.stdout
+    written = (tmp_path / "results" / "leaderboard.md").read_text()
+    assert all(f"student_{i:02d}" in written for i in range(students))
