@@ -108,6 +108,45 @@ def test_history_appends_one_snapshot_per_grade_run(tmp_path):
     assert frame.loc[frame["rank"] == 1, "submission"].unique().tolist() == ["small_cnn"]
 
 
+def _history_frame(runs: int, students: int, changed_at: int) -> pd.DataFrame:
+    """`runs` grade runs of `students`; student_000's accuracy improves at run `changed_at`."""
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    rows = [{"time": (start + datetime.timedelta(hours=run)).isoformat(), "submission": f"student_{index:03d}",
+             "content_hash": f"h{index}", "public_accuracy": 0.5 + index / 1000 + (0.1 if index == 0 and run >= changed_at
+                                                                                     else 0), "rank": None}
+            for run in range(runs) for index in range(students)]
+    frame = pd.DataFrame(rows, columns=history.COLUMNS)
+    frame["rank"] = frame.groupby("time")["public_accuracy"].rank(ascending=False, method="min").astype("Int64")
+    return frame
+
+
+def test_the_history_chart_marks_changes_not_every_grade_run():
+    """Every grade run records every submission; drawing each record would grow the page by N points
+    per run. Per submission: its first and last run and each change, joined by flat steps."""
+    names = {f"student_{index:03d}": f"name {index:03d}" for index in range(50)}
+    points = []
+    for runs in (10, 40):
+        svg = site.history_svg("mnist", _history_frame(runs, 50, changed_at=5), names)
+        group = svg[svg.index('id="history-submissions"'):svg.index('id="leader"')]
+        points.append(group.count("<use"))
+    assert points == [50 * 2 + 1, 50 * 2 + 1]  # first + last of each, + student_000's change
+
+
+def test_pareto_plots_name_baselines_and_a_few_distinct_front_points_in_a_large_class():
+    from pipeline.reporting import leaderboard
+
+    # 300 students on 3 identical models (tied, so all on the front) and 700 dominated, 2 baselines.
+    accuracy = [0.90, 0.80, 0.70] * 100 + [0.5] * 700 + [0.95, 0.6]
+    params = [1000, 500, 100] * 100 + [5000] * 700 + [2000, 50]
+    front = [True] * 300 + [False] * 700 + [True, True]
+    baseline = [False] * 1000 + [True, True]
+    chosen = leaderboard.points_to_label(accuracy, params, front, baseline)
+    assert chosen == [0, 1, 2, 1000, 1001]  # one name per distinct front point, and every baseline
+    many = list(range(40))  # 40 distinct front points: the 15 most accurate are named
+    assert leaderboard.points_to_label([i / 100 for i in many], many, [True] * 40, [False] * 40) == list(range(25, 40))
+    assert leaderboard.points_to_label([0.5] * 5, [1] * 5, [False] * 5, [False] * 5) == [0, 1, 2, 3, 4]
+
+
 def test_site_publishes_no_hidden_score_real_id_or_key(tmp_path):
     site_dir, lines = build(tmp_path)
     text = all_text(site_dir)
@@ -361,14 +400,19 @@ def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_proje
         ok = rows[rows["status"] == "ok"]
         assert shown[:len(ok)] == [[str(int(rank)), names[submission]] for rank, submission in zip(ok["rank"], ok["submission"])]
         assert sorted(name for _, name in shown[len(ok):]) == sorted(names[s] for s in rows[rows["status"] != "ok"]["submission"])
-        # The history chart: a leader point per grade run, a point per submission and run with a score.
+        # The history chart: a leader point per grade run; per submission, a point at its first and
+        # last grade run and at each run that changed its score (flat steps between).
         recorded = history.load(dvc_project.root / "results", track)
+        marked = 0
+        for _, runs in recorded[recorded["public_accuracy"].notna()].sort_values("time").groupby("submission"):
+            scores = runs["public_accuracy"].tolist()
+            marked += sum(1 for i, score in enumerate(scores) if i in (0, len(scores) - 1) or score != scores[i - 1])
         leader_points, submission_points = browser.execute_script(
             "const figure = document.querySelector(`figure.history[data-track='${arguments[0]}']`);"
             "return [figure.querySelectorAll('g#leader use').length, figure.querySelectorAll('g[id^=history-] use').length]",
             track)
         assert leader_points == recorded["time"].nunique() >= 1
-        assert submission_points == recorded["public_accuracy"].notna().sum()
+        assert submission_points == marked
 
     links = pd.read_csv(dvc_project.root / "results" / site.LINKS_FILE)
     assert sorted(links["submission"]) == sorted(set(board["submission"]))
