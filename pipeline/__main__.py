@@ -85,9 +85,9 @@ def cmd_grade(args, params) -> int:
     leftovers.sweep()  # scratch folders and cgroups of graders that were killed
     publisher = MlflowPublisher(uri, args.track, track.dataset, SUBMISSIONS, job.results_dir)
     if publisher.store_is_new():
-        # Creating a sqlite store runs MLflow's schema migrations, which an interrupt must not cut
-        # short (a half-migrated store fails every later run): start it first, long before any
-        # result could be written and Ctrl-C'd. Later runs open it once training is under way.
+        # Creating a sqlite store runs MLflow's schema migrations (seconds; on a scratch file, so
+        # that an interrupt leaves no half-made store: tracking.create_sqlite_store): start them
+        # first, so the first result need not wait. Later runs open it once training is under way.
         publisher.start()
     try:
         results = grade_track(job, settings, on_result=publisher.log, on_start=publisher.start)

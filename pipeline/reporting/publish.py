@@ -122,9 +122,11 @@ class MlflowPublisher:
         self._logged[result.submission] = self._logger.result().log(result, log_tail, results_dir)
 
     def publish_ranks(self, ranked: pd.DataFrame, reveal_private: bool) -> None:
-        from pipeline.reporting import ui
-
+        # MLflow must be imported by the background thread alone: this thread importing it too while
+        # that one is half way (a run with nothing to grade gets here at once) fails with a
+        # circular-import error inside MLflow. So: wait for the store first, import after.
         logger = self._logger.result()
+        from pipeline.reporting import ui
         experiment = logger.client.get_experiment(logger.experiment_id)
         store = {"uri": self.tracking_uri, "experiment_id": experiment.experiment_id,
                  "created": experiment.creation_time}

@@ -223,11 +223,11 @@ def history_svg(track_name: str, frame: pd.DataFrame, names: dict[str, str]) -> 
         # In display-name order: the order of points must not reveal how the real ids sort.
         scored["name"] = scored["submission"].map(names).fillna("")
         scored = scored.sort_values(["name", "submission", "when"], kind="stable")
-        scored = scored[changes_and_ends(scored["submission"].to_numpy(), scored["public_accuracy"].to_numpy(float))]
-        submissions = scored["submission"].to_numpy()
+        marked = scored[changes_and_ends(scored["submission"].to_numpy(), scored["public_accuracy"].to_numpy(float))]
+        submissions = marked["submission"].to_numpy()
         breaks = np.flatnonzero(submissions[1:] != submissions[:-1]) + 1
-        line, = axis.plot(np.insert(scored["when"].to_numpy(float), breaks, np.nan),
-                          np.insert(scored["public_accuracy"].to_numpy(float), breaks, np.nan),
+        line, = axis.plot(np.insert(marked["when"].to_numpy(float), breaks, np.nan),
+                          np.insert(marked["public_accuracy"].to_numpy(float), breaks, np.nan),
                           marker="o", markersize=3, linewidth=1, color="#9ca3af", drawstyle="steps-post")
         line.set_gid("history-submissions")
         leader = scored[scored["rank"] == 1].sort_values("when")

@@ -129,6 +129,8 @@ def test_the_history_chart_marks_changes_not_every_grade_run():
         svg = site.history_svg("mnist", _history_frame(runs, 50, changed_at=5), names)
         group = svg[svg.index('id="history-submissions"'):svg.index('id="leader"')]
         points.append(group.count("<use"))
+        leader = re.search(r'\n( *)<g id="leader">(.*?)\n\1</g>', svg, re.S).group(2)
+        assert leader.count("<use") == runs  # the leader: a point per grade run
     assert points == [50 * 2 + 1, 50 * 2 + 1]  # first + last of each, + student_000's change
 
 

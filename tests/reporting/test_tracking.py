@@ -123,3 +123,35 @@ def test_publishing_ranks_writes_only_changed_runs_and_falls_back_when_the_recor
     # A record made for another store is not trusted: every current run is searched again.
     other = publish.RankRecord(record_path, {**store, "created": 2})
     assert other.rows == {} and other.run_ids == {}
+
+
+def test_a_grader_killed_while_creating_the_store_leaves_no_half_made_database(tmp_path):
+    """Creating a sqlite store runs dozens of schema migrations; a Ctrl-C or kill in the middle
+    used to leave an mlflow.db that failed every later run ("table ... already exists"). The
+    migrations now run on a scratch file that gets the real name only when they are done."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import REPO
+
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    create = ["-c", "import sys; from pipeline.reporting import tracking; tracking.make_client(sys.argv[1])", uri]
+    creating = subprocess.Popen([sys.executable, *create], cwd=REPO)
+    scratch = f"{db}{tracking.CREATING_SUFFIX}{creating.pid}"
+    deadline = time.monotonic() + 120
+    while not os.path.exists(scratch):
+        assert creating.poll() is None and time.monotonic() < deadline, "the store was not created on a scratch file"
+        time.sleep(0.005)
+    time.sleep(0.05)  # into the migrations
+    creating.kill()
+    creating.wait()
+    assert not db.exists(), "a store whose creation was killed has the real name"
+
+    again = subprocess.run([sys.executable, *create], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sorted(path.name for path in tmp_path.iterdir() if "creating" in path.name) == [], "leftover kept"
+    client = tracking.make_client(uri)  # opens with MLflow's schema check
+    assert [experiment.name for experiment in client.search_experiments()] == ["Default"]
