@@ -331,10 +331,16 @@ def stop_mlflow_server(process: subprocess.Popen) -> None:
 
 
 def edit_one(ws: Path, plan: dict, repeat: int) -> str:
-    """Give one student a new width (a real change: the model differs, so it re-trains)."""
+    """Give one student a new width (a real change: the model differs, so it re-trains).
+
+    The next width after the one in the file now, not one fixed by `repeat`: a fixed choice made
+    every later measurement of the same workspace re-train a model it had already graded, whose
+    score and rank did not move, and moving ranks is part of what one change costs."""
     name = sorted(plan)[repeat % len(plan)]
     student = plan[name]
-    width = WIDTHS[(WIDTHS.index(student["widths"][-1]) + 1 + repeat) % len(WIDTHS)]
+    header = (ws / "submissions" / name / "model.py").read_text().split("\n", 1)[0]
+    current = int(header.split(", width ")[1].split(",")[0]) if ", width " in header else student["widths"][-1]
+    width = WIDTHS[(WIDTHS.index(current) + 1) % len(WIDTHS)]
     (ws / "submissions" / name / "model.py").write_text(
         model_source(student["architecture"], width, 100 + repeat) + f"# bench edit {time.time()}\n")
     return name
