@@ -162,6 +162,7 @@ def track_metrics(ranked: pd.DataFrame, reveal_private: bool) -> dict:
 
 LABEL_EVERY_POINT_UP_TO = 30
 MAX_FRONT_LABELS = 15
+MARKDOWN_FILE = "leaderboard.md"
 
 
 def points_to_label(accuracy: list, params: list, front: list, baseline: list) -> list[int]:
@@ -180,7 +181,6 @@ def points_to_label(accuracy: list, params: list, front: list, baseline: list) -
             taken.add((accuracy[i], params[i]))
             chosen.append(i)
     return sorted(chosen)
-MARKDOWN_FILE = "leaderboard.md"
 
 
 def plot_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) -> None:

@@ -25,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
+import psutil
 import yaml
 
 # Grading machines are often offline and grading records are the course's own: MLflow 3 would
@@ -85,7 +86,7 @@ def create_sqlite_store(db_path: str, tracking_uri: str) -> None:
     (not renaming) never replaces a store another grader created meanwhile."""
     for leftover in Path(db_path).parent.glob(Path(db_path).name + CREATING_SUFFIX + "*"):
         pid = leftover.name.rsplit(CREATING_SUFFIX, 1)[1].split("-")[0]
-        if not (pid.isdigit() and _alive(int(pid))):
+        if not (pid.isdigit() and psutil.pid_exists(int(pid))):  # as leftovers.sweep judges scratch folders
             leftover.unlink(missing_ok=True)
     scratch = f"{db_path}{CREATING_SUFFIX}{os.getpid()}"
     for name in (scratch, scratch + "-journal"):
@@ -98,16 +99,6 @@ def create_sqlite_store(db_path: str, tracking_uri: str) -> None:
         pass  # another grader created it first: use theirs
     finally:
         Path(scratch).unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def use_write_ahead_log(db_path: str) -> None:
