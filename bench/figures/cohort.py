@@ -158,11 +158,12 @@ def cohort_params(workers: int) -> dict:
 
 
 def refresh_code(ws: Path) -> None:
-    """The cached workspace measures today's pipeline/ and stages: copy them in again (a changed
-    grader re-grades every current submission in the next `dvc repro`, as it would in a course)."""
+    """The cached workspace measures today's pipeline/, stages and .dvcignore: copy them in again (a
+    changed grader re-grades every current submission in the next `dvc repro`, as in a course)."""
     shutil.rmtree(ws / "pipeline")
     shutil.copytree(REPO / "pipeline", ws / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     (ws / "dvc.yaml").write_text(one_track_dvc_yaml())
+    shutil.copy(REPO / ".dvcignore", ws / ".dvcignore")
 
 
 def regraded_count(output: str) -> int:

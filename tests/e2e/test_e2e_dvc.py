@@ -7,11 +7,13 @@ bit for bit, superseding its old MLflow run), and a notMNIST schedule change re-
 """
 
 import json
+import subprocess
 
 import pandas as pd
 import pytest
 import yaml
 
+from pipeline.reporting.publish import local_artifact_root
 from tests.helpers import REFERENCES, STUDENTS, run
 
 TRACKS = ("mnist", "notmnist")
@@ -135,6 +137,21 @@ def test_mlflow_runs_match_results(dvc_project):
             feedback = {a.path for a in client.list_artifacts(run_.info.run_id, "feedback")}
             assert "feedback/learning_curves.png" in feedback and "feedback/misclassified.png" in feedback
             assert {"model_summary.txt"} <= artifacts
+
+
+def test_dvc_does_not_walk_the_mlflow_artifact_store(dvc_project):
+    """Every `dvc repro` walks each folder DVC does not ignore; mlruns/ gains files with every run
+    graded (37,000 at 1,000 students by the end of a term), so it must be ignored."""
+    root = dvc_project.root
+    artifacts = [path for path in (root / local_artifact_root("sqlite:///mlflow.db")).rglob("*") if path.is_file()]
+    assert len(artifacts) > 10
+    for path in (artifacts[0], artifacts[-1]):
+        ignored = subprocess.run(["dvc", "check-ignore", str(path.relative_to(root))], cwd=root,
+                                 env=dvc_project.env, capture_output=True, text=True)
+        assert ignored.returncode == 0, f"DVC walks {path}: {ignored.stdout}{ignored.stderr}"
+    kept = subprocess.run(["dvc", "check-ignore", "results/leaderboard.md"], cwd=root, env=dvc_project.env,
+                          capture_output=True, text=True)
+    assert kept.returncode == 1, kept.stdout
 
 
 def test_second_repro_trains_nothing(dvc_project):
