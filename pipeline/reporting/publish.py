@@ -8,16 +8,22 @@ thread's priority does not help: each sandbox runs in its own session, and with 
 autogroup scheduling sessions share the CPU equally whatever a thread's nice value). Ranks and flags go onto the runs after the track is graded,
 where the store is already open, so the runs are current after a plain `grade` too.
 
-Publishing ranks touches only the runs whose rank or flags changed, found by id from
-`RankRecord` (results/<track>/.mlflow-ranks: the run ids and rows last published to which store):
-searching every current run cost 0.7 s at 300 students and grew with the class. Without a valid
-record (first run, another store, a recorded run gone or superseded) it searches them all, as before.
+Publishing ranks touches only the runs whose rank or flags changed, by id from `RankRecord`
+(results/<track>/.mlflow-ranks: the run ids and rows last published to which store), writing only
+what differs from the recorded row: searching every current run cost 0.7 s at 300 students and
+grew with the class, and fetching the changed runs by id to compare cost 1.3 ms a run (hundreds
+of runs when one resubmission moves hundreds of ranks). The record is true only while no new run
+has been logged since: `grade` takes it off the disk before logging its first run and writes it
+again after publishing, so a grade killed in between leaves none. Without a valid record (first
+run, another store, an older record format, a recorded run deleted in the UI) every current run
+is searched, as before.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -34,31 +40,70 @@ def local_artifact_root(uri: str) -> Optional[Path]:
 
 
 RECORD_FILE = ".mlflow-ranks"  # in results/<track>/; not *.json, which are the results
+# Format 2: the rank is the metric alone (format 1 runs also carry a `rank` tag, removed by a full pass).
+RECORD_FORMAT = 2
+
+
+def read_saved_record(path: Path) -> Optional[dict]:
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # none yet, or unreadable: everything is searched and published once
+    return saved if isinstance(saved, dict) else None
+
+
+def take_saved_record(path: Path) -> Optional[dict]:
+    """Read the record and remove it from the disk: once a new run is logged it no longer names
+    every current run, so a grade killed before it writes the record again must leave none."""
+    saved = read_saved_record(path)
+    path.unlink(missing_ok=True)
+    return saved
 
 
 class RankRecord:
     """What the last `grade` published to the store: each submission's current run id and the
-    rank row put on it. Valid only for the same store and experiment (by its creation time)."""
+    rank row put on it. Valid only for the same store and experiment (by its creation time).
+    `saved`: the record as taken off the disk earlier (take_saved_record); otherwise it is read from
+    `path` (where, once taken, there is none)."""
 
-    def __init__(self, path: Path, store: dict):
+    def __init__(self, path: Path, store: dict, saved: Optional[dict] = None):
         self.path, self.store = path, store
         self.run_ids: dict[str, Optional[str]] = {}
         self.rows: dict[str, dict] = {}
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return  # none yet, or unreadable: everything is searched and published once
-        if isinstance(saved, dict) and saved.get("store") == store:
+        saved = saved if saved is not None else read_saved_record(path)
+        if saved and saved.get("store") == store and saved.get("format") == RECORD_FORMAT:
             self.run_ids, self.rows = saved.get("run_ids") or {}, saved.get("rows") or {}
 
     def save(self) -> None:
         from pipeline import atomic
 
-        atomic.write_text(self.path, json.dumps({"store": self.store, "run_ids": self.run_ids, "rows": self.rows}))
+        atomic.write_text(self.path, json.dumps({"format": RECORD_FORMAT, "store": self.store,
+                                                 "run_ids": self.run_ids, "rows": self.rows}))
 
 
 def _as_saved(row: dict) -> dict:
     return json.loads(json.dumps(row))  # as it reads back from the record (tuples, numpy numbers)
+
+
+def _write_from_record(client, changed: list[dict], run_ids: dict, record: RankRecord, logged: dict) -> Optional[int]:
+    """Write each changed row onto its recorded run, against the row recorded for it (a run logged
+    by this grade holds none yet); None when the record cannot say where a row goes."""
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.reporting import tracking
+
+    if not all(run_ids.get(row["submission"]) for row in changed):
+        return None  # a row without a known current run
+    now, updated = int(time.time() * 1000), 0
+    for row in changed:
+        held = {} if row["submission"] in logged else record.rows.get(row["submission"]) or {}
+        held_rank = None if held.get("rank") is None else float(held["rank"])
+        try:
+            updated += tracking.write_rank_row(client, run_ids[row["submission"]], row,
+                                               tracking.rank_row_tags(held) if held else {}, held_rank, now)
+        except MlflowException:
+            return None  # the run was deleted (in the UI) or is otherwise gone
+    return updated
 
 
 def publish_track_ranks(client, experiment_id: str, rows: list[dict], record: RankRecord,
@@ -69,19 +114,11 @@ def publish_track_ranks(client, experiment_id: str, rows: list[dict], record: Ra
 
     run_ids = {**record.run_ids, **logged}  # None: had no current run at the last full search
     changed = [row for row in rows if row["submission"] in logged or record.rows.get(row["submission"]) != _as_saved(row)]
-    runs = None
-    if all(row["submission"] in run_ids for row in changed):
-        wanted = {run_ids[row["submission"]]: row["submission"] for row in changed if run_ids[row["submission"]]}
-        found = tracking.runs_by_id(client, experiment_id, sorted(wanted))
-        if len(found) == len(wanted) and all(run.data.tags.get("current") == "true"
-                                             and run.data.tags.get("submission") == wanted[run.info.run_id]
-                                             for run in found):
-            runs = found
-    if runs is None:  # no record, or it is out of date: every current run, once
+    updated = _write_from_record(client, changed, run_ids, record, logged) if record.rows else None
+    if updated is None:  # no record, or it is out of date: every current run, once
         runs = tracking.current_runs(client, experiment_id)
         run_ids = {run.data.tags.get("submission"): run.info.run_id for run in runs}
-        changed = rows
-    updated = tracking.publish_ranks(client, experiment_id, changed, runs=runs)
+        updated = tracking.publish_ranks(client, experiment_id, rows, runs=runs)
     record.run_ids = {row["submission"]: run_ids.get(row["submission"]) for row in rows}
     record.rows = {row["submission"]: _as_saved(row) for row in rows}
     record.save()
@@ -97,6 +134,7 @@ class MlflowPublisher:
         self.dataset_name, self.submissions_dir, self.results_dir = dataset_name, submissions_dir, results_dir
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow")
         self._logged: dict[str, str] = {}  # submission -> the run this grade run created
+        self._taken_record: Optional[dict] = None  # the rank record, taken off the disk at the first log
 
     def _open(self):
         from pipeline.reporting import feedback, tracking
@@ -119,7 +157,11 @@ class MlflowPublisher:
         self._logger  # noqa: B018 - starting the background open is the point
 
     def log(self, result, log_tail: str, results_dir: Path) -> None:
-        self._logged[result.submission] = self._logger.result().log(result, log_tail, results_dir)
+        logger = self._logger.result()
+        # From the first new run on, the record on disk no longer names every current run.
+        if not self._logged and self._taken_record is None:
+            self._taken_record = take_saved_record(self.results_dir / RECORD_FILE)
+        self._logged[result.submission] = logger.log(result, log_tail, results_dir)
 
     def publish_ranks(self, ranked: pd.DataFrame, reveal_private: bool) -> None:
         # MLflow must be imported by the background thread alone: this thread importing it too while
@@ -130,7 +172,7 @@ class MlflowPublisher:
         experiment = logger.client.get_experiment(logger.experiment_id)
         store = {"uri": self.tracking_uri, "experiment_id": experiment.experiment_id,
                  "created": experiment.creation_time}
-        record = RankRecord(self.results_dir / RECORD_FILE, store)
+        record = RankRecord(self.results_dir / RECORD_FILE, store, self._taken_record)
         publish_track_ranks(logger.client, logger.experiment_id, rank_rows(ranked), record, self._logged)
         ui.install_view(logger.client, logger.experiment_id, reveal_private)
 

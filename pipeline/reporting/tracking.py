@@ -318,28 +318,43 @@ def current_runs(client: MlflowClient, experiment_id: str) -> list:
     return search_all_runs(client, [experiment_id], CURRENT_FILTER)
 
 
-# Run ids per `attributes.run_id IN (...)` search: keeps each filter string short.
-RUN_ID_CHUNK = 200
+def rank_row_tags(row: dict) -> dict[str, str]:
+    """The tags a leaderboard row puts on its run: Pareto and duplicate flags, hand-in facts."""
+    # Lateness can change without a re-grade (a new deadline or policy): kept current here too.
+    return {"pareto": _flag(row.get("pareto")), "duplicate_of": row.get("duplicate_of") or "",
+            **(row.get("handin_tags") or {})}
 
 
-def runs_by_id(client: MlflowClient, experiment_id: str, run_ids: list[str]) -> list:
-    """The runs with these ids (with their tags and metrics), a few searches instead of one per run."""
-    runs: list = []
-    for start in range(0, len(run_ids), RUN_ID_CHUNK):
-        chunk = ", ".join(f"'{run_id}'" for run_id in run_ids[start:start + RUN_ID_CHUNK])
-        runs += search_all_runs(client, [experiment_id], f"attributes.run_id IN ({chunk})")
-    return runs
+def write_rank_row(client: MlflowClient, run_id: str, row: dict, held_tags: dict, held_rank: Optional[float],
+                   now: int) -> bool:
+    """Write onto one run what of `row` differs from what it holds (`held_tags`, `held_rank`);
+    return whether anything was written.
+
+    The rank is the `rank` metric alone, which the leaderboard view sorts by. A change in a class of
+    1,000 moves hundreds of ranks, and each moved rank is a write: a metric on its own costs 2.5 ms
+    on sqlite, the same with a tag in one `log_batch` 5.3 ms (bench/, 4,000 runs)."""
+    tags = [RunTag(key, value) for key, value in rank_row_tags(row).items() if held_tags.get(key) != value]
+    rank = row.get("rank")
+    metric = Metric(RANK_METRIC, float(rank), now, 0) if rank is not None and held_rank != float(rank) else None
+    if tags:
+        client.log_batch(run_id, metrics=[metric] if metric else [], tags=tags)
+    elif metric:
+        client.log_metric(run_id, metric.key, metric.value, metric.timestamp, metric.step)
+    return bool(tags or metric)
+
+
+# Runs published before the rank was a metric alone also carry it as a tag, which would go stale.
+LEGACY_RANK_TAG = "rank"
 
 
 def publish_ranks(client: MlflowClient, experiment_id: str, rows: list[dict], runs: Optional[list] = None) -> int:
-    """Put the leaderboard's rank, Pareto and duplicate flags on each current run; return how many
-    runs changed.
+    """Put the leaderboard's rank, Pareto and duplicate flags on each current run (reading what each
+    holds, so only differences are written); return how many runs changed.
 
     rows: dicts with submission, rank (None for failed), pareto, duplicate_of and optionally
     handin_tags (tracking.handin_tags). A one-column sort
     by `rank` in `mlflow ui` then reproduces the leaderboard with all of its tie-breaks.
-    runs: the current runs to update, if the caller knows them (publish.RankRecord); otherwise
-    every current run is searched.
+    runs: the current runs to update, if the caller has them; otherwise every current run is searched.
     """
     by_submission = {row["submission"]: row for row in rows}
     now, updated = int(time.time() * 1000), 0
@@ -347,16 +362,8 @@ def publish_ranks(client: MlflowClient, experiment_id: str, rows: list[dict], ru
         row = by_submission.get(run.data.tags.get("submission"))
         if row is None:
             continue
-        tags = [RunTag("pareto", _flag(row.get("pareto"))), RunTag("duplicate_of", row.get("duplicate_of") or "")]
-        # Lateness can change without a re-grade (a new deadline or policy): kept current here too.
-        tags += [RunTag(key, value) for key, value in (row.get("handin_tags") or {}).items()]
-        metrics = []
-        if row.get("rank") is not None:
-            tags.append(RunTag("rank", str(row["rank"])))
-            if run.data.metrics.get(RANK_METRIC) != float(row["rank"]):
-                metrics.append(Metric(RANK_METRIC, float(row["rank"]), now, 0))
-        tags = [tag for tag in tags if run.data.tags.get(tag.key) != tag.value]
-        if tags or metrics:  # one write per changed run: a one-submission edit touches few runs
-            client.log_batch(run.info.run_id, metrics=metrics, tags=tags)
+        if LEGACY_RANK_TAG in run.data.tags:
+            client.delete_tag(run.info.run_id, LEGACY_RANK_TAG)
+        if write_rank_row(client, run.info.run_id, row, run.data.tags, run.data.metrics.get(RANK_METRIC), now):
             updated += 1
     return updated

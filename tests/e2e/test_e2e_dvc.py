@@ -132,7 +132,7 @@ def test_mlflow_runs_match_results(dvc_project):
             for key in ("public_accuracy", "private_accuracy", "test_accuracy"):
                 assert metrics[key] == result[key]
             assert metrics["trainable_params"] == result["trainable_params"]
-            assert metrics["rank"] >= 1 and tags["rank"] == str(int(metrics["rank"]))
+            assert metrics["rank"] >= 1 and "rank" not in tags  # the metric alone: one write per move
             assert [m.step for m in client.get_metric_history(run_.info.run_id, "epoch_loss")] == [1, 2]
             feedback = {a.path for a in client.list_artifacts(run_.info.run_id, "feedback")}
             assert "feedback/learning_curves.png" in feedback and "feedback/misclassified.png" in feedback

@@ -102,27 +102,47 @@ def test_publishing_ranks_writes_only_changed_runs_and_falls_back_when_the_recor
                                        publish.RankRecord(record_path, store), logged) == 3
     assert ranks() == {"ann": 1, "ben": 2, "cat": 3}
 
-    def no_full_search(*args):
-        raise AssertionError("searched every current run although the record knew which ones changed")
+    def no_search(*args, **kwargs):
+        raise AssertionError("searched the store although the record knew which runs changed")
 
     with monkeypatch.context() as patched:
-        patched.setattr(tracking, "current_runs", no_full_search)
+        patched.setattr(tracking, "search_all_runs", no_search)
         assert publish.publish_track_ranks(client, experiment, rows(["ann", "ben", "cat"]),
                                            publish.RankRecord(record_path, store), {}) == 0
         assert publish.publish_track_ranks(client, experiment, rows(["ann", "cat", "ben"]),
                                            publish.RankRecord(record_path, store), {}) == 2
     assert ranks() == {"ann": 1, "cat": 2, "ben": 3}
+    assert all("rank" not in run.data.tags for run in tracking.current_runs(client, experiment))
 
-    # ben re-graded by another process: the record's run for ben is no longer current.
-    new_ben = track.log(result("ben", 0.95, "c2"), "log")
+    # ben re-graded by a grade that was killed after logging its run and before publishing: the
+    # record it found named ben's old run, so it took it off the disk before logging.
+    killed = publish.MlflowPublisher(client.tracking_uri, "record", "mnist", tmp_path / "submissions", tmp_path)
+    killed.log(result("ben", 0.95, "c2"), "log", tmp_path)
+    killed.close()
+    assert not record_path.exists()
+    new_ben = killed._logged["ben"]
     assert publish.publish_track_ranks(client, experiment, rows(["ben", "ann", "cat"]),
                                        publish.RankRecord(record_path, store), {}) == 3
     assert ranks() == {"ben": 1, "ann": 2, "cat": 3}
     assert json.loads(record_path.read_text())["run_ids"]["ben"] == new_ben
 
-    # A record made for another store is not trusted: every current run is searched again.
+    # A run deleted in the MLflow UI: writing to it fails, so every current run is searched instead.
+    client.delete_run(logged["cat"])
+    assert publish.publish_track_ranks(client, experiment, rows(["ben", "cat", "ann"]),
+                                       publish.RankRecord(record_path, store), {}) == 1
+    assert ranks() == {"ben": 1, "ann": 3}
+    assert json.loads(record_path.read_text())["run_ids"]["cat"] is None
+
+    # A record made for another store, or by the format that also put the rank in a tag, is not
+    # trusted: every current run is searched again, and the old rank tag goes.
     other = publish.RankRecord(record_path, {**store, "created": 2})
     assert other.rows == {} and other.run_ids == {}
+    client.set_tag(new_ben, "rank", "7")
+    old_format = {key: value for key, value in json.loads(record_path.read_text()).items() if key != "format"}
+    record_path.write_text(json.dumps(old_format))
+    assert publish.RankRecord(record_path, store).rows == {}
+    publish.publish_track_ranks(client, experiment, rows(["ben", "cat", "ann"]), publish.RankRecord(record_path, store), {})
+    assert "rank" not in client.get_run(new_ben).data.tags and ranks() == {"ben": 1, "ann": 3}
 
 
 def test_a_grader_killed_while_creating_the_store_leaves_no_half_made_database(tmp_path):
