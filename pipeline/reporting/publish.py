@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -94,13 +93,13 @@ def _write_from_record(client, changed: list[dict], run_ids: dict, record: RankR
 
     if not all(run_ids.get(row["submission"]) for row in changed):
         return None  # a row without a known current run
-    now, updated = int(time.time() * 1000), 0
+    updated = 0
     for row in changed:
         held = {} if row["submission"] in logged else record.rows.get(row["submission"]) or {}
         held_rank = None if held.get("rank") is None else float(held["rank"])
         try:
             updated += tracking.write_rank_row(client, run_ids[row["submission"]], row,
-                                               tracking.rank_row_tags(held) if held else {}, held_rank, now)
+                                               tracking.rank_row_tags(held) if held else {}, held_rank)
         except MlflowException:
             return None  # the run was deleted (in the UI) or is otherwise gone
     return updated
