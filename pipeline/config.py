@@ -72,6 +72,9 @@ class Schedule(_Strict):
     batch_size: int = Field(default=128, ge=1)
     seed: int = Field(default=1234, ge=0)
     scaling: Literal["standardize", "unit"] = "standardize"
+    # TensorFlow's threads for one training. Float sums are split by thread, so the count is part
+    # of the arithmetic, like the batch size: fixed per track, never derived from the machine.
+    threads: int = Field(default=1, ge=1, le=64)
 
 
 class Limits(_Strict):
@@ -102,13 +105,12 @@ class RaySettings(_Strict):
     # null: the RAY_ADDRESS environment variable if set, else a Ray instance started on this machine.
     # "host:6379" joins a cluster as a driver; "ray://host:10001" goes through Ray Client.
     address: Optional[str] = None
-    cpus_per_task: int = Field(default=1, ge=1, le=256)  # also the TensorFlow threads of each training
     max_retries: int = Field(default=2, ge=0, le=10)  # attempts after a lost worker/node, then `crashed`
 
 
 class Grading(_Strict):
     executor: Literal["local", "ray"] = "local"
-    workers: int = Field(default=1, ge=1, le=64)  # local executor only
+    workers: int = Field(default=1, ge=1, le=64)  # local executor only: throughput, never the scores
     # Run submissions WITHOUT the bubblewrap sandbox when it is unavailable (trusted code only).
     unsafe_no_sandbox: bool = False
     ray: RaySettings = RaySettings()

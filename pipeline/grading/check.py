@@ -7,7 +7,6 @@ would go wrong in the real run, with the fix, and an estimate of the full schedu
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +62,7 @@ def check_submission(submission_dir: Path, track_name: str, track: Track, prepar
     })
     data = TrackData.load(prepared_dir, quick, HiddenSplit())
     meta = data.meta
-    with LocalExecutor(data.inputs, choose_isolation(policy), threads=os.cpu_count() or 1) as executor:
+    with LocalExecutor(data.inputs, choose_isolation(policy), track.schedule.threads) as executor:
         result, log_tail = train_and_score(submission_dir.resolve(), f"{track_name}/{submission_dir.name}", quick,
                                            data, executor, echo=echo)
     report = CheckReport()

@@ -57,6 +57,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds pipe
 POLL_SECONDS_WITH_CGROUPS = 0.5
 POLL_SECONDS_FALLBACK = 0.05
 
+# The vector instructions every training's kernels may use (x86-64; see sandbox_environment).
+PINNED_CPU_ISA = "AVX2"
+
 # Where things appear inside the sandbox.
 SANDBOX_PACKAGE_ROOT = "/opt/gradebench"
 SANDBOX_SUBMISSION = "/submission"
@@ -127,6 +130,10 @@ def sandbox_environment(home: str, tmp: str, package_root: str, threads: int, se
         "GLOG_minloglevel": "3",
         "ABSL_MIN_LOG_LEVEL": "3",
         "OMP_NUM_THREADS": str(threads),
+        # oneDNN picks its kernels by the CPU's vector instructions at run time, and kernels for
+        # other instructions sum in another order: capped here, an AVX-512 machine computes what an
+        # AVX2 machine does (docs/architecture: what is and is not guaranteed across machines).
+        "ONEDNN_MAX_CPU_ISA": PINNED_CPU_ISA,
         "KERAS_HOME": f"{home}/.keras",
         "MPLCONFIGDIR": home,
     }
