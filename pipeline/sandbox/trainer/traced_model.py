@@ -96,7 +96,7 @@ def _checked_specs(manifest: dict) -> list[dict]:
     return weights
 
 
-def load(build_dir: Path, seed: int) -> tuple[keras.Model, int]:
+def load(build_dir: Path, seed: int, max_constants: int) -> tuple[keras.Model, int]:
     """(model, constant values): the traced model as a Keras model with the trainer's weights, and
     the number of values its graphs' large constants hold (counted as parameters)."""
     try:
@@ -115,6 +115,13 @@ def load(build_dir: Path, seed: int) -> tuple[keras.Model, int]:
         if facts.problem:
             raise SubmissionFailure(status.INVALID, facts.problem)
         constants = max(constants, facts.constant_values)
+        if facts.constant_values > max_constants:
+            owner = f"model.py, {facts.largest_constant_in}.call" if facts.largest_constant_in else "model.py"
+            raise SubmissionFailure(status.INVALID, f"{owner}: carries {facts.constant_values:,} values as constants "
+                                                    f"(arrays used in call(), or weights the model does not list), "
+                                                    f"over this track's {max_constants:,} (limits.max_constant_params): "
+                                                    "make them weights with self.add_weight, which train from their "
+                                                    "initialisers")
         inputs, outputs = io[name]
         if len(inputs) != len(specs) + 1 or len(outputs) != 2 + sum(not s["trainable"] for s in specs):
             raise SubmissionFailure(status.INVALID, "the traced graph's inputs and outputs do not match its weights")

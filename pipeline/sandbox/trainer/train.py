@@ -84,7 +84,7 @@ def load_keras_config(path: Path):
                                                 f"({type(error).__name__}): {str(error)[:200]}") from None
 
 
-def load_built_model(workdir: Path, seed: int, image_shape: tuple[int, ...]):
+def load_built_model(workdir: Path, seed: int, image_shape: tuple[int, ...], max_constants: int):
     """(model, traced, constant values) from what the build step handed over; the weights are new."""
     build_dir = workdir / BUILD_DIR
     keras.utils.set_random_seed(seed)  # every initialiser draws from the track's seed, in order
@@ -94,7 +94,7 @@ def load_built_model(workdir: Path, seed: int, image_shape: tuple[int, ...]):
             model.build((None, *contract.input_shape_for(model, image_shape)))
         return model, False, 0
     if (build_dir / TRACED_MANIFEST).is_file():
-        model, constants = traced_model.load(build_dir, seed)
+        model, constants = traced_model.load(build_dir, seed, max_constants)
         return model, True, constants
     raise SubmissionFailure(status.INVALID, "the build step handed over no model")
 
@@ -148,7 +148,8 @@ def train_submission(workdir: Path) -> dict:
 
     result: dict = {"status": status.OK, "error": None}
     try:
-        model, traced, constant_values = load_built_model(workdir, schedule["seed"], input_shape)
+        model, traced, constant_values = load_built_model(workdir, schedule["seed"], input_shape,
+                                                          limits["max_constant_params"])
         result["custom_code"] = traced
         contract.check_shapes(model, input_shape, num_classes)
         result.update(count_parameters(model, traced, constant_values))
