@@ -442,7 +442,7 @@ def collect_lms(kind: str, zip_path: Path, students: list[Student], course: Cour
             report.results.append(StudentResult(student.student_id, Outcome.MISSING, f"nothing in {zip_path.name}"))
             continue
         report.results.append(_collect_lms_student(kind, handin, recorded.get(handin.number), student, course,
-                                                   track, submissions_dir))
+                                                   track, submissions_dir, bool(times_files)))
     return report
 
 
@@ -474,7 +474,7 @@ def canvas_lateness(marked_late: bool, recorded: Optional[lms_times.RecordedTime
 
 def _collect_lms_student(kind: str, handin: lms_intake.LmsHandin, recorded: Optional[lms_times.RecordedTime],
                          student: Student, course: CourseSettings, track: Optional[str],
-                         submissions_dir: Path) -> StudentResult:
+                         submissions_dir: Path, have_times: bool) -> StudentResult:
     warnings = list(handin.problems) + list(handin.warnings)
     model_name = handin.model_name
     if model_name is None:
@@ -486,8 +486,9 @@ def _collect_lms_student(kind: str, handin: lms_intake.LmsHandin, recorded: Opti
         lateness, checks = canvas_lateness(handin.lms_late, recorded, deadline, course.late_policy)
         submitted_at = recorded.submitted_at if recorded else None
         if handin.lms_late and submitted_at is None and deadline is not None:
-            warnings.append("Canvas marked it LATE; days late unknown (no submission time for it"
-                            + (" in --times" if recorded is None else "") + f"): the policy counts 1 day")
+            why = ("without --times" if not have_times else f"(user {handin.number} is not in --times)"
+                   if recorded is None else f"({recorded.source} has no submitted_at for it)")
+            warnings.append(f"Canvas marked it LATE; days late unknown {why}: the policy counts 1 day")
     else:
         submitted_at = recorded.submitted_at if recorded else handin.submitted_at()
         lateness = deadlines.assess(submitted_at, deadline, course.late_policy)
@@ -495,9 +496,9 @@ def _collect_lms_student(kind: str, handin: lms_intake.LmsHandin, recorded: Opti
             warnings.append("no submission time in the export" + (" or the worksheet" if recorded else "")
                             + ": lateness not computed")
     if not lateness.accepted:
-        days = "days unknown" if lateness.late_days is None else f"{lateness.late_days} day(s) late"
+        when = f" at {iso(submitted_at)}" if submitted_at else ""
         return StudentResult(student.student_id, Outcome.REJECTED,
-                             f"{handin.entries[model_name]} at {iso(submitted_at)}: {days}, "
+                             f"{handin.entries[model_name]}{when}: {deadlines.describe(lateness)}, "
                              f"past the late policy's last day", lateness, warnings, checks)
     record = {"student_id": student.student_id, "source": kind, "repo": None, "commit": None,
               "lms_file": handin.entries[model_name], "lms_name": handin.name, "lms_late": handin.lms_late,
