@@ -419,7 +419,7 @@ def collect_lms(kind: str, zip_path: Path, students: list[Student], course: Cour
     track_deadline = course.deadlines.get(track) if track else None
     zone = track_deadline.tzinfo if track_deadline else datetime.timezone.utc
     recorded = _recorded_times(kind, list(times_files), zone)
-    limits = lms_intake.ArchiveLimits(course.max_file_bytes, course.max_export_bytes, course.max_export_entries)
+    limits = lms_intake.ArchiveLimits(course.max_file_mb, course.max_export_mb, course.max_export_entries)
     export = lms_intake.read_export(kind, zip_path, limits, zone)
     matched, unmatched = match_handins(export, students, course.ignore_accents)
     report = CollectReport(kind, unmatched=unmatched, refused=export.refused)

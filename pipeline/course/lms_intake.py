@@ -69,12 +69,20 @@ class EntryRefused(Exception):
 
 @dataclass(frozen=True)
 class ArchiveLimits:
-    max_file_bytes: int  # one collected file, inflated
-    max_total_bytes: int  # everything inflated from the export
+    max_file_mb: float  # one collected file, inflated
+    max_export_mb: float  # everything inflated from the export
     max_entries: int
 
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 2**20)
+
+    @property
+    def max_total_bytes(self) -> int:
+        return int(self.max_export_mb * 2**20)
+
     def file_cap_text(self) -> str:
-        return f"the {self.max_file_bytes / 2**20:g} MB cap (course.max_file_mb)"
+        return f"the {self.max_file_mb:g} MB cap (course.max_file_mb)"
 
 
 @dataclass
@@ -408,7 +416,7 @@ def read_export(kind: str, zip_path: Path, limits: ArchiveLimits, zone: datetime
                 continue
             inflated += len(data)
             if inflated > limits.max_total_bytes:
-                raise ExportError(f"{zip_path}: over {limits.max_total_bytes / 2**20:g} MB once inflated "
+                raise ExportError(f"{zip_path}: over {limits.max_export_mb:g} MB once inflated "
                                   f"(course.max_export_mb) by {name}; raise it if this export is genuine")
             if earlier is not None and handin.rank[parsed.file_name] == parsed.rank:
                 # The same file twice in one zip: the later entry was written last, so it wins.

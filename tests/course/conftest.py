@@ -135,3 +135,46 @@ def zip_entry(archive: zipfile.ZipFile, name: str, data: bytes, when: tuple = (2
     info.create_system = 3  # Unix, so the mode bits mean what they say
     info.extra = extra
     archive.writestr(info, data)
+
+
+def write_raw_zip(path: Path, entries: list[tuple[str, int, bytes, int, int]], tail: bytes = b"") -> None:
+    """A zip written byte by byte: (name, method, compressed payload, CRC, claimed inflated size) per
+    entry. Nothing checks the claims, as nothing checks them in a hostile upload."""
+    import struct
+    import zlib  # noqa: F401  (the methods' numbers are zipfile's)
+    local_parts, central_parts, offset = [], [], 0
+    dos_time, dos_date = (12 << 11), ((2025 - 1980) << 9) | (3 << 5) | 1
+    for name, method, payload, crc, claimed in entries:
+        encoded = name.encode()
+        version = 63 if method == zipfile.ZIP_LZMA else 46 if method == zipfile.ZIP_BZIP2 else 20
+        flags = 0x2 if method == zipfile.ZIP_LZMA else 0  # LZMA: the stream ends with an end marker
+        local = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", version, flags, method, dos_time, dos_date, crc,
+                            len(payload), claimed, len(encoded), 0) + encoded
+        central_parts.append(struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", (3 << 8) | version, version, flags,
+                                         method, dos_time, dos_date, crc, len(payload), claimed, len(encoded), 0, 0,
+                                         0, 0, 0o100644 << 16, offset) + encoded)
+        local_parts.append(local + payload)
+        offset += len(local) + len(payload)
+    central = b"".join(central_parts)
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), offset, 0)
+    path.write_bytes(b"".join(local_parts) + central + end + tail)
+
+
+def zeros_compressed(method: int, size: int) -> bytes:
+    """`size` zero bytes compressed as a zip entry's payload for bzip2 or LZMA, streamed (never in memory)."""
+    import bz2
+    import lzma
+    import struct
+    chunk = bytes(1 << 24)
+    if method == zipfile.ZIP_BZIP2:
+        compressor, header = bz2.BZ2Compressor(1), b""
+    else:
+        properties = lzma._encode_filter_properties({"id": lzma.FILTER_LZMA1, "preset": 0})
+        compressor = lzma.LZMACompressor(lzma.FORMAT_RAW, filters=[
+            lzma._decode_filter_properties(lzma.FILTER_LZMA1, properties)])
+        header = struct.pack("<BBH", 9, 4, len(properties)) + properties  # as zipfile writes LZMA
+    parts = [header]
+    for _ in range(size // len(chunk)):
+        parts.append(compressor.compress(chunk))
+    parts.append(compressor.flush())
+    return b"".join(parts)
