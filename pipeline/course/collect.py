@@ -313,10 +313,10 @@ def collect_git_student(student: Student, course: CourseSettings, track: Optiona
     checks += git_checks.rewritten(previous, chosen, deadlines.describe(lateness),
                                    lambda sha: git_intake.is_ancestor(cache, sha))
     if previous.commit == chosen.sha:
-        # A rewrite found by an earlier collect stays on the record as long as its result is collected.
+        # What an earlier collect found (a rewrite, a late push) stays on the record while the commit
+        # it concerns is the one collected: the next run must not quietly wipe it.
         earlier = previous_record(submissions_dir, student.student_id).get("checks") or []
-        checks += [check for check in earlier if isinstance(check, str)
-                   and check.startswith("check: history rewritten") and check not in checks]
+        checks = [check for check in earlier if isinstance(check, str) and check not in checks] + checks
     record = {"student_id": student.student_id, "source": "git", "repo": git_intake.redact_url(student.repo),
               "commit": chosen.sha, "lms_file": None,
               **_lateness_record(chosen.time, deadline, lateness, track)}

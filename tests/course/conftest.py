@@ -33,8 +33,17 @@ def model_source(label: str) -> bytes:
             f'                             keras.layers.Dense(num_classes, activation="softmax")])\n').encode()
 
 
-def git(arguments, cwd, when: str | None = None) -> str:
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(cwd)}
+STUDENT = ("Student", "s@example.org")
+# GitHub Classroom makes each student's repository with one commit of the template's files, authored
+# by its bot and committed by GitHub.
+CLASSROOM_BOT = ("github-classroom[bot]", "66690702+github-classroom[bot]@users.noreply.github.com")
+
+
+def git(arguments, cwd, when: str | None = None, author: tuple[str, str] = STUDENT) -> str:
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(cwd),
+           "GIT_AUTHOR_NAME": author[0], "GIT_AUTHOR_EMAIL": author[1]}
+    if author == CLASSROOM_BOT:
+        env.update(GIT_COMMITTER_NAME="GitHub", GIT_COMMITTER_EMAIL="noreply@github.com")
     if when:
         env.update(GIT_AUTHOR_DATE=when, GIT_COMMITTER_DATE=when)
     completed = subprocess.run(["git", "-c", "user.name=Student", "-c", "user.email=s@example.org", *arguments],
@@ -54,8 +63,10 @@ class Classroom:
     def url(self, name: str) -> str:
         return (self.remotes / f"{name}.git").as_uri()
 
-    def commit(self, name: str, when: str, files: dict[str, bytes | None], symlinks: dict[str, str] = {}) -> str:
-        """Commit `files` (None deletes) at `when` in the student's repository and push it."""
+    def commit(self, name: str, when: str, files: dict[str, bytes | None], symlinks: dict[str, str] = {},
+               author: tuple[str, str] = STUDENT, amend: bool = False) -> str:
+        """Commit `files` (None deletes) at `when` in the student's repository and push it (amend:
+        replace the last commit and force-push, as `git commit --amend && git push --force` does)."""
         work = self.work / name
         if not work.exists():
             work.mkdir(parents=True)
@@ -71,8 +82,8 @@ class Classroom:
         for link, target in symlinks.items():
             (work / link).symlink_to(target)
         git(["add", "-A"], work)
-        git(["commit", "-q", "-m", f"work at {when}"], work, when=when)
-        git(["push", "-q", "origin", "main"], work)
+        git(["commit", "-q", *(["--amend"] if amend else []), "-m", f"work at {when}"], work, when=when, author=author)
+        git(["push", "-q", *(["--force"] if amend else []), "origin", "main"], work)
         sha = git(["rev-parse", "HEAD"], work)
         self.shas.setdefault(name, []).append(sha)
         return sha
