@@ -251,3 +251,46 @@ def test_zip_local_times_are_read_in_the_deadlines_time_zone(project, tmp_path, 
     assert code == 0, err
     record = project.record("s001")
     assert record["submitted_at"] == "2025-03-01T15:30:00+00:00" and record["late"] is False
+
+
+def test_moodle_grading_worksheet_times(course, tmp_path, capsys):
+    # Moodle's worksheet, as "Download grading worksheet" writes it (BOM, "Participant N", English
+    # dates). Its times are Moodle's own record and win over the zip's.
+    export = tmp_path / "moodle.zip"
+    with zipfile.ZipFile(export, "w") as archive:
+        zip_entry(archive, f"Alice Smith_101{MOODLE}/model.py", model_source("alice"), (2025, 3, 1, 16, 0, 0))
+        zip_entry(archive, f"Bob Jones_102{MOODLE}/model.py", model_source("bob"), (2025, 3, 1, 16, 0, 0))
+        zip_entry(archive, f"Carol Kim_103{MOODLE}/model.py", model_source("carol"), (2025, 3, 1, 16, 0, 0))
+    worksheet = tmp_path / "Grades-HW1-7001.csv"
+    worksheet.write_text(
+        "\ufeffIdentifier,\"Full name\",\"Email address\",Status,Grade,\"Maximum grade\",\"Grade can be changed\","
+        "\"Last modified (submission)\",\"Last modified (grade)\",\"Feedback comments\"\n"
+        "\"Participant 101\",\"Alice Smith\",alice@example.org,\"Submitted for grading\",,100.00,Yes,"
+        "\"Saturday, 1 March 2025, 4:59 PM\",-,\n"
+        "\"Participant 102\",\"Bob Jones\",bob@example.org,\"Submitted for grading - 1 day 1 hour late\",,100.00,"
+        "Yes,\"Sunday, 2 March 2025, 6:00 PM\",-,\n"
+        "\"Participant 103\",\"Carol Kim\",carol@example.org,\"Submitted for grading\",,100.00,Yes,"
+        "\"Saturday, March 1, 2025, 9:05 AM\",-,\n"
+        "\"Participant 104\",\"Quiet Student\",quiet@example.org,\"No submission\",,100.00,Yes,-,-,\n",
+        encoding="utf-8")
+    code, out, err = course.collect("moodle", str(export), "--track", "mnist", "--times", str(worksheet),
+                                    capsys=capsys)
+    assert code == 0, err
+    assert 'times: Moodle\'s "Last modified (submission)" from Grades-HW1-7001.csv' in out
+    assert course.record("s001")["submitted_at"] == "2025-03-01T16:59:00+00:00"
+    bob = course.record("s002")
+    assert (bob["submitted_at"], bob["late"], bob["late_days"]) == ("2025-03-02T18:00:00+00:00", True, 2)
+    assert course.record("s003")["submitted_at"] == "2025-03-01T09:05:00+00:00"  # the US English form
+
+
+def test_moodle_worksheet_with_a_date_it_cannot_read(course, tmp_path, capsys):
+    export = tmp_path / "moodle.zip"
+    with zipfile.ZipFile(export, "w") as archive:
+        zip_entry(archive, f"Alice Smith_101{MOODLE}/model.py", model_source("alice"))
+    worksheet = tmp_path / "worksheet.csv"
+    worksheet.write_text("Identifier,Last modified (submission)\nParticipant 101,\"samedi 1 mars 2025, 16:59\"\n")
+    code, _, err = course.collect("moodle", str(export), "--track", "mnist", "--times", str(worksheet), capsys=capsys)
+    assert code == 2
+    assert err == (f"error: {worksheet}:2: Last modified (submission) 'samedi 1 mars 2025, 16:59' is not a Moodle "
+                   f"date like 'Saturday, 1 March 2025, 4:59 PM'; download the worksheet with the site language set "
+                   f"to English\n")
