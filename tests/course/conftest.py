@@ -148,11 +148,10 @@ def zip_entry(archive: zipfile.ZipFile, name: str, data: bytes, when: tuple = (2
     archive.writestr(info, data)
 
 
-def write_raw_zip(path: Path, entries: list[tuple[str, int, bytes, int, int]], tail: bytes = b"") -> None:
+def write_raw_zip(path: Path, entries: list[tuple[str, int, bytes, int, int]]) -> None:
     """A zip written byte by byte: (name, method, compressed payload, CRC, claimed inflated size) per
     entry. Nothing checks the claims, as nothing checks them in a hostile upload."""
     import struct
-    import zlib  # noqa: F401  (the methods' numbers are zipfile's)
     local_parts, central_parts, offset = [], [], 0
     dos_time, dos_date = (12 << 11), ((2025 - 1980) << 9) | (3 << 5) | 1
     for name, method, payload, crc, claimed in entries:
@@ -168,7 +167,7 @@ def write_raw_zip(path: Path, entries: list[tuple[str, int, bytes, int, int]], t
         offset += len(local) + len(payload)
     central = b"".join(central_parts)
     end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), offset, 0)
-    path.write_bytes(b"".join(local_parts) + central + end + tail)
+    path.write_bytes(b"".join(local_parts) + central + end)
 
 
 def zeros_compressed(method: int, size: int) -> bytes:
