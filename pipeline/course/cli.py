@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.course import collect, roster
+from pipeline.course import collect, collect_git, collect_lms, roster
 from pipeline.course.lms_intake import ExportError
 from pipeline.course.lms_times import TimesError
 
@@ -57,7 +57,7 @@ def run(args, params) -> int:
     """Collect from args.source with params.course; print the summary. See the module doc for exits."""
     try:
         report = _collect(args, params)
-    except (UsageError, roster.RosterError, ExportError, TimesError, collect.TemplateError) as error:
+    except (UsageError, roster.RosterError, ExportError, TimesError, collect_git.TemplateError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     print_report(report)
@@ -97,9 +97,9 @@ def _collect(args, params) -> collect.CollectReport:
     students = roster.load_roster(course.roster)
     unknown = sorted(set(course.extensions) - {student.student_id for student in students})
     if args.source == "git":
-        report = collect.collect_git(students, course, track, SUBMISSIONS, REPO_CACHE)
+        report = collect_git.collect_git(students, course, track, SUBMISSIONS, REPO_CACHE)
     else:
-        report = collect.collect_lms(args.source, args.export, students, course, track, SUBMISSIONS, args.times)
+        report = collect_lms.collect_lms(args.source, args.export, students, course, track, SUBMISSIONS, args.times)
     if unknown:
         report.notes.append(f"course.extensions names student(s) not on the roster: {unknown}")
     if track:
