@@ -222,39 +222,49 @@ def check_coverage(stream: BinaryIO, archive: zipfile.ZipFile, zip_path: Path) -
                               f"after {entry_name(info)}: the file is damaged or partial; {again}")
 
 
-def _decompressor(method: int, first: bytes):
-    """(decompress(data, max_length), first input, wants_input()) for a method; EntryRefused naming
-    a method that cannot be read."""
-    if method == zipfile.ZIP_DEFLATED:
-        inflater = zlib.decompressobj(-15)
+class _Inflater:
+    """One entry's decompressor, the same way for every method: decompress(data, max_length) never
+    returns more than max_length, and what it could not use yet it keeps (bz2, lzma) or we feed back
+    (zlib's unconsumed_tail)."""
 
-        def deflate(data: bytes, limit: int) -> bytes:
-            # zlib keeps what it did not use in unconsumed_tail; feed it back first.
-            return inflater.decompress(inflater.unconsumed_tail + data, limit)
-        return deflate, first, lambda: not inflater.unconsumed_tail
-    if method == zipfile.ZIP_BZIP2:
-        decompressor = bz2.BZ2Decompressor()
-    elif method == zipfile.ZIP_LZMA:
-        # The zip LZMA header: version (2 bytes), properties size (2), properties; then raw LZMA1,
-        # decoded the way zipfile itself does.
-        if len(first) < 4:
-            raise EntryRefused("LZMA entry too short: corrupt")
-        (size,) = struct.unpack("<H", first[2:4])
-        properties, first = first[4:4 + size], first[4 + size:]
-        try:
-            filters = [lzma._decode_filter_properties(lzma.FILTER_LZMA1, properties)]  # noqa: SLF001
-            decompressor = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters)
-        except lzma.LZMAError:
-            raise EntryRefused("LZMA properties unreadable: corrupt") from None
-    else:
-        name = METHOD_NAMES.get(method, f"method {method}")
-        raise EntryRefused(f"compressed with {name}, which collect does not read (stored, deflate, bzip2 "
-                           f"and LZMA are read): ask for the file itself")
+    def __init__(self, method: int, first: bytes):
+        self.method = method
+        if method == zipfile.ZIP_DEFLATED:
+            self.engine = zlib.decompressobj(-15)
+        elif method == zipfile.ZIP_BZIP2:
+            self.engine = bz2.BZ2Decompressor()
+        elif method == zipfile.ZIP_LZMA:
+            # The zip LZMA header: version (2 bytes), properties size (2), properties; then raw
+            # LZMA1, decoded the way zipfile itself does.
+            if len(first) < 4:
+                raise EntryRefused("corrupt (LZMA entry too short)")
+            (size,) = struct.unpack("<H", first[2:4])
+            properties, first = first[4:4 + size], first[4 + size:]
+            try:
+                filters = [lzma._decode_filter_properties(lzma.FILTER_LZMA1, properties)]  # noqa: SLF001
+                self.engine = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters)
+            except lzma.LZMAError:
+                raise EntryRefused("corrupt (LZMA properties unreadable)") from None
+        else:
+            name = METHOD_NAMES.get(method, f"method {method}")
+            raise EntryRefused(f"compressed with {name}, which collect does not read (stored, deflate, bzip2 "
+                               f"and LZMA are read): ask for the file itself")
+        self.first = first
 
-    def other(data: bytes, limit: int) -> bytes:
-        return decompressor.decompress(data, limit)
-    # With max_length, bz2/lzma keep the input they did not use and ask for more only when done.
-    return other, first, lambda: decompressor.needs_input or decompressor.eof
+    def decompress(self, data: bytes, limit: int) -> bytes:
+        if self.method == zipfile.ZIP_DEFLATED:
+            return self.engine.decompress(self.engine.unconsumed_tail + data, limit)
+        return self.engine.decompress(data, limit)
+
+    @property
+    def wants_input(self) -> bool:
+        if self.method == zipfile.ZIP_DEFLATED:
+            return not self.engine.unconsumed_tail
+        return self.engine.needs_input
+
+    @property
+    def finished(self) -> bool:
+        return self.engine.eof
 
 
 def read_entry(stream: BinaryIO, info: zipfile.ZipInfo, cap: int) -> bytes:
@@ -276,23 +286,26 @@ def read_entry(stream: BinaryIO, info: zipfile.ZipInfo, cap: int) -> bytes:
             raise over
         data = stream.read(info.compress_size)
     else:
-        decompress, pending, wants_input = _decompressor(info.compress_type, next_chunk())
+        inflater = _Inflater(info.compress_type, next_chunk())
+        pending = inflater.first
         parts: list[bytes] = []
         produced = 0
         try:
             while True:
-                out = decompress(pending, cap + 1 - produced)
+                out = inflater.decompress(pending, cap + 1 - produced)
                 pending = b""
                 produced += len(out)
                 parts.append(out)
                 if produced > cap:
                     raise over
-                if wants_input():
+                if inflater.finished:
+                    break
+                if inflater.wants_input:
                     if remaining <= 0:
-                        break
+                        if not out:
+                            break  # nothing more in or out: a short entry, which the checksum catches
+                        continue  # let the decompressor hand over what it still holds
                     pending = next_chunk()
-                    if not pending:
-                        break
         except (zlib.error, OSError, lzma.LZMAError, EOFError) as error:
             raise EntryRefused(f"corrupt ({error})") from None
         data = b"".join(parts)
