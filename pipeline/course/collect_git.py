@@ -107,11 +107,11 @@ def collect_git_student(student: Student, course: CourseSettings, track: Optiona
         own_shas = {commit.sha for commit in own}
         checks += git_checks.dated_before_parent(history, own_shas)
         checks += git_checks.in_the_future(own, now)
+        deadline = course.deadline(track, student.student_id)
         checks += git_checks.pushed_after_their_date(
-            own, previous, lambda sha: git_intake.is_ancestor(cache, sha, previous.tip))
+            own, previous, deadline, lambda sha: git_intake.is_ancestor(cache, sha, previous.tip))
         if not own:
             return StudentResult(student.student_id, Outcome.MISSING, _starter_detail(history), checks=checks)
-        deadline = course.deadline(track, student.student_id)
         last = deadlines.cutoff(deadline, course.late_policy)
         newest = own[0]
         chosen = git_intake.newest_at_or_before(own, last)

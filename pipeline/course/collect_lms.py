@@ -20,7 +20,7 @@ from pipeline.course.roster import Student, name_key, name_keys
 from pipeline.course.settings import CourseSettings
 
 
-def _suggestion(name: str, students: list[Student], ignore_accents: bool) -> str:
+def _suggestion(name: str, students: list[Student]) -> str:
     """"; did you mean s505 Zoe Lopez?" for the roster line whose name is closest, or ""."""
     keys: dict[str, Student] = {}
     for student in students:
@@ -64,20 +64,23 @@ def match_handins(export: lms_intake.Export, students: list[Student], ignore_acc
     by_id = {student.student_id: student for student in students}
     matched: dict[str, lms_intake.LmsHandin] = {}
     unmatched: list[str] = []
+    strangers: list[lms_intake.LmsHandin] = []
     for handin in export.handins:
         key = name_key(handin.name, ignore_accents)
         student = (exact.get(key) or reordered.get(key) or by_id.get(handin.name) or by_id.get(handin.number))
-        if student is None:
-            if key in ambiguous:
-                unmatched.append(f"{handin.label}: several roster lines have this lms_name; make them differ")
-            else:
-                unmatched.append(f"{handin.label}: not on the roster"
-                                 f"{_suggestion(handin.name, students, ignore_accents)}")
+        if student is None and key in ambiguous:
+            unmatched.append(f"{handin.label}: several roster lines have this lms_name; make them differ")
+        elif student is None:
+            strangers.append(handin)
         elif student.student_id in matched:
             unmatched.append(f"{handin.label}: {student.student_id} already matched "
                              f"{matched[student.student_id].label}; fix lms_name in the roster")
         else:
             matched[student.student_id] = handin
+    # Suggest only roster lines that nothing matched: those are the ones a near miss is meant for.
+    free = [student for student in students if student.student_id not in matched]
+    for handin in strangers:
+        unmatched.append(f"{handin.label}: not on the roster{_suggestion(handin.name, free)}")
     return matched, unmatched
 
 

@@ -8,8 +8,8 @@ changes what is collected or its lateness: the instructor decides.
 - a commit dated earlier than its parent (a date set by hand, or a wrong clock);
 - a history rewritten since the last collect (the commit collected then is no longer on the branch,
   e.g. amended and force-pushed), with the lateness then and now;
-- commit dates far from the collection: in the future, or new since the last collect yet dated
-  before it (pushed long after the date it claims).
+- commit dates far from the collection: in the future, or dated before the deadline yet absent
+  from a collect made after it (pushed after the date it claims).
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from pipeline.course.git_intake import Commit
 
 # A commit dated this far after the collection is "in the future"; less is ordinary clock drift.
 FUTURE_TOLERANCE = datetime.timedelta(hours=1)
-# A commit absent at the last collect but dated this long before it was pushed long after its date.
-PUSH_DELAY_TOLERANCE = datetime.timedelta(hours=1)
 MAX_LISTED = 3  # commits named per check
 
 
@@ -72,15 +70,14 @@ def rewritten(previous: PreviousCollect, chosen: Commit, now_lateness: str,
             f"{previous.lateness}) is no longer on the branch; {chosen.short} collected now ({now_lateness})"]
 
 
-def pushed_after_their_date(history: list[Commit], previous: PreviousCollect,
+def pushed_after_their_date(history: list[Commit], previous: PreviousCollect, deadline: Optional[datetime.datetime],
                             known_then: Callable[[str], bool]) -> list[str]:
-    """Commits absent at the last collect (not in its tip's history) but dated well before it."""
-    if previous.collected_at is None or previous.tip is None:
+    """Commits dated on time that were not on the branch at a collect made after the deadline."""
+    if deadline is None or previous.collected_at is None or previous.tip is None or previous.collected_at <= deadline:
         return []
-    late_arrivals = [commit for commit in history
-                     if commit.time < previous.collected_at - PUSH_DELAY_TOLERANCE and not known_then(commit.sha)]
+    late_arrivals = [commit for commit in history if commit.time <= deadline and not known_then(commit.sha)]
     if not late_arrivals:
         return []
     named = ", ".join(f"{commit.short} ({_iso(commit.time)})" for commit in late_arrivals[:MAX_LISTED])
-    return [f"check: {len(late_arrivals)} commit(s) dated before the last collect ({_iso(previous.collected_at)}) "
-            f"were not on the branch then: {named}: pushed after the date they claim"]
+    return [f"check: {len(late_arrivals)} commit(s) dated before the deadline were not on the branch at the last "
+            f"collect ({_iso(previous.collected_at)}, after the deadline): {named}: pushed after the date they claim"]

@@ -5,7 +5,6 @@ broken download would leave it."""
 from __future__ import annotations
 
 import io
-import json
 import subprocess
 import sys
 import zipfile
@@ -13,6 +12,7 @@ import zlib
 
 import pytest
 
+from pipeline.course.lms_intake import EntryRefused, read_entry
 from tests.course.conftest import DEADLINE, REPO, model_source, write_raw_zip, zeros_compressed, zip_entry
 
 MOODLE = "_assignsubmission_file_"
@@ -189,3 +189,19 @@ def test_bytes_the_directory_does_not_account_for(course, tmp_path, capsys):
     assert err == (f"error: {path}: the zip's directory does not account for bytes {directory}-{directory + 100} "
                    f"after Alice Smith_101{MOODLE}/model.py: the file is damaged or partial; download the export "
                    f"again\n"), start
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_streamed_reading_matches_zipfile_for_every_method(method):
+    # Honest entries of awkward sizes (around the 64 KB chunk and zlib's window) read back exactly,
+    # and one byte over the cap is refused.
+    for size in (0, 1, 65535, 65537, 300_001):
+        data = bytes(range(256)) * (size // 512) + b"z" * (size - 256 * (size // 512))
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", method) as archive:
+            archive.writestr("model.py", data)
+        info = zipfile.ZipFile(buffer).infolist()[0]
+        assert read_entry(buffer, info, size) == data
+        if size:
+            with pytest.raises(EntryRefused, match="over the cap"):
+                read_entry(buffer, info, size - 1)

@@ -4,6 +4,7 @@ hand, amended and force-pushed history. Real repositories, pushed to bare remote
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from tests.course.conftest import CLASSROOM_BOT, DEADLINE, PENALTY_POLICY, model_source
 
@@ -110,6 +111,8 @@ def test_amended_and_force_pushed_history_is_never_a_silent_change(course, class
     roster(course, classroom, ["carol"])
     code, out, _ = course.collect("git", "--track", "mnist", capsys=capsys)
     assert course.record("s001")["late_days"] == 2 and course.record("s001")["checks"] == []
+    seen = yaml.safe_load((course.root / ".gradebench" / "repos" / "s001" / "gradebench-last-collect.yaml").read_text())
+    assert seen["tip"] == late
 
     # She amends the late commit with a date before the deadline and force-pushes.
     amended = classroom.commit("carol", ON_TIME, {"model.py": model_source("carol")}, amend=True)
@@ -120,8 +123,10 @@ def test_amended_and_force_pushed_history_is_never_a_silent_change(course, class
     record = course.record("s001")
     assert record["commit"] == amended and record["late"] is False
     assert rewritten in record["checks"]
-    pushed_late = [check for check in record["checks"] if "pushed after the date they claim" in check]
-    assert len(pushed_late) == 1 and f"were not on the branch then: {amended[:10]} (2025-03-01T16:00:00+00:00)" in pushed_late[0]
+    assert record["checks"] == [
+        f"check: 1 commit(s) dated before the deadline were not on the branch at the last collect "
+        f"({seen['collected_at']}, after the deadline): {amended[:10]} (2025-03-01T16:00:00+00:00): pushed after the "
+        f"date they claim", rewritten]
     assert rewritten in summary_lines(out)["s001"]
 
     # The next collect keeps the rewrite on the record (and changes nothing).
