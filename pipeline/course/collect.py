@@ -201,3 +201,14 @@ def previous_record(submissions_dir: Path, student_id: str) -> dict:
 def lateness_record(submitted_at, deadline, lateness: deadlines.Lateness, track: Optional[str]) -> dict:
     return {"submitted_at": iso(submitted_at), "track": track if deadline else None, "deadline": iso(deadline),
             "late": lateness.late, "late_days": lateness.late_days, "penalty": lateness.penalty}
+
+
+def earlier_handin_warning(submissions_dir: Path, student_id: str) -> list[str]:
+    """For a student rejected now: say so if an earlier collect's hand-in is still in their folder
+    (rejected means nothing is written, so it stays, and would be graded)."""
+    record = previous_record(submissions_dir, student_id)
+    if not record:
+        return []
+    what = record.get("lms_file") or (record.get("commit") or "")[:10]
+    return [f"submissions/{student_id}/ still holds an earlier collect's hand-in ({what}): "
+            f"remove the folder if it must not be graded"]

@@ -15,8 +15,8 @@ from typing import Optional
 import yaml
 
 from pipeline.course import deadlines, git_checks, git_intake
-from pipeline.course.collect import (CollectReport, Outcome, StudentResult, atomic_write, finish, iso,
-                                     lateness_record, previous_record)
+from pipeline.course.collect import (CollectReport, Outcome, StudentResult, atomic_write, earlier_handin_warning,
+                                     finish, iso, lateness_record, previous_record)
 from pipeline.course.roster import Student
 from pipeline.course.settings import CourseSettings
 
@@ -121,7 +121,7 @@ def collect_git_student(student: Student, course: CourseSettings, track: Optiona
             return StudentResult(student.student_id, Outcome.REJECTED,
                                  f"every commit of the student's is past the late policy's last day {iso(last)} "
                                  f"(newest {newest.short} at {iso(newest.time)}, {lateness.late_days} day(s) late)",
-                                 lateness, checks=checks)
+                                 lateness, earlier_handin_warning(submissions_dir, student.student_id), checks)
         if chosen != newest:
             warnings.append(f"newer commit {newest.short} at {iso(newest.time)} is past the late policy's "
                             f"last day {iso(last)}: ignored, {chosen.short} collected instead")

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Optional
 
 from pipeline.course import deadlines, lms_intake, lms_times
-from pipeline.course.collect import CollectReport, Outcome, StudentResult, finish, iso, lateness_record
+from pipeline.course.collect import (CollectReport, Outcome, StudentResult, earlier_handin_warning, finish, iso,
+                                     lateness_record)
 from pipeline.course.handin_names import explain_missing
 from pipeline.course.roster import Student, name_key, name_keys
 from pipeline.course.settings import CourseSettings
@@ -178,7 +179,8 @@ def _collect_lms_student(kind: str, handin: lms_intake.LmsHandin, recorded: Opti
         when = f" at {iso(submitted_at)}" if submitted_at else ""
         return StudentResult(student.student_id, Outcome.REJECTED,
                              f"{handin.entries[model_name]}{when}: {deadlines.describe(lateness)}, "
-                             f"past the late policy's last day", lateness, warnings, checks)
+                             f"past the late policy's last day", lateness,
+                             warnings + earlier_handin_warning(submissions_dir, student.student_id), checks)
     record = {"student_id": student.student_id, "source": kind, "repo": None, "commit": None,
               "lms_file": handin.entries[model_name], "lms_name": handin.name, "lms_late": handin.lms_late,
               **lateness_record(submitted_at, deadline, lateness, track)}

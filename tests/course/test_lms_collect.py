@@ -294,3 +294,16 @@ def test_moodle_worksheet_with_a_date_it_cannot_read(course, tmp_path, capsys):
     assert err == (f"error: {worksheet}:2: Last modified (submission) 'samedi 1 mars 2025, 16:59' is not a Moodle "
                    f"date like 'Saturday, 1 March 2025, 4:59 PM'; download the worksheet with the site language set "
                    f"to English\n")
+
+
+def test_rejected_later_says_the_earlier_hand_in_is_still_there(course, canvas_zip, tmp_path, capsys):
+    course.write_params({"deadlines": {"mnist": DEADLINE.isoformat()}, "late_policy": {"kind": "reject", "after_days": 1}})
+    course.collect("canvas", str(canvas_zip), "--track", "mnist", capsys=capsys)  # Bob: late, counted as 1 day
+    times = submissions_api_json(tmp_path, [{"user_id": 202, "submitted_at": "2025-03-04T18:00:00Z", "late": True}])
+    code, out, _ = course.collect("canvas", str(canvas_zip), "--track", "mnist", "--times", str(times), capsys=capsys)
+    assert code == 0
+    lines = out.splitlines()
+    index = lines.index("  s002  rejected          jonesbob_LATE_202_9010_model.py at 2025-03-04T18:00:00+00:00: 4 day(s) "
+                        "late, past the late policy's last day")
+    assert lines[index + 1] == ("                          warning: submissions/s002/ still holds an earlier collect's "
+                                "hand-in (jonesbob_LATE_202_9010_model.py): remove the folder if it must not be graded")
