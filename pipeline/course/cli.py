@@ -1,8 +1,9 @@
 """`python -m pipeline collect {git,moodle,canvas}`: the command, its summary and its exit codes.
 
 Exit status: 0 the collect ran (students that could not be collected are listed, not errors);
-2 a user mistake (no course: section, a bad roster, an unknown track, a zip that is not one),
-printed as one line without a traceback.
+2 a user mistake (no course: section, a bad roster, an unknown track, a zip that is not one or is
+a partial download, an export over course.max_export_mb or max_export_entries, an unreadable
+--times file, an unreachable course.template), printed as one line without a traceback.
 """
 
 from __future__ import annotations

@@ -147,3 +147,24 @@ def test_commit_dates_in_the_future(course, classroom, capsys):
     assert course.record("s001")["checks"] == [
         f"check: 1 commit(s) dated after this collect: {future[:10]} (2099-01-01T00:00:00+00:00): a date set by "
         f"hand or a wrong clock"]
+
+
+def test_template_commit_without_a_repository_is_looked_up_in_each_repository(course, classroom, capsys):
+    # Starter code pushed by the instructor (not Classroom's bot): named by its commit in course.template.
+    starter = classroom.commit("erin", CREATED, dict(TEMPLATE_FILES), author=("Instructor", "teacher@example.org"))
+    roster(course, classroom, ["erin"])
+    course.write_params({"deadlines": {"mnist": DEADLINE.isoformat()}, "template": {"commit": starter}})
+    code, out, _ = course.collect("git", "--track", "mnist", capsys=capsys)
+    assert code == 0
+    assert (f"  s001  no hand-in        only GitHub Classroom's starter code: {starter[:10]} (the template's files "
+            f"exactly); nothing of the student's own") in out.splitlines()
+
+
+def test_unreachable_template_is_a_usage_error(course, classroom, capsys):
+    start_from_template(classroom, "finn")
+    roster(course, classroom, ["finn"])
+    missing = classroom.root / "no-template.git"
+    course.write_params({"deadlines": {"mnist": DEADLINE.isoformat()}, "template": {"repo": missing.as_uri()}})
+    code, out, err = course.collect("git", "--track", "mnist", capsys=capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: course.template.repo: cannot clone {missing.as_uri()}: fatal: ") and len(err.splitlines()) == 1
