@@ -47,11 +47,10 @@ def _read_last_collect(cache: Path) -> dict:
 def _previous_collect(submissions_dir: Path, student_id: str, cache: Path) -> git_checks.PreviousCollect:
     record = previous_record(submissions_dir, student_id)
     seen = _read_last_collect(cache)
-    collected_at = seen.get("collected_at")
-    if isinstance(collected_at, str):
-        collected_at = datetime.datetime.fromisoformat(collected_at)
-    if not isinstance(collected_at, datetime.datetime):
-        collected_at = None
+    try:
+        collected_at = datetime.datetime.fromisoformat(str(seen.get("collected_at")))
+    except ValueError:
+        collected_at = None  # no earlier collect (or a damaged note): the check waits for the next one
     commit = record.get("commit") if record.get("source") == "git" else None
     return git_checks.PreviousCollect(commit, _described_lateness(record), collected_at, seen.get("tip"))
 
@@ -80,7 +79,7 @@ def template_tree(course: CourseSettings, cache_root: Path) -> Optional[str]:
     tree = git_intake.tree_of(cache, course.template.commit)
     if tree is None:
         raise TemplateError(f"course.template.commit: {course.template.commit!r} is not in "
-                                     f"{git_intake.redact_url(course.template.repo)}")
+                            f"{git_intake.redact_url(course.template.repo)}")
     return tree
 
 

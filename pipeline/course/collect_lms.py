@@ -26,8 +26,8 @@ def _suggestion(name: str, students: list[Student]) -> str:
     keys: dict[str, Student] = {}
     for student in students:
         for known in (student.lms_name, student.display_name):
-            if known:
-                keys.setdefault(name_key(known, ignore_accents=True), student)
+            for key in name_keys(known, ignore_accents=True) if known else ():
+                keys.setdefault(key, student)  # every word order: Canvas writes "smithalice"
     close = difflib.get_close_matches(name_key(name, ignore_accents=True), list(keys), n=1, cutoff=0.8)
     if not close:
         return ""

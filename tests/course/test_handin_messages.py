@@ -83,12 +83,14 @@ def test_canvas_misnamed_upload(course, tmp_path, capsys):
     with zipfile.ZipFile(path, "w") as archive:
         zip_entry(archive, "smithalice_201_9001_Model.py", model_source("alice"))
         zip_entry(archive, "jonesbob_202_9002_hw1_submission.zip", b"PK\x05\x06" + bytes(18))
+        zip_entry(archive, "smythjon_206_9003_model.py", model_source("jon"))
     code, out, _ = course.collect("canvas", str(path), "--track", "mnist", capsys=capsys)
     assert code == 0
     lines = student_lines(out)
     assert lines["s001"] == ["  s001  skipped           smithalice (201): found Model.py: the file must be named model.py"]
     assert lines["s002"] == ["  s002  skipped           jonesbob (202): found hw1_submission.zip: upload model.py "
                              "itself, not a zip"]
+    assert "unmatched: smythjon (206): not on the roster; did you mean s006 John Smith?" in out.splitlines()
 
 
 def test_git_repository_with_the_model_in_a_folder(project, classroom, capsys):
