@@ -33,7 +33,8 @@ def _described_lateness(record: dict) -> str:
     """How a previous submission.yaml's lateness reads ("on time", "2 day(s) late, penalty 20%")."""
     if not record.get("late"):
         return "on time"
-    return deadlines.describe(deadlines.Lateness(True, record.get("late_days"), float(record.get("penalty") or 0), True))
+    penalty = float(record.get("penalty") or 0)
+    return deadlines.describe(deadlines.Lateness(True, record.get("late_days"), penalty, True))
 
 
 def _read_last_collect(cache: Path) -> dict:

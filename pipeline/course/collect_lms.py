@@ -103,14 +103,14 @@ def collect_lms(kind: str, zip_path: Path, students: list[Student], course: Cour
     export = lms_intake.read_export(kind, zip_path, limits, zone)
     matched, unmatched = match_handins(export, students, course.ignore_accents)
     report = CollectReport(kind, unmatched=unmatched, refused=export.refused)
+    sources = ", ".join(path.name for path in times_files)
     if kind == "canvas":
         report.notes.append(
-            f"times: Canvas's LATE marks decide late or on time; days late from {', '.join(p.name for p in times_files)}"
-            if times_files else
+            f"times: Canvas's LATE marks decide late or on time; days late from {sources}" if times_files else
             "times: Canvas's LATE marks decide late or on time; days late unknown (give --times with Canvas's "
             "submission times to count them)")
     elif times_files:
-        report.notes.append(f"times: Moodle's \"Last modified (submission)\" from {', '.join(p.name for p in times_files)}")
+        report.notes.append(f"times: Moodle's \"Last modified (submission)\" from {sources}")
     else:
         report.notes.append("times: the times Moodle stored in the export's entries")
     if export.ignored:
@@ -148,7 +148,8 @@ def canvas_lateness(marked_late: bool, recorded: Optional[lms_times.RecordedTime
         days = max(1, -(-seconds // 86400))
         return deadlines.assess_days(days, policy), [
             f"check: Canvas marked it LATE, but {recorded.source} says submitted_at {iso(submitted_at)}, not after "
-            f"the deadline {iso(deadline)}: Canvas's due date differs; counted {days} day(s) from Canvas's seconds_late"]
+            f"the deadline {iso(deadline)}: Canvas's due date differs; counted {days} day(s) from Canvas's "
+            f"seconds_late"]
     return deadlines.assess_days(days, policy), []
 
 

@@ -433,7 +433,8 @@ def read_export(kind: str, zip_path: Path, limits: ArchiveLimits, zone: datetime
                                   f"(course.max_export_mb) by {name}; raise it if this export is genuine")
             if earlier is not None and handin.rank[parsed.file_name] == parsed.rank:
                 # The same file twice in one zip: the later entry was written last, so it wins.
-                what = f"duplicate entry {name}" if earlier == name else f"{earlier} and {name} both hold {parsed.file_name}"
+                what = (f"duplicate entry {name}" if earlier == name
+                        else f"{earlier} and {name} both hold {parsed.file_name}")
                 handin.warnings.append(f"{what} in the export: took the later one ({len(data)} bytes), "
                                        f"not the earlier ({len(handin.files[parsed.file_name])} bytes)")
             handin.files[parsed.file_name] = data
