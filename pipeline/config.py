@@ -85,6 +85,9 @@ class Limits(_Strict):
     # Values a traced custom model may carry in constants (arrays in call(), not weights): more
     # would be knowledge that never trained on the schedule, such as a network trained at home.
     max_constant_params: int = Field(default=1024, ge=0)
+    # Floating-point operations of one image's forward pass at inference, in millions (a multiply-add
+    # is 2), counted by the trainer (docs/students/compute.md). null: no compute budget.
+    max_mflops_per_image: Optional[float] = Field(default=None, gt=0)
     log_tail_bytes: int = Field(default=20_000, ge=1000)
     # Processes plus threads at once; TensorFlow itself needs a few dozen, a fork bomb far more.
     max_processes: int = Field(default=256, ge=32)

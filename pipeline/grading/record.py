@@ -78,6 +78,10 @@ class Result(BaseModel):
     trainable_params: Optional[int] = None
     total_params: Optional[int] = None
     constant_params: Optional[int] = None
+    # Counted by the trainer too: FLOPs of one image's forward pass at inference (millions; a
+    # multiply-add is 2), and images predicted per second on the hidden split (schedule.threads).
+    mflops_per_image: Optional[float] = None
+    images_per_second: Optional[float] = None
     output_kind: Optional[str] = None
     # True: a custom model (its own classes), which reached training as a traced graph.
     custom_code: Optional[bool] = None

@@ -33,7 +33,7 @@ from pipeline.sandbox.runner import RunOutcome
 # What the trainer's result.json may contribute; anything else it writes is ignored.
 TRAINER_KEYS = ("status", "error", "trainable_params", "total_params", "constant_params", "output_kind", "train_seconds",
                 "history", "epoch_seconds", "validation_accuracy", "predict_seconds", "custom_code",
-                "optimizer_updates")
+                "optimizer_updates", "mflops_per_image", "images_per_second")
 MISMATCH = "the reported figures do not match the model"
 # How far the trainer's own validation accuracy (Keras' metric during fit) may be from the grader's
 # count on the validation predictions: the two passes use other batch sizes, so a few images may flip.

@@ -108,9 +108,9 @@ def load(build_dir: Path, seed: int, max_constants: int) -> tuple[keras.Model, i
     except (OSError, ValueError, KeyError, TypeError):
         raise SubmissionFailure(status.INVALID, "the build step's manifest is missing or unreadable") from None
     specs = _checked_specs(manifest)
-    forwards, constants = {}, 0
+    forwards, graph_defs, constants = {}, {}, 0
     for name in (TRACED_TRAIN_GRAPH, TRACED_INFER_GRAPH):
-        graph_def = _read_graph(build_dir / name)
+        graph_def = graph_defs[name] = _read_graph(build_dir / name)
         facts = graph_rules.check_graph(graph_def, layers)
         if facts.problem:
             raise SubmissionFailure(status.INVALID, facts.problem)
@@ -127,6 +127,9 @@ def load(build_dir: Path, seed: int, max_constants: int) -> tuple[keras.Model, i
             raise SubmissionFailure(status.INVALID, "the traced graph's inputs and outputs do not match its weights")
         forwards[name] = _callable(graph_def, inputs, outputs)
     layer = TracedGraph(forwards[TRACED_TRAIN_GRAPH], forwards[TRACED_INFER_GRAPH], specs, seed, name="traced_model")
+    # The checked inference graph, kept for counting its FLOPs per image (compute.py).
+    layer.inference_graph_def = graph_defs[TRACED_INFER_GRAPH]
+    layer.image_input, layer.prediction_output = io[TRACED_INFER_GRAPH][0][-1], io[TRACED_INFER_GRAPH][1][0]
     model = keras.Sequential([keras.Input(layout), layer], name="traced")
     model(np.zeros((2, *layout), np.float32))  # a wrong shape or dtype fails here, before training
     return model, constants

@@ -32,7 +32,7 @@ from pipeline.sandbox.exchange import (  # noqa: E402
     NON_TRAINABLE_PREFIX, OUT_DIR, PREDICTIONS_FILE, RESULT_FILE, STOP_FILE, SUMMARY_FILE, TRACED_MANIFEST,
     TRAINABLE_PREFIX, VAL_PREDICTIONS_FILE, WEIGHTS_FILE,
 )
-from pipeline.sandbox.trainer import contract, initial_weights, traced_model  # noqa: E402
+from pipeline.sandbox.trainer import compute, contract, initial_weights, traced_model  # noqa: E402
 from pipeline.status import SubmissionFailure  # noqa: E402
 
 OPTIMIZERS = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
@@ -155,6 +155,7 @@ def train_submission(workdir: Path) -> dict:
         result.update(count_parameters(model, traced, constant_values))
         if result["total_params"] > limits["max_params"]:
             raise SubmissionFailure(status.INVALID, over_budget(result, limits["max_params"]))
+        count_seconds = count_compute(model, traced, contract.input_shape_for(model, input_shape), limits, result)
         # The same pixels in the layout the model takes: (28, 28), (28, 28, 1) or (784,).
         x_train_f, x_val_f, x_hidden_f = contract.adapt_inputs(model, input_shape, [x_train_f, x_val_f, x_hidden_f])
         result["output_kind"] = contract.detect_output_kind(model, x_train_f[:32])
@@ -169,6 +170,9 @@ def train_submission(workdir: Path) -> dict:
     write_model_config(model, out_dir / MODEL_CONFIG_FILE)
     print(f"{LOG_PREFIX}model: {result['total_params']:,} parameters ({result['trainable_params']:,} trainable), "
           f"outputs {result['output_kind']}" + (" (custom code, traced to a graph)" if traced else ""), flush=True)
+    if result["mflops_per_image"] is not None:
+        print(f"{LOG_PREFIX}model: {result['mflops_per_image']:.3f} MFLOPs per image (counted in {count_seconds:.2f} s)",
+              flush=True)
 
     model.compile(
         optimizer=make_optimizer(schedule["optimizer"], schedule["learning_rate"]),
@@ -201,6 +205,14 @@ def train_submission(workdir: Path) -> dict:
     result["validation_accuracy"] = result["history"]["val_accuracy"][-1]
     save_weights(model, out_dir / WEIGHTS_FILE)
 
+    # Validation outputs feed the student's confusion matrix and misclassified-image feedback, and
+    # the grader's own validation accuracy; a failure here never costs the score. They come first,
+    # so that the timed pass over the hidden inputs below is a steady one (prediction is already traced).
+    try:
+        atomic.save_npy(out_dir / VAL_PREDICTIONS_FILE,
+                        model.predict(x_val_f, batch_size=1024, verbose=0).astype(np.float32))
+    except Exception as error:  # noqa: BLE001
+        print(f"{LOG_PREFIX}no validation predictions for feedback: {type(error).__name__}: {error}", flush=True)
     started = time.perf_counter()
     try:
         predictions = model.predict(x_hidden_f, batch_size=1024, verbose=0).astype(np.float32)
@@ -209,14 +221,9 @@ def train_submission(workdir: Path) -> dict:
     except Exception as error:  # noqa: BLE001
         return {**result, "status": status.CRASHED, "error": f"prediction failed: {type(error).__name__}: {error}"}
     result["predict_seconds"] = time.perf_counter() - started
+    # On the track's schedule.threads (1 by default), like every figure of this process.
+    result["images_per_second"] = compute.images_per_second(len(x_hidden_f), result["predict_seconds"])
     atomic.save_npy(out_dir / PREDICTIONS_FILE, predictions)
-    # Validation outputs feed the student's confusion matrix and misclassified-image feedback, and
-    # the grader's own validation accuracy; a failure here never costs the score.
-    try:
-        atomic.save_npy(out_dir / VAL_PREDICTIONS_FILE,
-                        model.predict(x_val_f, batch_size=1024, verbose=0).astype(np.float32))
-    except Exception as error:  # noqa: BLE001
-        print(f"{LOG_PREFIX}no validation predictions for feedback: {type(error).__name__}: {error}", flush=True)
     return result
 
 
@@ -226,6 +233,29 @@ def write_model_config(model, path: Path) -> None:
         path.write_text(model.to_json())
     except Exception as error:  # noqa: BLE001 - subclassed models may not implement get_config
         print(f"{LOG_PREFIX}architecture not serialisable, no duplicate check: {type(error).__name__}", flush=True)
+
+
+def count_compute(model, traced: bool, layout: tuple[int, ...], limits: dict, result: dict) -> float:
+    """Count the model's FLOPs per image into `result` and hold it to the track's compute budget;
+    return the seconds counting took. A model that cannot be counted is refused only where a
+    budget needs the count."""
+    budget = limits.get("max_mflops_per_image")
+    try:
+        counted = compute.count(model, traced, layout)
+    except Exception as error:  # noqa: BLE001 - a graph the profiler cannot size
+        if budget is not None:
+            raise SubmissionFailure(status.INVALID, "the model's FLOPs per image could not be counted for this "
+                                                    f"track's compute budget ({type(error).__name__}): use Keras' "
+                                                    "own layers or keras.ops with fixed shapes") from None
+        print(f"{LOG_PREFIX}FLOPs per image not counted: {type(error).__name__}: {str(error)[:200]}", flush=True)
+        result["mflops_per_image"] = None
+        return 0.0
+    result["mflops_per_image"] = counted["mflops_per_image"]
+    if budget is not None and counted["mflops_per_image"] > budget:
+        raise SubmissionFailure(status.INVALID, f"model: {counted['mflops_per_image']:.1f} MFLOPs per image, over "
+                                                f"this track's budget of {budget:g} (limits.max_mflops_per_image): "
+                                                "use fewer or smaller convolutions, or pool earlier")
+    return counted["count_seconds"]
 
 
 def over_budget(counts: dict, budget: int) -> str:
