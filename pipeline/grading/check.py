@@ -44,6 +44,11 @@ class CheckReport:
         self.problems.append(text)
 
 
+def format_mflops(mflops: float) -> str:
+    """12.4, or 0.016 for the small models whose figure would otherwise read as 0.0."""
+    return f"{mflops:.1f}" if mflops >= 1 else f"{mflops:.3g}"
+
+
 def estimate_full_seconds(result: dict, track: Track, full_train_size: int, slice_train_size: int) -> float:
     """Scale the slice's steady-state epoch time to the full training set and epoch count.
 
@@ -72,6 +77,10 @@ def check_submission(submission_dir: Path, track_name: str, track: Track, prepar
                     f"output (None, {meta['num_classes']}), {result.get('output_kind', '?')}")
         report.good(f"{result['total_params']:,} parameters, {result['trainable_params']:,} of them trainable "
                     f"(budget {track.limits.max_params:,}, trainable or not)")
+        mflops, budget = result.get("mflops_per_image"), track.limits.max_mflops_per_image
+        if mflops is not None and (budget is None or mflops <= budget):
+            report.good(f"{format_mflops(mflops)} MFLOPs per image " +
+                        (f"(budget {budget:g})" if budget is not None else "(no compute budget on this track)"))
         if result.get("custom_code"):
             report.good("custom code: traced into a graph that trains without model.py (allowed; the "
                         "leaderboard marks it custom_code)")
