@@ -114,7 +114,8 @@ def cmd_leaderboard(args, params, ranked_tables: dict | None = None) -> int:
         params.track(track_name)  # unknown names are a clear error, not an empty table
     reveal = params.leaderboard.reveal_private
     ranked_tables = {} if ranked_tables is None else ranked_tables
-    table = leaderboard.write_leaderboards(RESULTS, list(params.tracks), reveal, ranked_tables)
+    table = leaderboard.write_leaderboards(RESULTS, list(params.tracks), reveal, ranked_tables,
+                                           params.leaderboard.tie_break)
     grades = rubric.write_grades(RESULTS, ranked_tables, params.grades, reveal)
     for track_name in args.track or list(params.tracks):
         shown = table[table["track"] == track_name]
@@ -139,7 +140,8 @@ def rank_track(track_name: str, params, results: list):
     current results `grade_track` returned, not from the result files read again."""
     from pipeline.reporting import leaderboard
 
-    return leaderboard.rank(leaderboard.results_frame(results, track_name), params.leaderboard.reveal_private)
+    return leaderboard.rank(leaderboard.results_frame(results, track_name), params.leaderboard.reveal_private,
+                            params.leaderboard.tie_break)
 
 
 def cmd_ui(args, params) -> int:

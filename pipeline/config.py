@@ -147,6 +147,8 @@ class LeaderboardSettings(_Strict):
     hidden_split: HiddenSplit = HiddenSplit()
     # False: rank and show public-part accuracy only; True: rank by the private part (final).
     reveal_private: bool = False
+    # What decides between equal accuracies: fewer parameters, or fewer FLOPs per image first.
+    tie_break: Literal["parameters", "compute"] = "parameters"
 
 
 class Band(_Strict):

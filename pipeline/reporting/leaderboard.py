@@ -2,7 +2,8 @@
 
 Ranking (Kaggle's model): by the accuracy on the hidden split's *public* part while the course
 runs, by its *private* part once params.yaml says `leaderboard.reveal_private: true`; with
-several seeds, by the mean. Ties go to fewer trainable parameters, then to the earlier
+several seeds, by the mean. Ties go to fewer trainable parameters (or, with `leaderboard.tie_break:
+compute`, to fewer FLOPs per image first), then to the earlier
 submission (its git commit time, see pipeline/grading/submission_facts.py), then to the submission id, so ranks
 are always distinct. Failed submissions are listed at the bottom with their status and message,
 never dropped.
@@ -34,6 +35,7 @@ PRIVATE_COLUMNS = ["private_accuracy", "private_accuracy_std", "test_accuracy"]
 DETAIL_COLUMNS = [
     "seeds", "validation_accuracy", "trainable_params", "total_params", "train_seconds", "predict_seconds",
     "submitted_at", "late_days", "custom_code", "pareto", "duplicate_of", "error",
+    "mflops_per_image", "images_per_second", "pareto_compute",
 ]
 # Read from each result (instructor data: private scores included); all are fields of `Result`.
 RESULT_KEYS = [
@@ -42,6 +44,7 @@ RESULT_KEYS = [
     "total_params", "train_seconds", "predict_seconds", "submitted_at", "error", "architecture_hash",
     "source_hash", "seeds", "late", "late_days", "penalty", "handin_source", "handin_commit", "handin_lms_file",
     "custom_code",
+    "mflops_per_image", "images_per_second",
 ]
 PLOTS_DIR = "plots"
 
@@ -95,7 +98,11 @@ def flag_duplicates(frame: pd.DataFrame) -> pd.Series:
     return frame["submission"].map(lambda name: duplicates.describe(same_architecture[name], same_source[name]))
 
 
-def rank(frame: pd.DataFrame, reveal_private: bool = False) -> pd.DataFrame:
+# What breaks a tie in accuracy first (params.yaml leaderboard.tie_break), then the submission time.
+TIE_BREAKS = {"parameters": ["trainable_params"], "compute": ["mflops_per_image", "trainable_params"]}
+
+
+def rank(frame: pd.DataFrame, reveal_private: bool = False, tie_break: str = "parameters") -> pd.DataFrame:
     """Order rows by the ranking rule, number the successful ones 1..n, add Pareto and duplicate
     flags. Returns every column (private scores included): `export` decides what is shown."""
     metric = ranking_metric(reveal_private)
@@ -104,16 +111,31 @@ def rank(frame: pd.DataFrame, reveal_private: bool = False) -> pd.DataFrame:
     ok = frame[frame["status"] == status.OK].copy()
     # Missing submission times sort last: an unknown time never wins a tie.
     ok["_submitted"] = pd.to_datetime(ok["submitted_at"], utc=True, errors="coerce")
-    ok = ok.sort_values([metric, "trainable_params", "_submitted", "submission"],
-                        ascending=[False, True, True, True], kind="stable", na_position="last").drop(columns="_submitted")
+    ties = TIE_BREAKS[tie_break]
+    ok = ok.sort_values([metric, *ties, "_submitted", "submission"], ascending=[False, *[True] * len(ties), True, True],
+                        kind="stable", na_position="last").drop(columns="_submitted")
     ok["pareto"] = pareto_front(ok[metric].astype(float), ok["trainable_params"].astype(float)) if len(ok) else []
+    ok["pareto_compute"] = compute_front(ok, metric)
     ok = ok.assign(rank=range(1, len(ok) + 1))
     failed = frame[frame["status"] != status.OK].sort_values(["status", "submission"], kind="stable")
-    failed = failed.assign(rank=pd.NA, pareto=False)
-    ranked = pd.concat([frame.iloc[0:0].assign(rank=pd.NA, pareto=False), ok, failed], ignore_index=True)
+    failed = failed.assign(rank=pd.NA, pareto=False, pareto_compute=False)
+    ranked = pd.concat([frame.iloc[0:0].assign(rank=pd.NA, pareto=False, pareto_compute=False), ok, failed],
+                       ignore_index=True)
     ranked["rank"] = ranked["rank"].astype("Int64")
     ranked["pareto"] = ranked["pareto"].astype(bool)
+    ranked["pareto_compute"] = ranked["pareto_compute"].astype(bool)
     return ranked
+
+
+def compute_front(ok: pd.DataFrame, metric: str) -> pd.Series:
+    """The second Pareto front, accuracy vs FLOPs per image, over the rows whose FLOPs were counted
+    (results graded before the count have none and are on neither side of it)."""
+    counted = ok["mflops_per_image"].notna()
+    front = pd.Series(False, index=ok.index, dtype=bool)
+    if counted.any():
+        front[counted] = pareto_front(ok.loc[counted, metric].astype(float),
+                                      ok.loc[counted, "mflops_per_image"].astype(float))
+    return front
 
 
 def export(ranked: pd.DataFrame, reveal_private: bool) -> pd.DataFrame:
@@ -141,10 +163,17 @@ def to_markdown(shown: pd.DataFrame, track_name: str) -> str:
     table["rank"] = table["rank"].map(lambda v: "" if pd.isna(v) else str(v))
     table["baseline"] = table["baseline"].map(lambda v: "baseline" if v else "")
     table["pareto"] = table["pareto"].map(lambda v: "★" if v else "")
-    table = table.drop(columns=["student_id", "total_params", "predict_seconds"])
+    table["pareto_compute"] = table["pareto_compute"].map(lambda v: "★" if v else "")
+    table["mflops_per_image"] = table["mflops_per_image"].map(format_mflops)
+    table = table.drop(columns=["student_id", "total_params", "predict_seconds", "images_per_second"])
     table = table.astype(object).where(table.notna(), "")
     # disable_numparse keeps our formatted strings ("0.9812") as written.
     return f"## {track_name}\n\n" + table.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def format_mflops(value) -> str:
+    """4.94, 0.47, 0.0157: three significant figures, the small models' figures not read as 0."""
+    return f"{value:.3g}" if pd.notna(value) else ""
 
 
 def track_metrics(ranked: pd.DataFrame, reveal_private: bool) -> dict:
@@ -215,15 +244,47 @@ def plot_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) 
     figure.savefig(path, dpi=80)
 
 
+def plot_compute_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) -> None:
+    """Accuracy against FLOPs per image (log scale), the second Pareto front joined up."""
+    from matplotlib.figure import Figure  # the object API: no global pyplot state, no display
+
+    ok = ranked[(ranked["status"] == status.OK) & ranked["mflops_per_image"].notna()]
+    figure = Figure(figsize=(7, 4.5))
+    axis = figure.subplots()
+    if len(ok):
+        front = ok[ok["pareto_compute"]].sort_values("mflops_per_image")
+        axis.scatter(ok["mflops_per_image"], ok[metric], color="tab:gray", label="submission")
+        axis.step(front["mflops_per_image"], front[metric], where="post", color="tab:blue", alpha=0.6)
+        axis.scatter(front["mflops_per_image"], front[metric], color="tab:blue", zorder=3, label="Pareto front")
+        labelled = ok.iloc[points_to_label(ok[metric].tolist(), ok["mflops_per_image"].tolist(),
+                                           ok["pareto_compute"].astype(bool).tolist(),
+                                           ok["baseline"].astype(bool).tolist())]
+        for row in labelled.itertuples():
+            axis.annotate(row.submission, (row.mflops_per_image, getattr(row, metric)), fontsize=8,
+                          xytext=(4, 4), textcoords="offset points")
+        axis.set_xscale("log")
+        axis.legend(loc="lower right")
+    else:
+        axis.text(0.5, 0.5, "no counted submissions yet", ha="center", va="center", transform=axis.transAxes)
+    axis.set_xlabel("MFLOPs per image, one forward pass (log scale)")
+    axis.set_ylabel(metric.replace("_", " "))
+    axis.set_title(f"{track_name}: accuracy vs compute")
+    axis.grid(alpha=0.3)
+    figure.subplots_adjust(left=0.1, right=0.97, bottom=0.12, top=0.92)  # fixed margins, as plot_pareto
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=80)
+
+
 def write_leaderboards(results_root: Path, track_names: list[str], reveal_private: bool = False,
-                       ranked_tables: Optional[dict] = None) -> pd.DataFrame:
-    """Write leaderboard.csv/.md, metrics.json and plots/pareto_<track>.png for every track;
-    return the combined exported table. `ranked_tables`, if given, receives each track's full
-    ranked table (private scores included) for the trusted steps after it (grades, MLflow)."""
+                       ranked_tables: Optional[dict] = None, tie_break: str = "parameters") -> pd.DataFrame:
+    """Write leaderboard.csv/.md, metrics.json and plots/pareto_<track>.png (accuracy vs parameters)
+    and plots/pareto_compute_<track>.png (accuracy vs FLOPs per image) for every track; return the
+    combined exported table. `ranked_tables`, if given, receives each track's full ranked table
+    (private scores included) for the trusted steps after it (grades, MLflow)."""
     tables, sections, metrics = [], [], {}
     metric = ranking_metric(reveal_private)
     for track_name in track_names:
-        ranked = rank(load_track_results(results_root / track_name, track_name), reveal_private)
+        ranked = rank(load_track_results(results_root / track_name, track_name), reveal_private, tie_break)
         if ranked_tables is not None:
             ranked_tables[track_name] = ranked
         shown = export(ranked, reveal_private)
@@ -231,6 +292,7 @@ def write_leaderboards(results_root: Path, track_names: list[str], reveal_privat
         sections.append(to_markdown(shown, track_name))
         metrics[track_name] = track_metrics(ranked, reveal_private)
         plot_pareto(ranked, track_name, metric, results_root / PLOTS_DIR / f"pareto_{track_name}.png")
+        plot_compute_pareto(ranked, track_name, metric, results_root / PLOTS_DIR / f"pareto_compute_{track_name}.png")
     combined = pd.concat(tables, ignore_index=True)
     combined.to_csv(results_root / "leaderboard.csv", index=False)
     heading = "# gradebench leaderboard\n\n" + (

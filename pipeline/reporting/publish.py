@@ -187,6 +187,7 @@ def rank_rows(ranked: pd.DataFrame) -> list[dict]:
     for row in ranked.astype(object).where(ranked.notna(), None).itertuples():
         rank = None if row.rank is None or row.rank != row.rank else int(row.rank)
         rows.append({"submission": row.submission, "rank": rank, "pareto": bool(row.pareto),
+                     "pareto_compute": bool(getattr(row, "pareto_compute", False)),
                      "duplicate_of": row.duplicate_of,
                      "handin_tags": handin_tags(row.late, row.late_days, row.penalty, row.handin_source,
                                                 row.handin_commit, row.handin_lms_file)})

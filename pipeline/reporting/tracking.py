@@ -2,8 +2,9 @@
 
 The runs table of a track's experiment is its leaderboard: run name = submission id; metrics
 `public_accuracy` (the ranking accuracy during the course), `private_accuracy`, `trainable_params`,
-`train_seconds` and `rank` (set by `grade` once the track is graded); tags `status`, `baseline`,
-`duplicate_of` and `current`. A re-graded submission's new run becomes current and its older
+`mflops_per_image`, `images_per_second`, `train_seconds` and `rank` (set by `grade` once the track is
+graded); tags `status`, `baseline`, `pareto` and `pareto_compute` (the two Pareto fronts: accuracy vs
+parameters, accuracy vs FLOPs per image), `duplicate_of` and `current`. A re-graded submission's new run becomes current and its older
 runs are kept but tagged `current=false`, `superseded=true`.
 
 Every run also records its provenance: the submission's content hash and a copy of its files,
@@ -39,7 +40,8 @@ from pipeline.grading.record import Result  # noqa: E402
 from pipeline.reporting.store_uri import sqlite_path  # noqa: E402
 
 SCALAR_METRICS = ("public_accuracy", "private_accuracy", "test_accuracy", "validation_accuracy",
-                  "train_seconds", "predict_seconds", "wall_seconds", "peak_rss_mb", "trainable_params")
+                  "train_seconds", "predict_seconds", "wall_seconds", "peak_rss_mb", "trainable_params",
+                  "mflops_per_image", "images_per_second")
 STD_SUFFIX = "_std"
 # Per-seed values are logged with the seed as the step: `seed_public_accuracy` at step 1234, ...
 PER_SEED_PREFIX = "seed_"
@@ -321,7 +323,8 @@ def current_runs(client: MlflowClient, experiment_id: str) -> list:
 def rank_row_tags(row: dict) -> dict[str, str]:
     """The tags a leaderboard row puts on its run: Pareto and duplicate flags, hand-in facts."""
     # Lateness can change without a re-grade (a new deadline or policy): kept current here too.
-    return {"pareto": _flag(row.get("pareto")), "duplicate_of": row.get("duplicate_of") or "",
+    return {"pareto": _flag(row.get("pareto")), "pareto_compute": _flag(row.get("pareto_compute")),
+            "duplicate_of": row.get("duplicate_of") or "",
             **(row.get("handin_tags") or {})}
 
 
