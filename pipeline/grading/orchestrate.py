@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from pipeline import status
 from pipeline.config import GradingSettings, HiddenSplit, Track
-from pipeline.grading import duplicates, executors, fingerprints, seeds, submission_facts
+from pipeline.grading import duplicates, executors, fingerprints, ordering, seeds, submission_facts
 from pipeline.grading.cache import ResultCache, StaleSubmission, list_submissions
 from pipeline.grading.record import Result
 from pipeline.grading.scoring import TrackData, judge
@@ -170,6 +170,7 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
     if stale:
         # The arrays are loaded only when something trains (a run with nothing stale stays cheap).
         data = TrackData.load(job.prepared_dir, job.track, job.hidden_split)
+        stale = ordering.longest_first(stale, cache, job.track, len(data.inputs.y_train))
         # Decided once per run: a local executor refuses here, before any student code runs, without
         # a sandbox; on Ray every node probes its own bubblewrap under this run's policy.
         executor = executors.make_executor(settings.grading, data.inputs, settings.isolation, job.track.schedule.threads)
