@@ -88,3 +88,44 @@ def test_flops_per_image_match_hand_counts(graded, name):
     # The trainer logs what counting cost; it must stay under a second.
     line = next(line for line in logs[name].splitlines() if "MFLOPs per image (counted in" in line)
     assert float(line.split("counted in ")[1].split(" s")[0]) < 1.0, line
+
+
+# In this process, without a sandbox: the counting function itself, on models of Keras' own layers.
+
+def keras_flops(*layers_after_input, layout=(28, 28)):
+    import keras
+
+    from pipeline.sandbox.trainer import compute
+
+    model = keras.Sequential([keras.Input(layout), *layers_after_input])
+    return compute.keras_model_flops(model, layout)
+
+
+def test_dense_and_conv2d_counts_in_process():
+    from keras import layers
+
+    assert keras_flops(layers.Flatten(), layers.Dense(32, activation="relu"), layers.Dense(10)) == \
+        dense(PIXELS, 32) + dense(32, 10)
+    assert keras_flops(layers.Conv2D(8, 3, activation="relu"), layers.Flatten(), layers.Dense(10),
+                       layout=(28, 28, 1)) == conv2d(26, 26, 8, 3, 1) + dense(26 * 26 * 8, 10)
+
+
+def test_einsum_is_counted_like_a_matmul():
+    """keras.ops.einsum and EinsumDense trace to Einsum, which TensorFlow's profiler has no count
+    for: left at 0, a model could hide its arithmetic from the budget there."""
+    from keras import layers
+
+    assert keras_flops(layers.Flatten(), layers.EinsumDense("ab,bc->ac", output_shape=10, bias_axes="c")) == \
+        dense(PIXELS, 10)
+    # With broadcast dimensions: each of the 28 rows is a (28 x 16) product.
+    assert keras_flops(layers.EinsumDense("...b,bc->...c", output_shape=16)) == 2 * 28 * 28 * 16
+
+
+def test_a_loop_is_not_counted_as_nothing():
+    """An LSTM runs in a While loop, whose body the profiler never sees: no count, not 0."""
+    from keras import layers
+
+    from pipeline.sandbox.trainer import compute
+
+    with pytest.raises(compute.NotCountable, match="a loop, a condition"):
+        keras_flops(layers.LSTM(8), layers.Dense(10))

@@ -14,20 +14,62 @@ reshapes) count 0; docs/students/compute.md lists what is and is not counted.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.framework import graph_util_impl, ops as tf_ops
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 # The name the counted graph's one-image input gets (imported nodes go under a prefix, so no clash).
 ONE_IMAGE = "one_image"
 IMPORTED = "counted"
+# Loops, conditions and nested functions: the profiler sees the call, never the operations inside,
+# so a graph holding one has no count (and a track with a compute budget refuses it).
+# (Enter and LoopCond mark a loop in a graph whose control flow is lowered, as a frozen one's is.)
+UNCOUNTABLE = frozenset({"PartitionedCall", "StatefulPartitionedCall", "While", "StatelessWhile", "If",
+                         "StatelessIf", "Enter", "LoopCond"})
+
+
+class NotCountable(ValueError):
+    """The graph's FLOPs cannot be counted; the message says why, in a student's words."""
+
+
+def _einsum_flops(graph, node):
+    """Einsum, which TensorFlow registers no count for (keras.ops.einsum, EinsumDense): one
+    multiply-add (2 FLOPs) per combination of its indices' values, as MatMul is counted."""
+    operands = node.attr["equation"].s.decode().replace(" ", "").split("->")[0].split(",")
+    sizes: dict[str, int] = {}
+    for operand, name in zip(operands, node.input):
+        shape = graph_util_impl.tensor_shape_from_node_def_name(graph, name)
+        shape.assert_is_fully_defined()
+        dims = shape.as_list()
+        named = list(operand)
+        if "..." in operand:
+            # Ellipsis dimensions are named by their place from the right, as einsum broadcasts them.
+            before, after = operand.split("...")
+            broadcast = len(dims) - len(before) - len(after)
+            named = [*before, *(f"...{broadcast - i}" for i in range(broadcast)), *after]
+        for label, size in zip(named, dims):
+            sizes[label] = max(sizes.get(label, 1), size)
+    return tf_ops.OpStats("flops", (2 if len(operands) > 1 else 1) * math.prod(sizes.values()))
+
+
+try:
+    tf_ops.RegisterStatistics("Einsum", "flops")(_einsum_flops)
+except KeyError:  # registered already (a TensorFlow that counts Einsum itself)
+    pass
 
 
 def _profiled_flops(graph_def, image_input: str, output: str, layout: tuple[int, ...]) -> int:
     """FLOPs of the operations `output` depends on, with a batch of one image fed to `image_input`."""
     needed = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [output.split(":")[0]])
+    hidden = sorted({node.op for node in needed.node} & UNCOUNTABLE)
+    if hidden or needed.library.function:
+        raise NotCountable(f"its graph holds {', '.join(hidden) or 'functions'} (a loop, a condition or a nested "
+                           "function: a recurrent layer, tf.while_loop, tf.cond, an inner tf.function), whose "
+                           "operations TensorFlow's profiler does not count: build the model without them")
     graph = tf.Graph()
     with graph.as_default():
         image = tf.compat.v1.placeholder(tf.float32, (1, *layout), name=ONE_IMAGE)
@@ -35,6 +77,12 @@ def _profiled_flops(graph_def, image_input: str, output: str, layout: tuple[int,
         feeds = ({image_input: image} if any(node.name == image_input.split(":")[0] for node in needed.node)
                  else {})
         tf.graph_util.import_graph_def(needed, input_map=feeds, name=IMPORTED)
+    # An operation of unknown size (one that depends on the image's values) would count as 0.
+    unsized = sorted({op.type for op in graph.get_operations() for tensor in op.outputs
+                      if not tensor.shape.is_fully_defined()})
+    if unsized:
+        raise NotCountable(f"its graph has {', '.join(unsized)} results whose size depends on the image's values, "
+                           "which cannot be counted: keep every shape fixed")
     builder = tf.compat.v1.profiler.ProfileOptionBuilder
     options = builder(builder.float_operation()).with_empty_output().build()
     return int(tf.compat.v1.profiler.profile(graph, options=options).total_float_ops)

@@ -242,12 +242,14 @@ def count_compute(model, traced: bool, layout: tuple[int, ...], limits: dict, re
     budget = limits.get("max_mflops_per_image")
     try:
         counted = compute.count(model, traced, layout)
-    except Exception as error:  # noqa: BLE001 - a graph the profiler cannot size
+    except Exception as error:  # noqa: BLE001 - a graph the profiler cannot count or size
+        reason = str(error) if isinstance(error, compute.NotCountable) else \
+            f"{type(error).__name__}: {str(error)[:200]}: use Keras' own layers or keras.ops with fixed shapes"
         if budget is not None:
-            raise SubmissionFailure(status.INVALID, "the model's FLOPs per image could not be counted for this "
-                                                    f"track's compute budget ({type(error).__name__}): use Keras' "
-                                                    "own layers or keras.ops with fixed shapes") from None
-        print(f"{LOG_PREFIX}FLOPs per image not counted: {type(error).__name__}: {str(error)[:200]}", flush=True)
+            raise SubmissionFailure(status.INVALID, "the model's FLOPs per image cannot be counted for this "
+                                                    f"track's compute budget (limits.max_mflops_per_image): {reason}"
+                                    ) from None
+        print(f"{LOG_PREFIX}FLOPs per image not counted: {reason}", flush=True)
         result["mflops_per_image"] = None
         return 0.0
     result["mflops_per_image"] = counted["mflops_per_image"]
