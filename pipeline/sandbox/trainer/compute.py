@@ -77,9 +77,10 @@ def _profiled_flops(graph_def, image_input: str, output: str, layout: tuple[int,
         feeds = ({image_input: image} if any(node.name == image_input.split(":")[0] for node in needed.node)
                  else {})
         tf.graph_util.import_graph_def(needed, input_map=feeds, name=IMPORTED)
-    # An operation of unknown size (one that depends on the image's values) would count as 0.
+    # An operation of unknown size (one that depends on the image's values) would count as 0. (The
+    # traced graph's own image input, replaced by the one-image input, is left without consumers.)
     unsized = sorted({op.type for op in graph.get_operations() for tensor in op.outputs
-                      if not tensor.shape.is_fully_defined()})
+                      if not tensor.shape.is_fully_defined() and tensor.consumers()})
     if unsized:
         raise NotCountable(f"its graph has {', '.join(unsized)} results whose size depends on the image's values, "
                            "which cannot be counted: keep every shape fixed")
