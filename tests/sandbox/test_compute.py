@@ -129,3 +129,21 @@ def test_a_loop_is_not_counted_as_nothing():
 
     with pytest.raises(compute.NotCountable, match="a loop, a condition"):
         keras_flops(layers.LSTM(8), layers.Dense(10))
+
+
+def test_the_count_is_the_profilers_total():
+    """For a graph holding only the prediction, the per-operation sum is what the profiler prints."""
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    from pipeline.sandbox.trainer import compute
+
+    model = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 3, activation="relu"), layers.MaxPooling2D(),
+                              layers.BatchNormalization(), layers.Flatten(), layers.Dense(10, activation="softmax")])
+    concrete = tf.function(lambda images: model(images, training=False)).get_concrete_function(
+        tf.TensorSpec((1, 28, 28, 1), tf.float32))
+    builder = tf.compat.v1.profiler.ProfileOptionBuilder
+    profiled = tf.compat.v1.profiler.profile(concrete.graph, options=builder(builder.float_operation())
+                                             .with_empty_output().build()).total_float_ops
+    assert compute.keras_model_flops(model, (28, 28, 1)) == profiled > conv2d(26, 26, 8, 3, 1)

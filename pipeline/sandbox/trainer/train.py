@@ -155,10 +155,10 @@ def train_submission(workdir: Path) -> dict:
         result.update(count_parameters(model, traced, constant_values))
         if result["total_params"] > limits["max_params"]:
             raise SubmissionFailure(status.INVALID, over_budget(result, limits["max_params"]))
-        count_seconds = count_compute(model, traced, contract.input_shape_for(model, input_shape), limits, result)
         # The same pixels in the layout the model takes: (28, 28), (28, 28, 1) or (784,).
         x_train_f, x_val_f, x_hidden_f = contract.adapt_inputs(model, input_shape, [x_train_f, x_val_f, x_hidden_f])
         result["output_kind"] = contract.detect_output_kind(model, x_train_f[:32])
+        count_seconds = count_compute(model, traced, contract.input_shape_for(model, input_shape), limits, result)
     except SubmissionFailure as failure:
         return {**result, "status": failure.status, "error": failure.message}
     except MemoryError:
