@@ -4,8 +4,8 @@ The runs table of a track's experiment is its leaderboard: run name = submission
 `public_accuracy` (the ranking accuracy during the course), `private_accuracy`, `trainable_params`,
 `mflops_per_image`, `images_per_second`, `train_seconds` and `rank` (set by `grade` once the track is
 graded); tags `status`, `baseline`, `pareto` and `pareto_compute` (the two Pareto fronts: accuracy vs
-parameters, accuracy vs FLOPs per image), `duplicate_of` and `current`. A re-graded submission's new run becomes current and its older
-runs are kept but tagged `current=false`, `superseded=true`.
+parameters, accuracy vs FLOPs per image), `duplicate_of` and `current`. A re-graded submission's new
+run becomes current and its older runs are kept but tagged `current=false`, `superseded=true`.
 
 Every run also records its provenance: the submission's content hash and a copy of its files,
 the git commit, the prepared data's hash in dvc.lock, the schedule, seeds, hidden split and

@@ -67,7 +67,8 @@ def graded(tmp_path_factory):
     for name in REFERENCE_NAMES:
         shutil.copytree(REPO / "submissions" / name, submissions / name)
     add_fixtures(submissions, ["channel_axis_input", "custom_layer"])
-    job = TrackJob("tiny", tiny_track(), submissions, project / "data" / "prepared" / "mnist", project / "results" / "tiny")
+    job = TrackJob("tiny", tiny_track(), submissions, project / "data" / "prepared" / "mnist",
+                   project / "results" / "tiny")
     results = grade_track(job, GradingSettings(Grading(workers=2), IsolationPolicy()))
     logs = {result.submission: (job.results_dir / f"{result.submission}.log").read_text() for result in results}
     return {result.submission: result for result in results}, logs

@@ -171,8 +171,8 @@ def train_submission(workdir: Path) -> dict:
     print(f"{LOG_PREFIX}model: {result['total_params']:,} parameters ({result['trainable_params']:,} trainable), "
           f"outputs {result['output_kind']}" + (" (custom code, traced to a graph)" if traced else ""), flush=True)
     if result["mflops_per_image"] is not None:
-        print(f"{LOG_PREFIX}model: {result['mflops_per_image']:.3f} MFLOPs per image (counted in {count_seconds:.2f} s)",
-              flush=True)
+        print(f"{LOG_PREFIX}model: {result['mflops_per_image']:.3f} MFLOPs per image "
+              f"(counted in {count_seconds:.2f} s)", flush=True)
 
     model.compile(
         optimizer=make_optimizer(schedule["optimizer"], schedule["learning_rate"]),
