@@ -149,7 +149,7 @@ class RunCgroups:
         self.cpu: Optional[Path] = None
         self.cpu_quota_cores: Optional[float] = None
         self.cpu_mechanism: Optional[str] = None  # which file holds the quota
-        self.cpu_problem: Optional[str] = None if cpu_cores is None else "cgroups are turned off"
+        self.cpu_problem = "no quota was asked for" if cpu_cores is None else "cgroups are turned off"
         self.problems: list[str] = []
         if not enabled:
             return

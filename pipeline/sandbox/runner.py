@@ -22,7 +22,8 @@ grader. Where cgroups are not writable, memory falls back to RLIMIT_DATA plus po
 process tree's resident memory, and processes to RLIMIT_NPROC plus polling the thread count.
 Each step also gets its own CPU quota of `threads` cores (cgroups.py), so no submission can slow
 another's training or inflate its time; where none can be set, the outcome says so
-(`cpu_quota_cores` None) and the grader warns once. Wall time is polled. Output is kept as a bounded tail. Results come back through files in the workdir.
+(`cpu_quota_cores` None) and the grader warns once. Wall time is polled. Output is kept as a
+bounded tail. Results come back through files in the workdir.
 
 Where bubblewrap is missing, isolation.py decides (once, from the driver's policy) whether to
 refuse or to run the job as a plain child process (limits still apply) with a loud warning.

@@ -77,8 +77,10 @@ def test_two_threads_under_a_one_core_quota_get_one_core(tmp_path, monkeypatch):
 def test_the_quota_holds_even_on_a_busy_machine(tmp_path, monkeypatch):
     """On a machine busy with other work two threads may get less than a core anyway, so a quota
     far below what they get unlimited shows the kernel enforcing it: 0.05 cores."""
-    monkeypatch.setattr(runner, "RunCgroups",
-                        lambda *arguments, **keywords: cgroups.RunCgroups(*arguments, **{**keywords, "cpu_cores": 0.05}))
+    def small_quota(*arguments, **keywords):
+        return cgroups.RunCgroups(*arguments, **{**keywords, "cpu_cores": 0.05})
+
+    monkeypatch.setattr(runner, "RunCgroups", small_quota)
     isolation = Isolation(bwrap=probe_bwrap(DEFAULT_BWRAP)[0])
     outcome, spin = _spin(tmp_path, monkeypatch, isolation, threads=1)
     if outcome.cpu_quota_cores is None:
@@ -103,3 +105,23 @@ def test_quota_files_hold_cores_times_the_period():
     assert cgroups.cpu_settings(1, version=1) == [("cpu.cfs_period_us", "100000"), ("cpu.cfs_quota_us", "100000")]
     assert cgroups.cpu_settings(2, version=2) == [("cpu.max", "200000 100000")]
     assert cgroups.cpu_settings(0.5, version=2) == [("cpu.max", "50000 100000")]
+
+
+def test_without_a_v1_cpu_controller_the_v2_one_is_used_or_the_reason_given(monkeypatch):
+    """Hides the v1 cpu controller: the quota then comes from cgroup v2's cpu.max, or the run
+    names why there is none (on a hybrid machine, the unified hierarchy offers no cpu)."""
+    found = cgroups._controller_dirs()
+    if "cpu" not in found:
+        pytest.skip("no cgroup v1 cpu controller to hide")
+    monkeypatch.setattr(cgroups, "_controller_dirs", lambda: {name: path for name, path in found.items()
+                                                              if name != "cpu"})
+    groups = cgroups.RunCgroups(2**30, 64, cpu_cores=1)
+    try:
+        if groups.cpu_quota_cores is not None:
+            assert groups.cpu_mechanism == "cgroup v2 cpu.max"
+            assert (groups.cpu / "cpu.max").read_text().split() == ["100000", "100000"]
+        else:
+            assert groups.cpu is None and "cpu" in groups.cpu_problem, groups.cpu_problem
+            print(groups.cpu_problem)
+    finally:
+        groups.remove()
