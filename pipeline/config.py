@@ -80,12 +80,25 @@ class Schedule(_Strict):
 class Limits(_Strict):
     wall_seconds: float = Field(default=3600, gt=0)
     memory_mb: int = Field(default=6144, ge=256)
-    max_trainable_params: int = Field(default=5_000_000, ge=1)
+    # Every parameter counts, trainable or not, and so do the values in a traced graph's constants.
+    max_params: int = Field(default=5_000_000, ge=1)
+    # Values a traced custom model may carry in constants (arrays in call(), not weights): more
+    # would be knowledge that never trained on the schedule, such as a network trained at home.
+    max_constant_params: int = Field(default=1024, ge=0)
     log_tail_bytes: int = Field(default=20_000, ge=1000)
     # Processes plus threads at once; TensorFlow itself needs a few dozen, a fork bomb far more.
     max_processes: int = Field(default=256, ge=32)
     # Everything a submission can write (home, temporary files, outputs), in MB.
     disk_mb: int = Field(default=1024, ge=64)
+
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, values):
+        if isinstance(values, dict) and "max_trainable_params" in values:
+            raise ValueError("limits.max_trainable_params is now limits.max_params: the budget counts every "
+                             "parameter, trainable or not (rename the key)")
+        return values
 
 
 class Track(_Strict):

@@ -215,7 +215,9 @@ def _system_binds() -> list[str]:
 
 # What each step may write (on the host, under the scratch folder) and which inputs it sees.
 STEP_OUTPUT = {"build": exchange.BUILD_DIR, "train": exchange.OUT_DIR}
-STEP_INPUTS = {"build": (exchange.CONTROL_DIR, exchange.PUBLIC_FILE),
+# The build step, the only one running student code, sees no data: the input shape and class count
+# in its own control folder, and the submission. The train step never sees the submission.
+STEP_INPUTS = {"build": (exchange.BUILD_CONTROL_DIR,),
                "train": (exchange.PUBLIC_FILE, exchange.HIDDEN_X_FILE, exchange.BUILD_DIR,
                          exchange.CONTROL_DIR)}
 
@@ -254,10 +256,9 @@ def bwrap_command(isolation: Isolation, step: str, submission_dir: Path, workdir
     arguments += ["--tmpfs", "/tmp", "--dir", home]
     for path in environment_paths:
         arguments += ["--ro-bind", str(path), str(path)]
-    arguments += [
-        "--ro-bind", str(PACKAGE_ROOT / "pipeline"), f"{SANDBOX_PACKAGE_ROOT}/pipeline",
-        "--ro-bind", str(submission_dir), SANDBOX_SUBMISSION,
-    ]
+    arguments += ["--ro-bind", str(PACKAGE_ROOT / "pipeline"), f"{SANDBOX_PACKAGE_ROOT}/pipeline"]
+    if step == "build":
+        arguments += ["--ro-bind", str(submission_dir), SANDBOX_SUBMISSION]
     for name in STEP_INPUTS[step]:
         if (workdir / name).exists():
             arguments += ["--ro-bind", str(workdir / name), f"{SANDBOX_SCRATCH}/{name}"]
