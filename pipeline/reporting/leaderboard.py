@@ -33,7 +33,7 @@ BASE_COLUMNS = [
 PRIVATE_COLUMNS = ["private_accuracy", "private_accuracy_std", "test_accuracy"]
 DETAIL_COLUMNS = [
     "seeds", "validation_accuracy", "trainable_params", "total_params", "train_seconds", "predict_seconds",
-    "submitted_at", "late_days", "custom_code", "pareto", "duplicate_of", "error",
+    "submitted_at", "late_days", "custom_code", "pareto", "duplicate_of", "review", "error",
 ]
 # Read from each result (instructor data: private scores included); all are fields of `Result`.
 RESULT_KEYS = [
@@ -41,7 +41,7 @@ RESULT_KEYS = [
     "private_accuracy", "private_accuracy_std", "test_accuracy", "validation_accuracy", "trainable_params",
     "total_params", "train_seconds", "predict_seconds", "submitted_at", "error", "architecture_hash",
     "source_hash", "seeds", "late", "late_days", "penalty", "handin_source", "handin_commit", "handin_lms_file",
-    "custom_code",
+    "custom_code", "review",
 ]
 PLOTS_DIR = "plots"
 

@@ -3,8 +3,9 @@
 The runs table of a track's experiment is its leaderboard: run name = submission id; metrics
 `public_accuracy` (the ranking accuracy during the course), `private_accuracy`, `trainable_params`,
 `train_seconds` and `rank` (set by `grade` once the track is graded); tags `status`, `baseline`,
-`duplicate_of` and `current`. A re-graded submission's new run becomes current and its older
-runs are kept but tagged `current=false`, `superseded=true`.
+`duplicate_of`, `review` (the integrity flag's message, empty when none) and `current`. A
+re-graded submission's new run becomes current and its older runs are kept but tagged
+`current=false`, `superseded=true`.
 
 Every run also records its provenance: the submission's content hash and a copy of its files,
 the git commit, the prepared data's hash in dvc.lock, the schedule, seeds, hidden split and
@@ -194,6 +195,8 @@ def run_tags(result: Result) -> dict[str, str]:
         "output_kind": result.output_kind or "",
         # true: model.py's own classes were loaded where the model trained (docs/architecture/trust-boundary.md).
         "custom_code": "" if result.custom_code is None else _flag(result.custom_code),
+        # The integrity flag (grading/integrity.py): hidden-test accuracy far above validation.
+        "review": result.review or "",
         # Where it trained (the Ray node id on a cluster) and the attempts lost with their workers.
         "executor": result.executor,
         "node": result.node or "",
