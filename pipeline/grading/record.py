@@ -97,6 +97,8 @@ class Result(BaseModel):
     feedback_files: list[str] = []
     # How it ran.
     wall_seconds: float = 0.0
+    # The cores each sandboxed step was held to (cgroup CPU quota); None: no quota could be set.
+    cpu_quota_cores: Optional[float] = None
     peak_rss_mb: Optional[float] = None
     peak_memory_mb: Optional[float] = None
     sandboxed: Optional[bool] = None
