@@ -1,6 +1,10 @@
 """Feedback for students, per graded submission: learning curves, a confusion matrix and a grid
 of misclassified images, all from the training history and the *validation* split.
 
+The images are drawn for the width the course site shows them at (DISPLAY_WIDTH_PX, a phone's
+column) at twice that resolution, with text of at least 11 px there; each has its data beside it
+as a small CSV, which the site offers as a table.
+
 Nothing here reads hidden labels: the hidden split only ever contributes the aggregate score.
 The images are titled by track only, never by submission: the course site publishes these very
 files on each student's feedback page (site.py checks the ID_FREE mark before it does).
@@ -10,7 +14,9 @@ Files, declared as DVC plots (dvc.yaml) and logged to MLflow with the run:
       history.csv            epoch, loss, accuracy, val_loss, val_accuracy
       learning_curves.png    train and validation loss and accuracy per epoch
       confusion_matrix.png   validation counts, true class by predicted class
+      confusion_counts.csv   the same counts as a table (true class per row)
       misclassified.png      up to MAX_MISCLASSIFIED validation images the model gets wrong
+      misclassified.csv      position, true, predicted: the images of misclassified.png, in order
     results/<track>/confusion/<submission>.csv
                              actual, predicted: one row per validation image (DVC's confusion
                              template; a folder of its own, since DVC applies a folder's plot
@@ -33,10 +39,16 @@ HISTORY_FILE = "history.csv"
 CURVES_PNG = "learning_curves.png"
 CONFUSION_PNG = "confusion_matrix.png"
 MISCLASSIFIED_PNG = "misclassified.png"
+COUNTS_CSV = "confusion_counts.csv"
+MISCLASSIFIED_CSV = "misclassified.csv"
 HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy")
 MAX_MISCLASSIFIED = 25
 TILE_GAP = 2  # pixels between the misclassified images in their grid
-DPI = 80
+# Shown 4 inches wide at 80 CSS px per inch (320 px: fits a 360 px phone), drawn at twice that.
+SHOWN_PX_PER_INCH = 80
+DPI = 2 * SHOWN_PX_PER_INCH
+WIDTH_IN = 4.0
+FONT_PT = 10  # 11.1 px as shown
 # PNG text chunk written into every image drawn here: "no submission id in this picture". Images
 # from older versions (titled by submission) lack it, and the site does not publish them.
 ID_FREE_KEY, ID_FREE_VALUE = "Description", "gradebench feedback, titled by track only"
@@ -44,6 +56,42 @@ ID_FREE_KEY, ID_FREE_VALUE = "Description", "gradebench feedback, titled by trac
 
 def save_png(figure: Figure, path: Path) -> None:
     figure.savefig(path, dpi=DPI, metadata={ID_FREE_KEY: ID_FREE_VALUE})
+
+
+def _style():
+    import matplotlib
+
+    return matplotlib.rc_context({"font.size": FONT_PT, "axes.titlesize": FONT_PT, "figure.titlesize": FONT_PT + 1,
+                                  "xtick.labelsize": FONT_PT, "ytick.labelsize": FONT_PT, "legend.fontsize": FONT_PT})
+
+
+def shown_size(path: Path) -> Optional[tuple[int, int]]:
+    """(width, height) in CSS px that a feedback PNG is drawn to be shown at: its pixels at its own
+    resolution (the pHYs chunk; older images, drawn at 80 dpi, are shown at their own size).
+    Read from the first chunks only: the site asks this of every image on every build."""
+    import struct
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return None
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", head[16:24])
+    dpi, position = float(SHOWN_PX_PER_INCH), 8
+    while position + 8 <= len(head):
+        length, kind = struct.unpack(">I4s", head[position:position + 8])
+        if kind == b"pHYs" and position + 17 <= len(head):
+            per_metre, _, unit = struct.unpack(">IIB", head[position + 8:position + 17])
+            if unit == 1 and per_metre:
+                dpi = per_metre * 0.0254
+            break
+        if kind == b"IDAT":
+            break
+        position += 12 + length
+    scale = SHOWN_PX_PER_INCH / dpi
+    return round(width * scale), round(height * scale)
 
 
 def is_id_free(path: Path) -> bool:
@@ -81,9 +129,15 @@ def _at(values: Optional[list], index: int):
 
 
 def plot_learning_curves(path: Path, history: dict, title: str) -> None:
+    with _style():
+        _plot_learning_curves(path, history, title)
+
+
+def _plot_learning_curves(path: Path, history: dict, title: str) -> None:
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
-    figure = Figure(figsize=(9, 3.5))
-    axes = figure.subplots(1, 2)
+    # Loss above accuracy (not side by side): the column they are shown in is a phone's.
+    figure = Figure(figsize=(WIDTH_IN, 5.2))
+    axes = figure.subplots(2, 1)
     for axis, key in zip(axes, ("loss", "accuracy")):
         for prefix, label in (("", "train"), ("val_", "validation")):
             if history.get(prefix + key):
@@ -96,7 +150,7 @@ def plot_learning_curves(path: Path, history: dict, title: str) -> None:
     figure.suptitle(title)
     # Fixed margins rather than tight_layout, which draws the figure an extra time to measure it
     # (a third of the plot's cost, on every grading).
-    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.85, wspace=0.25)
+    figure.subplots_adjust(left=0.17, right=0.97, bottom=0.09, top=0.91, hspace=0.42)
     save_png(figure, path)
 
 
@@ -107,8 +161,12 @@ def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
 
 
 def plot_confusion(path: Path, counts: np.ndarray, class_names: list[str], title: str) -> None:
-    size = max(4.0, 0.45 * len(class_names) + 2)
-    figure = Figure(figsize=(size, size))
+    with _style():
+        _plot_confusion(path, counts, class_names, title)
+
+
+def _plot_confusion(path: Path, counts: np.ndarray, class_names: list[str], title: str) -> None:
+    figure = Figure(figsize=(WIDTH_IN, WIDTH_IN + 0.3))
     axis = figure.subplots()
     axis.imshow(counts, cmap="Blues")
     ticks = np.arange(len(class_names))
@@ -121,11 +179,33 @@ def plot_confusion(path: Path, counts: np.ndarray, class_names: list[str], title
         for predicted_index in range(counts.shape[1]):
             value = counts[true_index, predicted_index]
             if value:
-                axis.text(predicted_index, true_index, str(value), ha="center", va="center", fontsize=7,
+                axis.text(predicted_index, true_index, str(value), ha="center", va="center",
+                          fontsize=FONT_PT if value < 1000 else FONT_PT - 2,
                           color="white" if value > threshold else "black")
     axis.set_title(title)
-    figure.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.92)
+    figure.subplots_adjust(left=0.13, right=0.98, bottom=0.11, top=0.91)
     save_png(figure, path)
+
+
+def write_counts(path: Path, counts: np.ndarray, class_names: list[str]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["true", *class_names])
+        writer.writerows([name, *(int(value) for value in row)] for name, row in zip(class_names, counts))
+
+
+def read_table(path: Path, max_rows: int = 200) -> Optional[list[list[str]]]:
+    """A small CSV written here (header first), or None if there is none; at most `max_rows` rows."""
+    try:
+        with open(path, newline="") as handle:
+            rows = []
+            for row in csv.reader(handle):
+                rows.append(row)
+                if len(rows) > max_rows:
+                    break
+            return rows or None
+    except (OSError, ValueError, csv.Error):
+        return None
 
 
 def tile(images: np.ndarray, columns: int, pad: int = TILE_GAP) -> np.ndarray:
@@ -143,11 +223,22 @@ def tile(images: np.ndarray, columns: int, pad: int = TILE_GAP) -> np.ndarray:
 
 def plot_misclassified(path: Path, images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
                        class_names: list[str], title: str) -> None:
-    wrong = np.flatnonzero(y_true != y_pred)[:MAX_MISCLASSIFIED]
+    with _style():
+        _plot_misclassified(path, images, misclassified(y_true, y_pred), y_true, y_pred, class_names, title)
+
+
+def misclassified(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Positions of the validation images the grid shows: the first MAX_MISCLASSIFIED wrong ones."""
+    return np.flatnonzero(y_true != y_pred)[:MAX_MISCLASSIFIED]
+
+
+def _plot_misclassified(path: Path, images: np.ndarray, wrong: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
+                        class_names: list[str], title: str) -> None:
     columns = 5
     rows = max(1, int(np.ceil(len(wrong) / columns)))
-    figure = Figure(figsize=(columns * 1.6, rows * 1.8 + 0.6))
-    axis = figure.add_axes((0.02, 0.02, 0.96, 0.96 - 0.5 / (rows * 1.8 + 0.6)))
+    height_in = rows * 0.95 + 0.5
+    figure = Figure(figsize=(WIDTH_IN, height_in))
+    axis = figure.add_axes((0.01, 0.01, 0.98, 0.98 - 0.45 / height_in))
     axis.axis("off")
     if len(wrong):
         picked = images[wrong].astype(np.float32)
@@ -158,10 +249,10 @@ def plot_misclassified(path: Path, images: np.ndarray, y_true: np.ndarray, y_pre
             # Captions in the gap above each image (image coordinates: y grows downwards).
             axis.text(column * (width + TILE_GAP) + width / 2, row * (height + TILE_GAP) + 1.5,
                       f"{class_names[y_true[index]]} → {class_names[y_pred[index]]}", ha="center", va="top",
-                      fontsize=9, color="#d62728", bbox={"facecolor": "white", "alpha": 0.7, "pad": 1, "lw": 0})
+                      fontsize=FONT_PT, color="#b91c1c", bbox={"facecolor": "white", "alpha": 0.85, "pad": 1, "lw": 0})
     else:
         axis.text(0.5, 0.5, "no misclassified validation images", ha="center", va="center")
-    figure.suptitle(f"{title} (true → predicted)")
+    figure.suptitle(f"{title}\n(true → predicted)")
     save_png(figure, path)
 
 
@@ -187,10 +278,18 @@ def write_feedback(out_dir: Path, confusion_path: Path, title: str, history: Opt
             writer.writerow(["actual", "predicted"])
             writer.writerows((class_names[true], class_names[guess]) for true, guess in zip(y_val, predicted))
         counts = confusion_counts(y_val, predicted, len(class_names))
+        write_counts(out_dir / COUNTS_CSV, counts, class_names)
+        wrong = misclassified(y_val, predicted)
+        with open(out_dir / MISCLASSIFIED_CSV, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["position", "true", "predicted"])
+            writer.writerows((position + 1, class_names[y_val[index]], class_names[predicted[index]])
+                             for position, index in enumerate(wrong))
         accuracy = float(np.trace(counts) / max(1, counts.sum()))
         plot_confusion(out_dir / CONFUSION_PNG, counts, class_names,
                        f"{title}: validation confusion (accuracy {accuracy:.3f})")
         plot_misclassified(out_dir / MISCLASSIFIED_PNG, x_val, y_val, predicted, class_names,
                            f"{title}: misclassified validation images")
-        written += [confusion_path, out_dir / CONFUSION_PNG, out_dir / MISCLASSIFIED_PNG]
+        written += [confusion_path, out_dir / CONFUSION_PNG, out_dir / COUNTS_CSV, out_dir / MISCLASSIFIED_PNG,
+                    out_dir / MISCLASSIFIED_CSV]
     return written

@@ -25,18 +25,21 @@ import csv
 import datetime
 import io
 import json
+import math
 import os
 import re
+import secrets
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import pandas as pd
 
 from pipeline import status
+from pipeline.config import ConfigError
 from pipeline.grading.submission_facts import MetaError, load_meta
-from pipeline.reporting import feedback, history, leaderboard, pseudonyms
+from pipeline.reporting import feedback, history, leaderboard, pseudonyms, rubric, site_charts
 from pipeline.reporting.site_files import SiteFiles, already_linked, sync
 
 SITE_KEY_ENV = "GRADEBENCH_SITE_KEY"
@@ -55,21 +58,56 @@ HIDDEN_SCORE_KEYS = ("private_accuracy", "test_accuracy")
 # Placeholder for the student's folder in the check command (the real folder name is an id).
 FOLDER_PLACEHOLDER = "YOUR_FOLDER"
 MIN_KEY_BYTES = 16
+# Created on the first run when GRADEBENCH_SITE_KEY is unset (relative to the project folder).
+KEY_FILE = Path(".gradebench/site-key")
 
 
 class SiteError(ValueError):
     """The site cannot be built safely (a short key, or something private would be published)."""
 
 
+class SiteKeyError(ConfigError):
+    """The site key is unusable (too short): a configuration mistake, exit code 2."""
+
+
+def _checked(value: str, where: str) -> bytes:
+    if len(value.encode("utf-8")) < MIN_KEY_BYTES:
+        raise SiteKeyError(
+            f"{where} holds a site key of {len(value)} characters; a key must be at least {MIN_KEY_BYTES} random "
+            f"characters, or anyone could guess the feedback pages' addresses. Make a good one with "
+            f"`python -c 'import secrets; print(secrets.token_urlsafe(32))'`, or unset {SITE_KEY_ENV} and delete "
+            f"{KEY_FILE} to let `report` create one")
+    return value.encode("utf-8")
+
+
 def key_from_env(environ=os.environ) -> Optional[bytes]:
     """The site key from GRADEBENCH_SITE_KEY, or None when unset; a key too short to be secret is an error."""
     value = environ.get(SITE_KEY_ENV, "")
-    if not value:
-        return None
-    if len(value.encode("utf-8")) < MIN_KEY_BYTES:
-        raise SiteError(f"{SITE_KEY_ENV} is {len(value)} characters long: use at least {MIN_KEY_BYTES} random "
-                        f"characters, e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
-    return value.encode("utf-8")
+    return _checked(value, SITE_KEY_ENV) if value else None
+
+
+def resolve_key(environ=os.environ, key_file: Path = KEY_FILE) -> tuple[bytes, str]:
+    """The site key and a line saying where it came from: GRADEBENCH_SITE_KEY if set, else the key
+    file, created on the first run with a random key (mode 0600, in the git-ignored .gradebench/),
+    so that the very first `dvc repro` writes feedback pages. The same key must be used on every
+    run: the pages' addresses (and the pseudonyms) are derived from it."""
+    from_env = key_from_env(environ)
+    if from_env is not None:
+        return from_env, f"site key: from {SITE_KEY_ENV}"
+    try:
+        return _checked(key_file.read_text().strip(), str(key_file)), f"site key: {key_file} (reused)"
+    except FileNotFoundError:
+        pass
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    # O_EXCL: two runs at once never write two different keys; 0600: only this user reads it.
+    handle = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(handle, "w") as writer:
+        writer.write(value + "\n")
+    return value.encode("utf-8"), (
+        f"site key: created {key_file} (mode 0600, git-ignored). Keep this file, and back it up: every "
+        f"feedback page's address comes from it, so a new key gives every student a new address (the links "
+        f"already mailed stop working). To use a key of your own instead, set {SITE_KEY_ENV}.")
 
 
 def feedback_token(submission_id: str, key: bytes) -> str:
@@ -93,16 +131,83 @@ class Entry:
     trainable_params: Optional[int]
     train_seconds: Optional[float]
     pareto: bool
+    validation_accuracy: Optional[float] = None
+    last_submission: str = ""  # when it was handed in (its commit time), else first graded
+    versions: int = 0  # how many versions of the folder the grader has seen
+    rank_change: Optional[int] = None  # places moved up since the previous grade run (negative: down)
+    new: bool = False  # ranked now, not at the previous grade run
+    cpu_quota_cores: Optional[float] = None
+
+
+@dataclass
+class TrackContext:
+    """What a track's numbers mean: the size of the hidden split's public part (None: unknown)."""
+
+    hidden_images: Optional[int] = None
+    public_fraction: float = 0.3
+
+    @property
+    def public_images(self) -> Optional[int]:
+        return None if self.hidden_images is None else max(1, round(self.hidden_images * self.public_fraction))
+
+    @property
+    def private_images(self) -> Optional[int]:
+        return None if self.hidden_images is None else self.hidden_images - self.public_images
+
+
+def decimals_for(images: Optional[int]) -> int:
+    """Decimals that resolve one image and no finer (1,094 images: 1 image = 0.0009, so 4)."""
+    if not images:
+        return 4
+    return min(5, max(2, math.ceil(math.log10(images))))
+
+
+def train_time_label(quotas: list) -> str:
+    """What a train time measures: a dedicated CPU quota if every training had the same one
+    (`cpu_quota_cores` in its result record), else wall time on a machine shared with others."""
+    values = {float(quota) for quota in quotas if quota is not None}
+    if quotas and len(values) == 1 and all(quota is not None for quota in quotas):
+        cores = values.pop()
+        return f"on a dedicated CPU quota of {cores:g} core{'' if cores == 1 else 's'}"
+    return "wall time on a shared machine"
+
+
+def track_context(params, prepared_root: Path) -> dict[str, TrackContext]:
+    """Each track's hidden-split size, from its prepared data's meta.json (counts only: no labels are
+    read) and its subset; the public part is `public_fraction` of it (to within a few images, as the
+    split rounds per class)."""
+    from pipeline.data import layout
+
+    found = {}
+    fraction = params.leaderboard.hidden_split.public_fraction
+    for track_name, track in params.tracks.items():
+        try:
+            hidden = int(layout.load_meta(prepared_root / track.dataset)["counts"]["hidden"])
+        except (OSError, ValueError, KeyError, TypeError):
+            found[track_name] = TrackContext(None, fraction)
+            continue
+        if track.subset.hidden:
+            hidden = min(hidden, track.subset.hidden)
+        found[track_name] = TrackContext(hidden, fraction)
+    return found
 
 
 @dataclass
 class TrackView:
     name: str
     entries: list[Entry]
-    pareto_svg: str
-    history_svg: str
+    pareto_svgs: list[str]  # one per chart variant (site_charts.VARIANTS)
+    history_svgs: list[str]  # empty before two grade runs
     runs: list[dict]  # per grade run: time, leader, leader_accuracy, entries (the chart's text alternative)
     ranked_count: int = 0
+    context: TrackContext = field(default_factory=TrackContext)
+    decimals: int = 4
+    time_label: str = "wall time on a shared machine"
+    feedback_charts: list = field(default_factory=list)  # site_charts.Chart per variant: the base of each page's
+
+    @property
+    def one_image(self) -> Optional[float]:
+        return None if not self.context.public_images else 1 / self.context.public_images
 
 
 class Redactor:
@@ -147,124 +252,6 @@ def _value(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def _svg(figure, salt: str, label: str) -> str:
-    """A matplotlib figure as inline SVG: deterministic ids (so unchanged inputs give the same
-    bytes), text kept as text, and labelled for screen readers."""
-    import matplotlib
-
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": salt, "svg.fonttype": "none"}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
-    text = buffer.getvalue()
-    text = text[text.index("<svg"):]
-    escaped = label.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-    return text.replace("<svg", f'<svg class="chart" role="img" aria-label="{escaped}"', 1)
-
-
-def pareto_svg(track_name: str, entries: list[Entry], reveal_private: bool) -> str:
-    """Ranking accuracy against trainable parameters (log scale), the Pareto front joined up."""
-    from matplotlib.figure import Figure
-
-    metric = "private_accuracy" if reveal_private else "public_accuracy"
-    ok = [entry for entry in entries if entry.status == status.OK and getattr(entry, metric) is not None
-          and entry.trainable_params]
-    figure = Figure(figsize=(7.5, 4.2))
-    axis = figure.subplots()
-    if ok:
-        groups = [("student", False, False, "o", "#4b5563"), ("baseline", True, False, "s", "#4b5563"),
-                  ("student, Pareto front", False, True, "o", "#b91c1c"),
-                  ("baseline, Pareto front", True, True, "s", "#b91c1c")]
-        for label, baseline, pareto, marker, colour in groups:
-            chosen = [entry for entry in ok if entry.baseline == baseline and entry.pareto == pareto]
-            if chosen:
-                points = axis.scatter([entry.trainable_params for entry in chosen],
-                                      [getattr(entry, metric) for entry in chosen], marker=marker, s=36,
-                                      facecolors=colour if not baseline else "white", edgecolors=colour,
-                                      label=label, zorder=3)
-                points.set_gid(f"points-{label.replace(', ', '-').replace(' ', '-')}")
-        front = sorted((entry for entry in ok if entry.pareto), key=lambda entry: entry.trainable_params)
-        axis.step([entry.trainable_params for entry in front], [getattr(entry, metric) for entry in front],
-                  where="post", color="#b91c1c", alpha=0.5)
-        labelled = leaderboard.points_to_label([getattr(entry, metric) for entry in ok],
-                                               [entry.trainable_params for entry in ok],
-                                               [bool(entry.pareto) for entry in ok], [bool(entry.baseline) for entry in ok])
-        for entry in (ok[i] for i in labelled):
-            axis.annotate(entry.name, (entry.trainable_params, getattr(entry, metric)), fontsize=7,
-                          xytext=(4, 3), textcoords="offset points", color="#111827")
-        axis.set_xscale("log")
-        axis.legend(loc="lower right", fontsize=8)
-    else:
-        axis.text(0.5, 0.5, "no graded submissions yet", ha="center", va="center", transform=axis.transAxes)
-    axis.set_xlabel("trainable parameters (log scale)")
-    axis.set_ylabel(metric.replace("_", " "))
-    axis.set_title(f"{track_name}: accuracy vs size (★ no one is both more accurate and smaller)", fontsize=10)
-    axis.grid(alpha=0.3)
-    # Fixed margins, not tight_layout: that measures every label by drawing the figure an extra time
-    # (a second of every report at 1,000 students, with the Pareto front's names).
-    figure.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.92)
-    return _svg(figure, f"pareto-{track_name}", f"{track_name}: {metric.replace('_', ' ')} against trainable "
-                f"parameters; the Pareto front is drawn in red")
-
-
-def history_svg(track_name: str, frame: pd.DataFrame, names: dict[str, str]) -> str:
-    """Every submission's public accuracy over time (grey) and the leader's (red): a point per grade run.
-    Groups carry ids `history-submissions` and `leader` for tests and styling."""
-    import matplotlib.dates as mdates
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(7.5, 3.6))
-    axis = figure.subplots()
-    scored = frame[frame["public_accuracy"].notna()].copy()
-    if len(scored):
-        scored["when"] = mdates.date2num(pd.to_datetime(scored["time"], utc=True).dt.tz_localize(None))
-        # One grey line per submission, drawn as one artist broken by NaN between submissions: an
-        # artist each cost a second of every report at 1,000 students.
-        # In display-name order: the order of points must not reveal how the real ids sort.
-        scored["name"] = scored["submission"].map(names).fillna("")
-        scored = scored.sort_values(["name", "submission", "when"], kind="stable")
-        marked = scored[changes_and_ends(scored["submission"].to_numpy(), scored["public_accuracy"].to_numpy(float))]
-        submissions = marked["submission"].to_numpy()
-        breaks = np.flatnonzero(submissions[1:] != submissions[:-1]) + 1
-        line, = axis.plot(np.insert(marked["when"].to_numpy(float), breaks, np.nan),
-                          np.insert(marked["public_accuracy"].to_numpy(float), breaks, np.nan),
-                          marker="o", markersize=3, linewidth=1, color="#9ca3af", drawstyle="steps-post")
-        line.set_gid("history-submissions")
-        leader = scored[scored["rank"] == 1].sort_values("when")
-        line, = axis.plot(leader["when"], leader["public_accuracy"], marker="o", markersize=5, linewidth=2.2,
-                          color="#b91c1c", drawstyle="steps-post", label="leader (rank 1)")
-        line.set_gid("leader")
-        axis.xaxis_date()
-        locator = mdates.AutoDateLocator()
-        axis.xaxis.set_major_locator(locator)
-        axis.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-        axis.legend(loc="lower right", fontsize=8)
-    else:
-        axis.text(0.5, 0.5, "no grade runs recorded yet", ha="center", va="center", transform=axis.transAxes)
-    axis.set_xlabel("grade run (UTC)")
-    axis.set_ylabel("public accuracy")
-    axis.set_title(f"{track_name}: the leaderboard over time", fontsize=10)
-    axis.grid(alpha=0.3)
-    figure.subplots_adjust(left=0.09, right=0.98, bottom=0.15, top=0.91)  # as pareto_svg's
-    return _svg(figure, f"history-{track_name}", f"{track_name}: public accuracy of every submission at each "
-                f"grade run, the leader's in red")
-
-
-def changes_and_ends(submissions, accuracy):
-    """Which rows of a history sorted by submission and time the chart marks: each submission's
-    first and last grade run and every run that changed its accuracy. Every grade run records every
-    submission, so marking them all grows by N points per run (10,000 at 1,000 students after ten
-    runs: a 1.5 MB page and a second of every report); the steps between are the same line."""
-    import numpy as np
-
-    if len(submissions) == 0:
-        return np.zeros(0, dtype=bool)
-    first = np.r_[True, submissions[1:] != submissions[:-1]]
-    last = np.r_[submissions[1:] != submissions[:-1], True]
-    changed = np.r_[True, accuracy[1:] != accuracy[:-1]]
-    return first | last | changed
-
-
 def history_runs(frame: pd.DataFrame, names: dict[str, str]) -> list[dict]:
     """Per grade run (newest first): when, the leader and its accuracy, how many were ranked."""
     runs = []
@@ -279,18 +266,70 @@ def history_runs(frame: pd.DataFrame, names: dict[str, str]) -> list[dict]:
     return runs[::-1]
 
 
-def _entries(shown: pd.DataFrame, names: dict[str, str], redact: Redactor, reveal_private: bool) -> list[Entry]:
+def _entries(shown: pd.DataFrame, names: dict[str, str], redact: Redactor, reveal_private: bool,
+             records: dict[str, dict], frame: pd.DataFrame, versions: dict[str, list[dict]]) -> list[Entry]:
+    """The rows as the site shows them, with what the history adds: versions seen, when the last
+    was handed in, and the rank change since the previous grade run."""
+    times = sorted(frame["time"].dropna().unique())
+    previous = {}
+    if len(times) >= 2:
+        before = frame[frame["time"] == times[-2]]
+        previous = {submission: _value(rank) for submission, rank in zip(before["submission"], before["rank"])}
     entries = []
     for row in shown.to_dict("records"):
+        submission = row["submission"]
+        rank = _value(row["rank"])
+        seen = versions.get(submission, [])
+        earlier = previous.get(submission)
         entries.append(Entry(
-            submission=row["submission"], name=names[row["submission"]], baseline=bool(row["baseline"]),
-            status=row["status"], error=redact(_value(row["error"])), rank=_value(row["rank"]),
+            submission=submission, name=names[submission], baseline=bool(row["baseline"]),
+            status=row["status"], error=redact(_value(row["error"])), rank=rank,
             public_accuracy=_value(row["public_accuracy"]), public_accuracy_std=_value(row["public_accuracy_std"]),
             private_accuracy=_value(row.get("private_accuracy")) if reveal_private else None,
             trainable_params=_value(row["trainable_params"]), train_seconds=_value(row["train_seconds"]),
-            pareto=bool(row["pareto"]),
+            pareto=bool(row["pareto"]), validation_accuracy=_value(row.get("validation_accuracy")),
+            last_submission=_when(_value(row.get("submitted_at")) or (seen[0]["first_seen"] if seen else "")),
+            versions=len(seen),
+            rank_change=(int(earlier) - int(rank)) if rank is not None and earlier is not None else None,
+            new=bool(previous) and rank is not None and earlier is None,
+            cpu_quota_cores=_value(records.get(submission, {}).get("cpu_quota_cores")),
         ))
     return entries
+
+
+def _when(stamp: str) -> str:
+    """An ISO time as the pages show it: '2026-01-01 09:00 UTC'."""
+    if not stamp:
+        return ""
+    try:
+        return pd.Timestamp(stamp).tz_convert("UTC").strftime("%Y-%m-%d %H:%M UTC")
+    except (ValueError, TypeError):
+        try:
+            return pd.Timestamp(stamp).strftime("%Y-%m-%d %H:%M")
+        except (ValueError, TypeError):
+            return str(stamp)
+
+
+def window(entries: list[Entry], submission: str, whole_up_to: int = 30, top: int = 5, around: int = 5) -> list:
+    """The rows a feedback page shows of its track's leaderboard: all of a small class; else the top
+    `top`, the `around` rows either side of the student's own, and the count skipped as an int in
+    between (a page per student carrying every row would make the site grow with the square of the class)."""
+    if len(entries) <= whole_up_to:
+        return list(entries)
+    own = next((index for index, entry in enumerate(entries) if entry.submission == submission), 0)
+    keep = set(range(min(top, len(entries)))) | set(range(max(0, own - around), min(len(entries), own + around + 1)))
+    shown, skipped = [], 0
+    for index, entry in enumerate(entries):
+        if index in keep:
+            if skipped:
+                shown.append(skipped)
+            shown.append(entry)
+            skipped = 0
+        else:
+            skipped += 1
+    if skipped:
+        shown.append(skipped)
+    return shown
 
 
 def versions_by_submission(frame: pd.DataFrame) -> dict[str, list[dict]]:
@@ -322,18 +361,35 @@ def _earlier_versions(versions: list[dict], current_hash: Optional[str]) -> list
 def feedback_images(results_dir: Path, submission: str, track_name: str, site_dir: Path, page: str,
                     files: SiteFiles) -> list[dict]:
     """The feedback PNGs the grade stage drew for one submission (feedback.py: validation split
-    only, titled by track), to be linked into its page folder as <track>_<name>; returns their src
-    and alt text. An image without feedback.py's id-free mark (drawn by an older version, titled
-    with the submission's id) is left out rather than published. One that an earlier build linked
-    already passed that check: the grade stage draws new files rather than writing into old ones."""
+    only, titled by track), to be linked into its page folder as <track>_<name>; returns, per image,
+    its src, alt text, the size it was drawn to be shown at, and its data as a table (header, rows;
+    None for images drawn before the data was kept beside them). An image without feedback.py's
+    id-free mark (drawn by an older version, titled with the submission's id) is left out rather
+    than published. One that an earlier build linked already passed that check: the grade stage
+    draws new files rather than writing into old ones."""
+    folder = results_dir / "feedback" / submission
+    tables = {feedback.CURVES_PNG: feedback.HISTORY_FILE, feedback.CONFUSION_PNG: feedback.COUNTS_CSV,
+              feedback.MISCLASSIFIED_PNG: feedback.MISCLASSIFIED_CSV}
     images = []
     for name, alt in FEEDBACK_IMAGES.items():
-        source = results_dir / "feedback" / submission / name
+        source = folder / name
         relative = f"{page}/{track_name}_{name}"
         if already_linked(site_dir / relative, source) or (source.is_file() and feedback.is_id_free(source)):
             files.link(relative, source)
-            images.append({"src": f"{track_name}_{name}", "alt": alt})
+            width, height = feedback.shown_size(source) or (None, None)
+            table = feedback.read_table(folder / tables[name])
+            if table and name == feedback.CURVES_PNG:
+                table = [table[0]] + [[row[0], *(_rounded(cell) for cell in row[1:])] for row in table[1:]]
+            images.append({"src": f"{track_name}_{name}", "alt": alt, "width": width, "height": height,
+                           "table": table, "kind": name.removesuffix(".png")})
     return images
+
+
+def _rounded(cell: str) -> str:
+    try:
+        return f"{float(cell):.4f}"
+    except ValueError:
+        return cell
 
 
 def _log_tail(path: Path, redact: Redactor) -> str:
@@ -343,16 +399,50 @@ def _log_tail(path: Path, redact: Redactor) -> str:
     return redact("\n".join(lines[-LOG_TAIL_LINES:]))
 
 
+def _format_accuracy(value, decimals: int = 4) -> str:
+    return "" if value is None else f"{value:.{decimals}f}"
+
+
+def _rank_change(entry: Entry) -> dict:
+    """How a row's rank moved since the previous grade run: a symbol and the words for it."""
+    if entry.new:
+        return {"symbol": "new", "words": "new since the previous grade run", "kind": "new"}
+    if entry.rank_change is None:
+        return {"symbol": "", "words": "", "kind": "none"}
+    if entry.rank_change > 0:
+        return {"symbol": f"▲{entry.rank_change}", "words": f"up {entry.rank_change} since the previous grade run",
+                "kind": "up"}
+    if entry.rank_change < 0:
+        return {"symbol": f"▼{-entry.rank_change}",
+                "words": f"down {-entry.rank_change} since the previous grade run", "kind": "down"}
+    return {"symbol": "=", "words": "same rank as at the previous grade run", "kind": "same"}
+
+
 def _template_environment():
     import jinja2
 
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
                                      autoescape=jinja2.select_autoescape(["html"]),
                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    environment.filters["accuracy"] = lambda value: "" if value is None else f"{value:.4f}"
+    environment.filters["accuracy"] = _format_accuracy
     environment.filters["thousands"] = lambda value: "" if value is None else f"{int(value):,}"
     environment.filters["seconds"] = lambda value: "" if value is None else f"{value:.1f}"
+    environment.filters["rank_change"] = _rank_change
+    environment.tests["gap"] = lambda value: isinstance(value, int)
     return environment
+
+
+def _grade(entry: Entry, bands, failed_marks: float, reveal_private: bool, decimals: int) -> Optional[dict]:
+    """The grade band and marks this entry reaches (None: no bands for its track, or a baseline)."""
+    if bands is None or entry.baseline:
+        return None
+    accuracy = entry.private_accuracy if reveal_private else entry.public_accuracy
+    if entry.status != status.OK:
+        return {"marks": f"{failed_marks:g}", "band": f"none (status {entry.status})", "provisional": not reveal_private}
+    marks, band = rubric.marks_for(accuracy, bands, failed_marks)
+    reached = f"accuracy ≥ {band.min_accuracy:g}" if band else "below every band"
+    return {"marks": f"{marks:g}", "band": reached, "provisional": not reveal_private,
+            "bands": [{"min": f"{b.min_accuracy:g}", "marks": f"{b.marks:g}", "reached": b is band} for b in bands]}
 
 
 def check_no_leaks(site_dir: Path, texts: dict[str, str], forbidden_ids: set[str], key: Optional[bytes],
@@ -389,13 +479,36 @@ def _is_id_char(text: str, index: int) -> bool:
     return 0 <= index < len(text) and _ID_CHAR.match(text[index]) is not None
 
 
+def _pareto_points(entries: list[Entry], reveal_private: bool) -> tuple[list, list[int]]:
+    """The chart's points (ranked entries with a size) and which of them may carry their name."""
+    metric = "private_accuracy" if reveal_private else "public_accuracy"
+    ok = [entry for entry in entries if entry.status == status.OK and getattr(entry, metric) is not None
+          and entry.trainable_params]
+    points = [site_charts.ParetoPoint(entry.name, entry.trainable_params, getattr(entry, metric), entry.pareto,
+                                      entry.baseline) for entry in ok]
+    to_label = leaderboard.points_to_label([point.accuracy for point in points], [point.params for point in points],
+                                           [point.front for point in points], [point.baseline for point in points])
+    return points, to_label
+
+
+def _own_runs(frame: pd.DataFrame, submission: str) -> list[tuple[int, float]]:
+    """(run index, public accuracy) of one submission at each grade run it was scored in."""
+    times = sorted(frame.loc[frame["public_accuracy"].notna(), "time"].unique())
+    run_of = {time: index for index, time in enumerate(times)}
+    rows = frame[(frame["submission"] == submission) & frame["public_accuracy"].notna()]
+    return sorted((run_of[time], float(accuracy)) for time, accuracy in zip(rows["time"], rows["public_accuracy"]))
+
+
 def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_names: list[str],
                reveal_private: bool, show_ids: bool, key: Optional[bytes],
-               now: Optional[datetime.datetime] = None, ranked_tables: Optional[dict] = None) -> list[str]:
+               now: Optional[datetime.datetime] = None, ranked_tables: Optional[dict] = None,
+               context: Optional[dict[str, TrackContext]] = None, grades=None) -> list[str]:
     """Render site/ from the results of `track_names` (with the feedback images the grade stage
     drew), the history and the submissions' meta.yaml; return the lines to print.
-    `ranked_tables`: each track's ranked table when the caller has it already (leaderboard's)."""
+    `ranked_tables`: each track's ranked table when the caller has it already (leaderboard's).
+    `context`: each track's public-part size (track_context); `grades`: params' GradeSettings."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
+    context = context or {}
     shown_tables, result_records, histories = {}, {}, {}
     for track_name in track_names:
         results_dir = results_root / track_name
@@ -429,13 +542,27 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                        if real and real in forbidden})
 
     tracks = []
+    versions = {name: versions_by_submission(frame) for name, frame in histories.items()}
+    metric_label = "private accuracy" if reveal_private else "public accuracy"
     for track_name, shown in shown_tables.items():
-        entries = _entries(shown, names, redact, reveal_private)
+        entries = _entries(shown, names, redact, reveal_private, result_records[track_name], histories[track_name],
+                           versions[track_name])
+        points, to_label = _pareto_points(entries, reveal_private)
+        frame = histories[track_name]
+        history_charts = [site_charts.history_chart(track_name, frame, names, variant) for variant in site_charts.VARIANTS]
+        track_context_ = context.get(track_name, TrackContext())
+        images = track_context_.private_images if reveal_private else track_context_.public_images
         tracks.append(TrackView(
-            name=track_name, entries=entries, pareto_svg=pareto_svg(track_name, entries, reveal_private),
-            history_svg=history_svg(track_name, histories[track_name], names),
-            runs=history_runs(histories[track_name], names),
-            ranked_count=sum(entry.rank is not None for entry in entries)))
+            name=track_name, entries=entries,
+            pareto_svgs=[site_charts.pareto_chart(track_name, points, to_label, metric_label, variant)
+                         for variant in site_charts.VARIANTS],
+            history_svgs=[chart.svg for chart in history_charts if chart is not None],
+            runs=history_runs(frame, names),
+            ranked_count=sum(entry.rank is not None for entry in entries), context=track_context_,
+            decimals=decimals_for(images),
+            time_label=train_time_label([entry.cpu_quota_cores for entry in entries if entry.status == status.OK]),
+            feedback_charts=[site_charts.history_chart(track_name, frame, names, variant, everyone=False)
+                             for variant in site_charts.VARIANTS]))
 
     files = SiteFiles()  # written at the end, where they differ; the rest of site/ is removed
     environment = _template_environment()
@@ -446,17 +573,14 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
              f"{sum(len(track.entries) for track in tracks)} leaderboard row(s)"]
     links = []
     if key is None:
-        lines.append(f"WARNING: {SITE_KEY_ENV} is not set, so no feedback pages were written (their unguessable "
-                     f"paths need a secret key). Set it, e.g. `export {SITE_KEY_ENV}=$(python -c 'import secrets; "
-                     f"print(secrets.token_urlsafe(32))')`, keep it out of the repository, and run "
-                     f"`dvc repro --force report`.")
+        lines.append(f"WARNING: no site key, so no feedback pages were written (their unguessable paths need a "
+                     f"secret key). `python -m pipeline report` creates one in {KEY_FILE}, or set {SITE_KEY_ENV}.")
     else:
         page_template = environment.get_template("feedback.html")
         # An index page of its own, so that a server with directory listings on does not list the pages.
         files.write(f"{FEEDBACK_DIR}/index.html", environment.get_template("no_listing.html").render(**common))
         # Looked up per page: indexed once, not searched (a class of 1,000 would make it a million steps).
         entries = {track.name: {entry.submission: entry for entry in track.entries} for track in tracks}
-        versions = {name: versions_by_submission(frame) for name, frame in histories.items()}
         for submission_id in submission_ids:
             token = feedback_token(submission_id, key)
             page = f"{FEEDBACK_DIR}/{token}"
@@ -468,8 +592,16 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                 record = result_records[track.name].get(submission_id, {})
                 images = feedback_images(results_root / track.name, submission_id, track.name, site_dir, page, files)
                 folder = submission_id if (show_ids or submission_id in baselines) else FOLDER_PLACEHOLDER
+                own_runs = _own_runs(histories[track.name], submission_id)
+                bands = (grades.bands.get(track.name) if grades is not None else None)
                 sections.append({
-                    "track": track.name, "entry": entry, "ranked_count": track.ranked_count, "images": images,
+                    "track": track, "entry": entry, "ranked_count": track.ranked_count, "images": images,
+                    "rows": window(track.entries, submission_id),
+                    "history_svgs": [site_charts.own_line(chart, own_runs, entry.name)
+                                     for chart in track.feedback_charts if chart is not None],
+                    "grade": _grade(entry, bands, grades.failed_marks if grades is not None else 0, reveal_private,
+                                    track.decimals),
+                    "time_label": train_time_label([entry.cpu_quota_cores]),
                     "model_summary": redact(record.get("model_summary")),
                     "log_tail": _log_tail(results_root / track.name / f"{submission_id}.log", redact),
                     "versions": _earlier_versions(versions[track.name].get(submission_id, []),
@@ -477,7 +609,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                     "check_command": f"python -m pipeline check submissions/{folder} --track {track.name}",
                     "folder_hidden": folder == FOLDER_PLACEHOLDER,
                 })
-            files.write(f"{page}/index.html", page_template.render(name=names[submission_id], sections=sections, **common))
+            files.write(f"{page}/index.html", page_template.render(name=names[submission_id], sections=sections,
+                                                                    own=submission_id, **common))
             links.append({"submission": submission_id, "student_id": student_ids.get(submission_id),
                           "page": f"{page}/index.html"})
         lines.append(f"site: {len(links)} feedback page(s) under {site_dir}/{FEEDBACK_DIR}/; their links (to mail "

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.reporting import feedback, history, pseudonyms, site
+from pipeline.reporting import feedback, history, pseudonyms, site, site_charts
 from tests.helpers import ARTIFACTS, STUDENTS, chromium, needs_chromium
 
 KEY = b"test-site-key-0123456789abcdef"
@@ -126,7 +126,7 @@ def test_the_history_chart_marks_changes_not_every_grade_run():
     names = {f"student_{index:03d}": f"name {index:03d}" for index in range(50)}
     points = []
     for runs in (10, 40):
-        svg = site.history_svg("mnist", _history_frame(runs, 50, changed_at=5), names)
+        svg = site_charts.history_chart("mnist", _history_frame(runs, 50, changed_at=5), names, site_charts.WIDE).svg
         group = svg[svg.index('id="history-submissions"'):svg.index('id="leader"')]
         points.append(group.count("<use"))
         leader = re.search(r'\n( *)<g id="leader">(.*?)\n\1</g>', svg, re.S).group(2)
@@ -238,17 +238,30 @@ def test_a_rebuild_writes_only_what_changed_and_removes_pages_no_longer_wanted(t
 def test_without_a_key_no_feedback_pages_and_a_clear_warning(tmp_path):
     site_dir, lines = build(tmp_path, key=None)
     assert (site_dir / "index.html").is_file() and not (site_dir / site.FEEDBACK_DIR).exists()
-    assert any(line.startswith("WARNING: GRADEBENCH_SITE_KEY is not set") for line in lines)
-    with pytest.raises(site.SiteError, match="at least 16"):
-        site.key_from_env({site.SITE_KEY_ENV: "short"})
+    assert any(line.startswith("WARNING: no site key") for line in lines)
     # Every output the site stage declares in dvc.yaml exists, or `dvc repro` fails without a key.
     assert (tmp_path / "results" / site.LINKS_FILE).is_file()
+
+
+def test_the_site_key_is_created_once_kept_private_and_overridden_by_the_environment(tmp_path):
+    key_file = tmp_path / ".gradebench" / "site-key"
+    key, line = site.resolve_key({}, key_file)
+    assert len(key) >= 32 and key_file.stat().st_mode & 0o777 == 0o600
+    assert line.startswith(f"site key: created {key_file} (mode 0600") and "Keep this file" in line
+    assert site.resolve_key({}, key_file) == (key, f"site key: {key_file} (reused)")
+    own = "an-instructor-chosen-key-0123456789"
+    assert site.resolve_key({site.SITE_KEY_ENV: own}, key_file) == (own.encode(), f"site key: from {site.SITE_KEY_ENV}")
+    with pytest.raises(site.SiteKeyError, match="at least 16 random characters.*secrets.token_urlsafe"):
+        site.resolve_key({site.SITE_KEY_ENV: "short"}, key_file)
+    key_file.write_text("tiny\n")
+    with pytest.raises(site.SiteKeyError, match=re.escape(str(key_file))):
+        site.resolve_key({}, key_file)
 
 
 def test_private_column_only_after_reveal_and_ids_only_when_asked(tmp_path):
     site_dir, _ = build(tmp_path, reveal_private=True, show_ids=True)
     index = (site_dir / "index.html").read_text()
-    assert "Private accuracy" in index and f"{PRIVATE_VALUES['alice']:.4f}" in index
+    assert '<th scope="col" class="number">Private</th>' in index and f"{PRIVATE_VALUES['alice']:.4f}" in index
     assert re.search(r"\balice\b", index)
 
 
