@@ -438,7 +438,8 @@ def _grade(entry: Entry, bands, failed_marks: float, reveal_private: bool, decim
         return None
     accuracy = entry.private_accuracy if reveal_private else entry.public_accuracy
     if entry.status != status.OK:
-        return {"marks": f"{failed_marks:g}", "band": f"none (status {entry.status})", "provisional": not reveal_private}
+        return {"marks": f"{failed_marks:g}", "band": f"none (status {entry.status})", "provisional": not reveal_private,
+                "bands": []}
     marks, band = rubric.marks_for(accuracy, bands, failed_marks)
     reached = f"accuracy ≥ {band.min_accuracy:g}" if band else "below every band"
     return {"marks": f"{marks:g}", "band": reached, "provisional": not reveal_private,

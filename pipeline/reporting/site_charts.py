@@ -13,6 +13,7 @@ adds the student's line to it as a few SVG elements, placed with the chart's dat
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from typing import Callable, Optional
 from xml.sax.saxutils import escape, quoteattr
@@ -24,7 +25,7 @@ FONT_PT = 9  # 12 px at 1:1; the narrowest scale used (360 px screens) keeps it 
 GREY = "#6b7280"  # 4.8:1 on white
 RED = "#b91c1c"  # 6.5:1
 BLUE = "#1d4ed8"  # 6.7:1
-LABEL_GAP_PT = 4  # between a point and its name
+LABEL_GAP_PT = 6  # between a point and its name (more than a marker's half-width)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Chart:
     svg: str
     to_svg: Optional[Callable[[float, float], tuple[float, float]]] = None
     variant: Variant = WIDE
+    id_prefix: str = ""  # of every id in the SVG
 
 
 @dataclass
@@ -68,7 +70,16 @@ def _svg(figure, salt: str, label: str, variant: Variant) -> str:
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
+    # Every id made unique to this chart (a page holds several, each in two variants): matplotlib
+    # numbers its own ids from 1 in every figure, and ours ("leader", ...) repeat per variant.
+    prefix = id_prefix(salt, variant)
+    text = re.sub(r'\bid="', f'id="{prefix}', text)
+    text = re.sub(r'(href="#|url\(#)', lambda match: match.group(1) + prefix, text)
     return text.replace("<svg", f'<svg class="chart {variant.name}" role="img" aria-label={quoteattr(label)}', 1)
+
+
+def id_prefix(salt: str, variant: Variant) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"{salt}-{variant.name}") + "-"
 
 
 def _figure(variant: Variant):
@@ -182,10 +193,10 @@ def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int]
         order = sorted(to_label, key=lambda i: (not points[i].front, not points[i].baseline, -points[i].accuracy))
         placed = place_labels(axis, [(display[i][0], display[i][1], points[i].name) for i in order], obstacles)
         to_data = axis.transData.inverted()
-        for x, y, name, align in placed:
+        for number, (x, y, name, align) in enumerate(placed):
             data_x, data_y = to_data.transform((x, y))
             text = axis.text(data_x, data_y, name, ha=align, va="bottom", color="#111827", zorder=4)
-            text.set_gid("point-label")
+            text.set_gid(f"point-label-{number}")
         shown = len(placed)
     return _svg(figure, f"pareto-{track_name}", f"{track_name}: {metric_label} against trainable parameters; the "
                 f"Pareto front drawn as red stars joined by a line, other submissions as grey circles, baselines "
@@ -269,10 +280,11 @@ def history_chart(track_name: str, frame: pd.DataFrame, names: dict[str, str], v
             return float(display_x), float(height - display_y)
 
         what = "each submission in grey" if everyone else "the class median dashed in grey"
-        svg = _svg(figure, f"history-{track_name}-{'all' if everyone else 'base'}",
+        salt = f"history-{track_name}-{'all' if everyone else 'base'}"
+        svg = _svg(figure, salt,
                    f"{track_name}: public accuracy at each of {len(times)} grade runs; the leader in red, {what}",
                    variant)
-    return Chart(svg=svg, to_svg=to_svg, variant=variant)
+    return Chart(svg=svg, to_svg=to_svg, variant=variant, id_prefix=id_prefix(salt, variant))
 
 
 def own_line(chart: Chart, runs: list[tuple[int, float]], name: str) -> str:
@@ -290,7 +302,7 @@ def own_line(chart: Chart, runs: list[tuple[int, float]], name: str) -> str:
     width, height = _text_size(f"{name} (you)")
     above = last_y - height - 6 > 20  # room above the last point, below the title
     text_y = last_y - 7 if above else last_y + height + 4
-    group = (f'<g id="own-line"><path d="{"".join(path)}" fill="none" stroke="{BLUE}" stroke-width="3"/>{dots}'
+    group = (f'<g id="{chart.id_prefix}own-line" class="own-line"><path d="{"".join(path)}" fill="none" stroke="{BLUE}" stroke-width="3"/>{dots}'
              f'<text x="{last_x:.2f}" y="{text_y:.2f}" text-anchor="end" fill="{BLUE}" '
              f'style="font: bold {FONT_PT}px \'DejaVu Sans\', sans-serif">{label}</text></g>')
     svg = chart.svg.replace("the class median dashed in grey", "the class median dashed in grey, yours in blue", 1)

@@ -127,9 +127,9 @@ def test_the_history_chart_marks_changes_not_every_grade_run():
     points = []
     for runs in (10, 40):
         svg = site_charts.history_chart("mnist", _history_frame(runs, 50, changed_at=5), names, site_charts.WIDE).svg
-        group = svg[svg.index('id="history-submissions"'):svg.index('id="leader"')]
+        group = svg[svg.index('-history-submissions"'):svg.index('-leader"')]
         points.append(group.count("<use"))
-        leader = re.search(r'\n( *)<g id="leader">(.*?)\n\1</g>', svg, re.S).group(2)
+        leader = re.search(r'\n( *)<g id="[^"]*-leader">(.*?)\n\1</g>', svg, re.S).group(2)
         assert leader.count("<use") == runs  # the leader: a point per grade run
     assert points == [50 * 2 + 1, 50 * 2 + 1]  # first + last of each, + student_000's change
 
@@ -424,7 +424,8 @@ def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_proje
             marked += sum(1 for i, score in enumerate(scores) if i in (0, len(scores) - 1) or score != scores[i - 1])
         leader_points, submission_points = browser.execute_script(
             "const figure = document.querySelector(`figure.history[data-track='${arguments[0]}']`);"
-            "return [figure.querySelectorAll('g#leader use').length, figure.querySelectorAll('g[id^=history-] use').length]",
+            "const svg = figure.querySelector('svg.wide');"
+            "return [svg.querySelectorAll('g[id$=-leader] use').length, svg.querySelectorAll('g[id$=-history-submissions] use').length]",
             track)
         assert leader_points == recorded["time"].nunique() >= 1
         assert submission_points == marked
