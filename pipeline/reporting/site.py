@@ -354,7 +354,7 @@ def versions_by_submission(frame: pd.DataFrame) -> dict[str, list[dict]]:
 def _earlier_versions(versions: list[dict], current_hash: Optional[str]) -> list[dict]:
     """One submission's versions (versions_by_submission) as its page shows them."""
     return [{**version, "current": version["content_hash"] == str(current_hash),
-             "first_seen": version["first_seen"].replace("T", " ").replace("+00:00", " UTC")}
+             "first_seen": _when(version["first_seen"])}
             for version in versions]
 
 

@@ -36,7 +36,7 @@ class Variant:
     legend_columns: int
 
 
-WIDE = Variant("wide", 7.5, 4.6, 3)
+WIDE = Variant("wide", 7.5, 4.6, 2)
 NARROW = Variant("narrow", 3.4, 4.4, 1)
 VARIANTS = (WIDE, NARROW)
 
@@ -144,10 +144,20 @@ def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int]
                  variant: Variant) -> str:
     """Accuracy against trainable parameters (log scale): the front as stars joined by a step line,
     the others as circles; baselines hollow. Names where they fit (`to_label`: which may be named)."""
+    front_label = "Pareto front: no one is both more accurate and smaller"
+    if variant.legend_columns == 1:
+        front_label = "Pareto front: no one is both\nmore accurate and smaller"
+    groups = [(on_front, baseline, label) for on_front, baseline, label in (
+        (True, False, front_label), (False, False, "not on the front"), (True, True, "baseline on the front"),
+        (False, True, "baseline (course reference model)"))
+        if any(point.front == on_front and point.baseline == baseline for point in points)]
+    columns = min(variant.legend_columns, max(1, len(groups)))
+    rows = [max(label.count("\n") + 1 for _, _, label in groups[start:start + columns])
+            for start in range(0, len(groups), columns)]
     with _style():
         figure = _figure(variant)
-        legend_rows = 1 if variant.legend_columns >= 3 else 3
-        bottom = (0.55 + 0.2 * legend_rows) / variant.height_in
+        # Below the axes: the tick labels, the axis label, then the legend's lines.
+        bottom = (0.62 + 0.19 * sum(rows)) / variant.height_in
         figure.subplots_adjust(left=0.7 / variant.width_in, right=1 - 0.15 / variant.width_in, bottom=bottom,
                                top=1 - 0.35 / variant.height_in)
         axis = figure.subplots()
@@ -168,12 +178,8 @@ def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int]
                           color=RED, linewidth=1.2, zorder=2)
         line.set_gid("pareto-line")
         handles = []
-        for on_front, baseline, label in ((True, False, "Pareto front: no one is both more accurate and smaller"),
-                                          (False, False, "not on the front"), (True, True, "baseline on the front"),
-                                          (False, True, "baseline (course reference model)")):
+        for on_front, baseline, label in groups:
             chosen = [point for point in points if point.front == on_front and point.baseline == baseline]
-            if not chosen:
-                continue
             colour = RED if on_front else GREY
             drawn = axis.scatter([point.params for point in chosen], [point.accuracy for point in chosen],
                                  marker="*" if on_front else "o", s=110 if on_front else 30,
@@ -181,9 +187,8 @@ def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int]
                                  linewidths=1.2, label=label, zorder=3)
             drawn.set_gid(f"points-{'front' if on_front else 'other'}{'-baseline' if baseline else ''}")
             handles.append(drawn)
-        figure.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.5 / variant.width_in, 0.02),
-                      ncol=variant.legend_columns if len(handles) > 2 else 2, frameon=False,
-                      handletextpad=0.3, columnspacing=1.0, borderaxespad=0.2)
+        figure.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.3 / variant.width_in, 0.01),
+                      ncol=columns, frameon=False, handletextpad=0.3, columnspacing=1.2, borderaxespad=0.2)
         display = axis.transData.transform(np.column_stack([params, accuracy]))
         # Markers and the front's segments are obstacles for names.
         obstacles = [(x - 5, y - 5, x + 5, y + 5) for x, y in display]

@@ -60,6 +60,13 @@ def _record(folder, accuracy, params, baseline, status, content_hash):
             "grader_fingerprint": "g", "schedule": {}, "grading_config": {}, "graded_at": "2026-01-05T15:00:00+00:00"}
 
 
+def _hash(folder: str, version: int) -> str:
+    """A content hash as the grader writes them (hex), per folder and version."""
+    import hashlib
+
+    return hashlib.sha256(f"{folder}/{version}".encode()).hexdigest()
+
+
 def make_class(root: Path) -> Path:
     """results/ and submissions/ of one track with three grade runs of history; returns results/."""
     results, submissions = root / "results", root / "submissions"
@@ -75,7 +82,7 @@ def make_class(root: Path) -> Path:
         if folder in DISPLAY:
             meta += f"display_name: {DISPLAY[folder]}\n"
         (submissions / folder / "meta.yaml").write_text(meta)
-        record = _record(folder, accuracy, params, baseline, status, f"{folder}-v2")
+        record = _record(folder, accuracy, params, baseline, status, _hash(folder, 2))
         records.append(record)
         (track_dir / f"{folder}.json").write_text(json.dumps(record))
         (track_dir / f"{folder}.log").write_text(f"notmnist/{folder}: epoch 1/2\n" + "x" * 300 + "\nlast line\n")
@@ -92,7 +99,7 @@ def make_class(root: Path) -> Path:
         earlier = ranked.copy()
         earlier["public_accuracy"] = earlier["public_accuracy"] - np.where(earlier.index % 3 == run, drop, 0)
         earlier = leaderboard.rank(earlier.drop(columns=["rank", "pareto"]))
-        history.record(results, "notmnist", earlier, [dict(r, content_hash=f"{r['submission']}-v{run}") for r in records],
+        history.record(results, "notmnist", earlier, [dict(r, content_hash=_hash(r["submission"], run)) for r in records],
                        start + datetime.timedelta(days=run))
     history.record(results, "notmnist", ranked, records, start + datetime.timedelta(days=2))
     return results
@@ -112,19 +119,23 @@ def class_site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with chromium("--host-resolver-rules=MAP * ~NOTFOUND", "--hide-scrollbars", "--force-device-scale-factor=1") as driver:
+    with chromium("--host-resolver-rules=MAP * ~NOTFOUND", "--hide-scrollbars", "--window-size=1400,1000") as driver:
         yield driver
+
+
+def emulate(driver, width: int, height: int, phone: bool) -> None:
+    """The page's viewport exactly `width` x `height` CSS px (a window cannot be made narrower than
+    500 px, and its frame takes some of it): Chromium's own device emulation."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": phone})
 
 
 def show(driver, path: Path, size: str) -> None:
     width, height = SIZES[size]
-    driver.set_window_size(width, height)
+    emulate(driver, width, height, size == "phone")
     driver.get(path.resolve().as_uri())
     assert driver.execute_script("return document.readyState") == "complete"
-    inner = driver.execute_script("return window.innerWidth")
-    if inner != width:  # the window's frame takes some of the size: make the page itself `width` wide
-        driver.set_window_size(width + (width - inner), height)
-        driver.get(path.resolve().as_uri())
+    assert driver.execute_script("return [window.innerWidth, window.innerHeight]") == [width, height]
 
 
 # The smallest rendered size of any visible chart text: its font size in the SVG's own units times
@@ -189,11 +200,12 @@ def page_checks(driver, name: str, size: str) -> None:
                             for violation in violations]
 
 
-def screenshot(driver, name: str) -> None:
+def screenshot(driver, name: str, size: str) -> None:
+    """The whole page, at the size's width."""
     ARTIFACTS.mkdir(exist_ok=True)
-    width = driver.execute_script("return window.outerWidth")
+    width, _ = SIZES[size]
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(width, min(height + 120, 12000))
+    emulate(driver, width, min(height, 12000), size == "phone")
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
 
@@ -216,7 +228,7 @@ def test_the_leaderboard_fits_and_reads_at_phone_and_desktop_width(class_site, b
     assert browser.execute_script("return document.querySelectorAll('figure.history svg.chart').length") == 2
     names = browser.execute_script("return [...document.querySelectorAll('svg.chart.wide g[id*=point-label]')].map(g => g.textContent.trim())")
     assert any("mlp_512_512_dropout" == name for name in names), names  # whole, not cut
-    screenshot(browser, f"site_index_{size}")
+    screenshot(browser, f"site_index_{size}", size)
 
 
 @pytest.mark.parametrize("size", list(SIZES))
@@ -242,7 +254,7 @@ def test_a_feedback_page_shows_the_students_own_row_and_line(class_site, browser
                                     " [image.complete && image.naturalWidth > 0, image.getBoundingClientRect().width, image.width])")
     assert len(images) == 3 and all(loaded and shown >= 0.95 * drawn for loaded, shown, drawn in images), images
     assert browser.execute_script("return document.querySelectorAll('figure details table.data').length") == 3
-    screenshot(browser, f"site_feedback_{size}")
+    screenshot(browser, f"site_feedback_{size}", size)
 
 
 def test_an_invalid_models_page_says_what_happened(class_site, browser):
