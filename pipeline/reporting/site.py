@@ -70,20 +70,20 @@ class SiteKeyError(ConfigError):
     """The site key is unusable (too short): a configuration mistake, exit code 2."""
 
 
-def _checked(value: str, where: str) -> bytes:
+def _checked(value: str, where: str, instead: str) -> bytes:
     if len(value.encode("utf-8")) < MIN_KEY_BYTES:
         raise SiteKeyError(
             f"{where} holds a site key of {len(value)} characters; a key must be at least {MIN_KEY_BYTES} random "
             f"characters, or anyone could guess the feedback pages' addresses. Make a good one with "
-            f"`python -c 'import secrets; print(secrets.token_urlsafe(32))'`, or unset {SITE_KEY_ENV} and delete "
-            f"{KEY_FILE} to let `report` create one")
+            f"`python -c 'import secrets; print(secrets.token_urlsafe(32))'`, or {instead}")
     return value.encode("utf-8")
 
 
 def key_from_env(environ=os.environ) -> Optional[bytes]:
     """The site key from GRADEBENCH_SITE_KEY, or None when unset; a key too short to be secret is an error."""
     value = environ.get(SITE_KEY_ENV, "")
-    return _checked(value, SITE_KEY_ENV) if value else None
+    return _checked(value, SITE_KEY_ENV, f"unset {SITE_KEY_ENV} to use {KEY_FILE} (created on the first run)") \
+        if value else None
 
 
 def resolve_key(environ=os.environ, key_file: Path = KEY_FILE) -> tuple[bytes, str]:
@@ -95,7 +95,8 @@ def resolve_key(environ=os.environ, key_file: Path = KEY_FILE) -> tuple[bytes, s
     if from_env is not None:
         return from_env, f"site key: from {SITE_KEY_ENV}"
     try:
-        return _checked(key_file.read_text().strip(), str(key_file)), f"site key: {key_file} (reused)"
+        instead = f"delete {key_file} to have a new one made (every feedback page then gets a new address)"
+        return _checked(key_file.read_text().strip(), str(key_file), instead), f"site key: {key_file} (reused)"
     except FileNotFoundError:
         pass
     key_file.parent.mkdir(parents=True, exist_ok=True)

@@ -214,15 +214,14 @@ def run_label(time: str) -> str:
 
 
 def dodged(run_index: np.ndarray, accuracy: np.ndarray, spread: float = 0.3) -> np.ndarray:
-    """x positions that draw tied scores of one run side by side rather than as one dot."""
-    positions = run_index.astype(float).copy()
+    """x positions that draw tied scores of one run side by side rather than as one dot (vectorised:
+    a large class has thousands of ties)."""
     frame = pd.DataFrame({"run": run_index, "accuracy": accuracy})
-    for _, rows in frame.groupby(["run", "accuracy"], sort=False):
-        if len(rows) > 1:
-            step = min(0.08, spread / (len(rows) - 1))
-            offsets = (np.arange(len(rows)) - (len(rows) - 1) / 2) * step
-            positions[rows.index.to_numpy()] += offsets
-    return positions
+    groups = frame.groupby(["run", "accuracy"], sort=False)
+    position = groups.cumcount().to_numpy(float)
+    count = groups["run"].transform("size").to_numpy(float)
+    step = np.minimum(0.08, spread / np.maximum(count - 1, 1))
+    return run_index.astype(float) + (position - (count - 1) / 2) * step
 
 
 def history_chart(track_name: str, frame: pd.DataFrame, names: dict[str, str], variant: Variant,
