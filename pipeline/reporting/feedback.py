@@ -2,8 +2,11 @@
 of misclassified images, all from the training history and the *validation* split.
 
 The images are drawn for the width the course site shows them at (DISPLAY_WIDTH_PX, a phone's
-column) at twice that resolution, with text of at least 11 px there; each has its data beside it
-as a small CSV, which the site offers as a table.
+column) at twice that resolution, with text of at least 11 px there. Each carries its own data
+(the curves' values, the counts, the misclassified images' classes) as a table in a PNG text
+chunk, which the site offers beside the image: inside the file, because the feedback folder is a
+DVC plots folder (every CSV in it is read as learning curves) and the site then reads one file per
+image, and only its first chunks.
 
 Nothing here reads hidden labels: the hidden split only ever contributes the aggregate score.
 The images are titled by track only, never by submission: the course site publishes these very
@@ -14,9 +17,7 @@ Files, declared as DVC plots (dvc.yaml) and logged to MLflow with the run:
       history.csv            epoch, loss, accuracy, val_loss, val_accuracy
       learning_curves.png    train and validation loss and accuracy per epoch
       confusion_matrix.png   validation counts, true class by predicted class
-      confusion_counts.csv   the same counts as a table (true class per row)
       misclassified.png      up to MAX_MISCLASSIFIED validation images the model gets wrong
-      misclassified.csv      position, true, predicted: the images of misclassified.png, in order
     results/<track>/confusion/<submission>.csv
                              actual, predicted: one row per validation image (DVC's confusion
                              template; a folder of its own, since DVC applies a folder's plot
@@ -26,6 +27,9 @@ Files, declared as DVC plots (dvc.yaml) and logged to MLflow with the run:
 from __future__ import annotations
 
 import csv
+import json
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -39,8 +43,7 @@ HISTORY_FILE = "history.csv"
 CURVES_PNG = "learning_curves.png"
 CONFUSION_PNG = "confusion_matrix.png"
 MISCLASSIFIED_PNG = "misclassified.png"
-COUNTS_CSV = "confusion_counts.csv"
-MISCLASSIFIED_CSV = "misclassified.csv"
+TABLE_KEY = "gradebench-table"  # PNG text chunk: the image's data as JSON rows, header first
 HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy")
 MAX_MISCLASSIFIED = 25
 TILE_GAP = 2  # pixels between the misclassified images in their grid
@@ -54,8 +57,11 @@ FONT_PT = 10  # 11.1 px as shown
 ID_FREE_KEY, ID_FREE_VALUE = "Description", "gradebench feedback, titled by track only"
 
 
-def save_png(figure: Figure, path: Path) -> None:
-    figure.savefig(path, dpi=DPI, metadata={ID_FREE_KEY: ID_FREE_VALUE})
+def save_png(figure: Figure, path: Path, table: Optional[list[list]] = None) -> None:
+    metadata = {ID_FREE_KEY: ID_FREE_VALUE}
+    if table:
+        metadata[TABLE_KEY] = json.dumps(table)  # ASCII, so a plain tEXt chunk
+    figure.savefig(path, dpi=DPI, metadata=metadata)
 
 
 def _style():
@@ -65,33 +71,44 @@ def _style():
                                   "xtick.labelsize": FONT_PT, "ytick.labelsize": FONT_PT, "legend.fontsize": FONT_PT})
 
 
-def shown_size(path: Path) -> Optional[tuple[int, int]]:
-    """(width, height) in CSS px that a feedback PNG is drawn to be shown at: its pixels at its own
-    resolution (the pHYs chunk; older images, drawn at 80 dpi, are shown at their own size).
-    Read from the first chunks only: the site asks this of every image on every build."""
-    import struct
+@dataclass
+class ImageFacts:
+    width: int  # CSS px it was drawn to be shown at
+    height: int
+    table: Optional[list[list]]  # its data, header first (None: drawn before tables were kept)
 
+
+def image_facts(path: Path) -> Optional[ImageFacts]:
+    """What the site needs of a feedback PNG, from the chunks before its pixels: the size it was
+    drawn to be shown at (its pixels at its own resolution, pHYs; images drawn at 80 dpi by older
+    versions are shown at their own size) and its data table. None if it is not a PNG."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(4096)
-    except OSError:
+            if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+                return None
+            width = height = 0
+            dpi, table = float(SHOWN_PX_PER_INCH), None
+            while True:
+                header = handle.read(8)
+                if len(header) < 8:
+                    break
+                length, kind = struct.unpack(">I4s", header)
+                if kind in (b"IDAT", b"IEND") or length > 1 << 20:
+                    break
+                body = handle.read(length)
+                handle.seek(4, 1)  # the chunk's CRC
+                if kind == b"IHDR":
+                    width, height = struct.unpack(">II", body[:8])
+                elif kind == b"pHYs":
+                    per_metre, _, unit = struct.unpack(">IIB", body[:9])
+                    if unit == 1 and per_metre:
+                        dpi = per_metre * 0.0254
+                elif kind == b"tEXt" and body.startswith(TABLE_KEY.encode() + b"\0"):
+                    table = json.loads(body[len(TABLE_KEY) + 1:].decode("latin-1"))
+    except (OSError, ValueError, struct.error):
         return None
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    width, height = struct.unpack(">II", head[16:24])
-    dpi, position = float(SHOWN_PX_PER_INCH), 8
-    while position + 8 <= len(head):
-        length, kind = struct.unpack(">I4s", head[position:position + 8])
-        if kind == b"pHYs" and position + 17 <= len(head):
-            per_metre, _, unit = struct.unpack(">IIB", head[position + 8:position + 17])
-            if unit == 1 and per_metre:
-                dpi = per_metre * 0.0254
-            break
-        if kind == b"IDAT":
-            break
-        position += 12 + length
     scale = SHOWN_PX_PER_INCH / dpi
-    return round(width * scale), round(height * scale)
+    return ImageFacts(round(width * scale), round(height * scale), table)
 
 
 def is_id_free(path: Path) -> bool:
@@ -124,6 +141,10 @@ def write_history(path: Path, history: dict) -> None:
             writer.writerow([epoch + 1, *(_at(history.get(key), epoch) for key in HISTORY_COLUMNS)])
 
 
+def _rounded(value):
+    return round(value, 4) if isinstance(value, float) and np.isfinite(value) else (value if value != "" else None)
+
+
 def _at(values: Optional[list], index: int):
     return values[index] if values is not None and index < len(values) else ""
 
@@ -151,7 +172,9 @@ def _plot_learning_curves(path: Path, history: dict, title: str) -> None:
     # Fixed margins rather than tight_layout, which draws the figure an extra time to measure it
     # (a third of the plot's cost, on every grading).
     figure.subplots_adjust(left=0.17, right=0.97, bottom=0.09, top=0.91, hspace=0.42)
-    save_png(figure, path)
+    table = [["epoch", *HISTORY_COLUMNS]] + [[epoch + 1, *(_rounded(_at(history.get(key), epoch)) for key in HISTORY_COLUMNS)]
+                                             for epoch in range(len(epochs))]
+    save_png(figure, path, table)
 
 
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -184,28 +207,9 @@ def _plot_confusion(path: Path, counts: np.ndarray, class_names: list[str], titl
                           color="white" if value > threshold else "black")
     axis.set_title(title)
     figure.subplots_adjust(left=0.13, right=0.98, bottom=0.11, top=0.91)
-    save_png(figure, path)
-
-
-def write_counts(path: Path, counts: np.ndarray, class_names: list[str]) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["true", *class_names])
-        writer.writerows([name, *(int(value) for value in row)] for name, row in zip(class_names, counts))
-
-
-def read_table(path: Path, max_rows: int = 200) -> Optional[list[list[str]]]:
-    """A small CSV written here (header first), or None if there is none; at most `max_rows` rows."""
-    try:
-        with open(path, newline="") as handle:
-            rows = []
-            for row in csv.reader(handle):
-                rows.append(row)
-                if len(rows) > max_rows:
-                    break
-            return rows or None
-    except (OSError, ValueError, csv.Error):
-        return None
+    table = [["true \\ predicted", *class_names]] + [[name, *(int(value) for value in row)]
+                                                      for name, row in zip(class_names, counts)]
+    save_png(figure, path, table)
 
 
 def tile(images: np.ndarray, columns: int, pad: int = TILE_GAP) -> np.ndarray:
@@ -253,7 +257,9 @@ def _plot_misclassified(path: Path, images: np.ndarray, wrong: np.ndarray, y_tru
     else:
         axis.text(0.5, 0.5, "no misclassified validation images", ha="center", va="center")
     figure.suptitle(f"{title}\n(true → predicted)")
-    save_png(figure, path)
+    table = [["image", "true", "predicted"]] + [[position + 1, class_names[y_true[index]], class_names[y_pred[index]]]
+                                                for position, index in enumerate(wrong)]
+    save_png(figure, path, table)
 
 
 def write_feedback(out_dir: Path, confusion_path: Path, title: str, history: Optional[dict], x_val: np.ndarray,
@@ -278,18 +284,10 @@ def write_feedback(out_dir: Path, confusion_path: Path, title: str, history: Opt
             writer.writerow(["actual", "predicted"])
             writer.writerows((class_names[true], class_names[guess]) for true, guess in zip(y_val, predicted))
         counts = confusion_counts(y_val, predicted, len(class_names))
-        write_counts(out_dir / COUNTS_CSV, counts, class_names)
-        wrong = misclassified(y_val, predicted)
-        with open(out_dir / MISCLASSIFIED_CSV, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["position", "true", "predicted"])
-            writer.writerows((position + 1, class_names[y_val[index]], class_names[predicted[index]])
-                             for position, index in enumerate(wrong))
         accuracy = float(np.trace(counts) / max(1, counts.sum()))
         plot_confusion(out_dir / CONFUSION_PNG, counts, class_names,
                        f"{title}: validation confusion (accuracy {accuracy:.3f})")
         plot_misclassified(out_dir / MISCLASSIFIED_PNG, x_val, y_val, predicted, class_names,
                            f"{title}: misclassified validation images")
-        written += [confusion_path, out_dir / CONFUSION_PNG, out_dir / COUNTS_CSV, out_dir / MISCLASSIFIED_PNG,
-                    out_dir / MISCLASSIFIED_CSV]
+        written += [confusion_path, out_dir / CONFUSION_PNG, out_dir / MISCLASSIFIED_PNG]
     return written

@@ -368,29 +368,17 @@ def feedback_images(results_dir: Path, submission: str, track_name: str, site_di
     id-free mark (drawn by an older version, titled with the submission's id) is left out rather
     than published. One that an earlier build linked already passed that check: the grade stage
     draws new files rather than writing into old ones."""
-    folder = results_dir / "feedback" / submission
-    tables = {feedback.CURVES_PNG: feedback.HISTORY_FILE, feedback.CONFUSION_PNG: feedback.COUNTS_CSV,
-              feedback.MISCLASSIFIED_PNG: feedback.MISCLASSIFIED_CSV}
     images = []
     for name, alt in FEEDBACK_IMAGES.items():
-        source = folder / name
+        source = results_dir / "feedback" / submission / name
         relative = f"{page}/{track_name}_{name}"
         if already_linked(site_dir / relative, source) or (source.is_file() and feedback.is_id_free(source)):
             files.link(relative, source)
-            width, height = feedback.shown_size(source) or (None, None)
-            table = feedback.read_table(folder / tables[name])
-            if table and name == feedback.CURVES_PNG:
-                table = [table[0]] + [[row[0], *(_rounded(cell) for cell in row[1:])] for row in table[1:]]
-            images.append({"src": f"{track_name}_{name}", "alt": alt, "width": width, "height": height,
-                           "table": table, "kind": name.removesuffix(".png")})
+            facts = feedback.image_facts(source)
+            images.append({"src": f"{track_name}_{name}", "alt": alt, "width": facts.width if facts else None,
+                           "height": facts.height if facts else None, "table": facts.table if facts else None,
+                           "kind": name.removesuffix(".png")})
     return images
-
-
-def _rounded(cell: str) -> str:
-    try:
-        return f"{float(cell):.4f}"
-    except ValueError:
-        return cell
 
 
 def _log_tail(path: Path, redact: Redactor) -> str:
