@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import csv
 import datetime
-import io
+import html
 import json
 import math
 import os
@@ -44,6 +44,7 @@ from pipeline.reporting.site_files import SiteFiles, already_linked, sync
 
 SITE_KEY_ENV = "GRADEBENCH_SITE_KEY"
 FEEDBACK_DIR = "feedback"
+CHARTS_DIR = "charts"  # charts shared by the feedback pages
 LINKS_FILE = "site_links.csv"
 TEMPLATES_DIR = Path(__file__).with_name("site_templates")
 # The feedback images a page shows (validation split only: see feedback.py).
@@ -53,6 +54,7 @@ FEEDBACK_IMAGES = {
     feedback.MISCLASSIFIED_PNG: "Validation images the model gets wrong, with their true and predicted class",
 }
 LOG_TAIL_LINES = 60
+EVERY_LINE_ON_A_PHONE_UP_TO = 50  # submissions; beyond, the phone's history chart shows the class median
 # Key names that must not appear anywhere in site/ while the private part is hidden.
 HIDDEN_SCORE_KEYS = ("private_accuracy", "test_accuracy")
 # Placeholder for the student's folder in the check command (the real folder name is an id).
@@ -205,6 +207,7 @@ class TrackView:
     decimals: int = 4
     time_label: str = "wall time on a shared machine"
     feedback_charts: list = field(default_factory=list)  # site_charts.Chart per variant: the base of each page's
+    rows: list = field(default_factory=list)  # each entry's table row, rendered once
 
     @property
     def one_image(self) -> Optional[float]:
@@ -311,25 +314,22 @@ def _when(stamp: str) -> str:
             return str(stamp)
 
 
-def window(entries: list[Entry], submission: str, whole_up_to: int = 30, top: int = 5, around: int = 5) -> list:
-    """The rows a feedback page shows of its track's leaderboard: all of a small class; else the top
-    `top`, the `around` rows either side of the student's own, and the count skipped as an int in
-    between (a page per student carrying every row would make the site grow with the square of the class)."""
+def window(entries: list[Entry], own: int, whole_up_to: int = 30, top: int = 3, around: int = 3) -> list:
+    """The rows a feedback page shows of its track's leaderboard (`own`: the index of the student's
+    row): all of a small class; else the top `top` and the `around` rows either side of the
+    student's own, with the number of rows skipped (an int) in each gap. A page per student with
+    every row would make the site grow with the square of the class."""
     if len(entries) <= whole_up_to:
         return list(entries)
-    own = next((index for index, entry in enumerate(entries) if entry.submission == submission), 0)
-    keep = set(range(min(top, len(entries)))) | set(range(max(0, own - around), min(len(entries), own + around + 1)))
-    shown, skipped = [], 0
-    for index, entry in enumerate(entries):
-        if index in keep:
-            if skipped:
-                shown.append(skipped)
-            shown.append(entry)
-            skipped = 0
-        else:
-            skipped += 1
-    if skipped:
-        shown.append(skipped)
+    keep = sorted(set(range(min(top, len(entries)))) | set(range(max(0, own - around), min(len(entries), own + around + 1))))
+    shown, previous = [], -1
+    for index in keep:
+        if index > previous + 1:
+            shown.append(index - previous - 1)
+        shown.append(entries[index])
+        previous = index
+    if previous < len(entries) - 1:
+        shown.append(len(entries) - 1 - previous)
     return shown
 
 
@@ -376,9 +376,28 @@ def feedback_images(results_dir: Path, submission: str, track_name: str, site_di
             files.link(relative, source)
             facts = feedback.image_facts(source)
             images.append({"src": f"{track_name}_{name}", "alt": alt, "width": facts.width if facts else None,
-                           "height": facts.height if facts else None, "table": facts.table if facts else None,
+                           "height": facts.height if facts else None,
+                           "table": _table_html(facts.table, row_headers=name == feedback.CONFUSION_PNG)
+                           if facts and facts.table else "",
                            "kind": name.removesuffix(".png")})
     return images
+
+
+def _table_html(rows: list[list], row_headers: bool) -> str:
+    """An image's data (header first) as an HTML table: built here rather than in the template,
+    whose per-cell cost was most of a 1,000-page build."""
+    def cell(value) -> str:
+        if value is None:
+            return "–"
+        return str(value) if isinstance(value, (int, float)) else html.escape(str(value))
+
+    head = "".join(f'<th scope="col">{cell(value)}</th>' for value in rows[0])
+    body = []
+    for row in rows[1:]:
+        cells = [f'<th scope="row">{cell(row[0])}</th>' if row_headers else f'<td class="number">{cell(row[0])}</td>']
+        cells += [f'<td class="number">{cell(value)}</td>' for value in row[1:]]
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
 def _log_tail(path: Path, redact: Redactor) -> str:
@@ -481,12 +500,18 @@ def _pareto_points(entries: list[Entry], reveal_private: bool) -> tuple[list, li
     return points, to_label
 
 
-def _own_runs(frame: pd.DataFrame, submission: str) -> list[tuple[int, float]]:
-    """(run index, public accuracy) of one submission at each grade run it was scored in."""
-    times = sorted(frame.loc[frame["public_accuracy"].notna(), "time"].unique())
-    run_of = {time: index for index, time in enumerate(times)}
-    rows = frame[(frame["submission"] == submission) & frame["public_accuracy"].notna()]
-    return sorted((run_of[time], float(accuracy)) for time, accuracy in zip(rows["time"], rows["public_accuracy"]))
+def _runs_by_submission(frame: pd.DataFrame) -> dict[str, list[tuple[int, float]]]:
+    """Per submission: (run index, public accuracy) at each grade run it was scored in, in run order."""
+    scored = frame[frame["public_accuracy"].notna()]
+    run_of = {time: index for index, time in enumerate(sorted(scored["time"].unique()))}
+    found: dict[str, list[tuple[int, float]]] = {}
+    for submission, time, accuracy in zip(scored["submission"], scored["time"], scored["public_accuracy"]):
+        found.setdefault(submission, []).append((run_of[time], float(accuracy)))
+    return {submission: sorted(runs) for submission, runs in found.items()}
+
+
+def _chart_file(track_name: str, chart) -> str:
+    return f"{CHARTS_DIR}/history-{track_name}-{chart.variant.name}.svg"
 
 
 def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_names: list[str],
@@ -539,7 +564,13 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                            versions[track_name])
         points, to_label = _pareto_points(entries, reveal_private)
         frame = histories[track_name]
-        history_charts = [site_charts.history_chart(track_name, frame, names, variant) for variant in site_charts.VARIANTS]
+        # The base of every feedback page's chart: the leader and the class median.
+        bases = [site_charts.history_chart(track_name, frame, names, variant, everyone=False)
+                 for variant in site_charts.VARIANTS]
+        # On a phone, a large class's lines are one grey blob: the narrow chart is then the base's.
+        history_charts = [site_charts.history_chart(track_name, frame, names, variant)
+                          if variant is site_charts.WIDE or len(entries) <= EVERY_LINE_ON_A_PHONE_UP_TO else base
+                          for variant, base in zip(site_charts.VARIANTS, bases)]
         track_context_ = context.get(track_name, TrackContext())
         images = track_context_.private_images if reveal_private else track_context_.public_images
         tracks.append(TrackView(
@@ -551,11 +582,15 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
             ranked_count=sum(entry.rank is not None for entry in entries), context=track_context_,
             decimals=decimals_for(images),
             time_label=train_time_label([entry.cpu_quota_cores for entry in entries if entry.status == status.OK]),
-            feedback_charts=[site_charts.history_chart(track_name, frame, names, variant, everyone=False)
-                             for variant in site_charts.VARIANTS]))
+            feedback_charts=bases))
 
     files = SiteFiles()  # written at the end, where they differ; the rest of site/ is removed
     environment = _template_environment()
+    entry_row = environment.get_template("_leaderboard.html").module.entry_row
+    row_html = {}
+    for track in tracks:
+        row_html[track.name] = {entry.submission: entry_row(track, entry, reveal_private, False) for entry in track.entries}
+        track.rows = list(row_html[track.name].values())
     common = {"reveal_private": reveal_private, "generated": now.strftime("%Y-%m-%d %H:%M UTC")}
     files.write("index.html", environment.get_template("index.html").render(tracks=tracks, **common))
 
@@ -571,6 +606,13 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         files.write(f"{FEEDBACK_DIR}/index.html", environment.get_template("no_listing.html").render(**common))
         # Looked up per page: indexed once, not searched (a class of 1,000 would make it a million steps).
         entries = {track.name: {entry.submission: entry for entry in track.entries} for track in tracks}
+        positions = {track.name: {entry.submission: index for index, entry in enumerate(track.entries)}
+                     for track in tracks}
+        runs_by_submission = {track.name: _runs_by_submission(histories[track.name]) for track in tracks}
+        for track in tracks:  # the base of each page's chart, one file per track and width
+            for chart in track.feedback_charts:
+                if chart is not None:
+                    files.write(_chart_file(track.name, chart), chart.svg)
         for submission_id in submission_ids:
             token = feedback_token(submission_id, key)
             page = f"{FEEDBACK_DIR}/{token}"
@@ -582,13 +624,17 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                 record = result_records[track.name].get(submission_id, {})
                 images = feedback_images(results_root / track.name, submission_id, track.name, site_dir, page, files)
                 folder = submission_id if (show_ids or submission_id in baselines) else FOLDER_PLACEHOLDER
-                own_runs = _own_runs(histories[track.name], submission_id)
+                own_runs = runs_by_submission[track.name]
                 bands = (grades.bands.get(track.name) if grades is not None else None)
                 sections.append({
                     "track": track, "entry": entry, "ranked_count": track.ranked_count, "images": images,
-                    "rows": window(track.entries, submission_id),
-                    "history_svgs": [site_charts.own_line(chart, own_runs, entry.name)
-                                     for chart in track.feedback_charts if chart is not None],
+                    "rows": [row if isinstance(row, int) else entry_row(track, row, reveal_private, True)
+                             if row.submission == submission_id else row_html[track.name][row.submission]
+                             for row in window(track.entries, positions[track.name].get(submission_id, 0))],
+                    "history_svgs": [site_charts.own_line(
+                        chart, f"../../{_chart_file(track.name, chart)}", own_runs.get(submission_id, []), entry.name,
+                        f"{track.name}: your public accuracy at each grade run in blue, the leader's in red, the "
+                        f"class median dashed in grey") for chart in track.feedback_charts if chart is not None],
                     "grade": _grade(entry, bands, grades.failed_marks if grades is not None else 0, reveal_private,
                                     track.decimals),
                     "time_label": train_time_label([entry.cpu_quota_cores]),

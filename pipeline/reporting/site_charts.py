@@ -6,8 +6,9 @@ and stays at least 11 px at both sizes. Marks have at least 3:1 contrast on whit
 Pareto front is told apart by shape (a star) as well as by colour.
 
 A student's own line on their feedback page is not a chart of its own (a matplotlib drawing per
-page would cost minutes at 1,000 students): the track's chart is drawn once, and `own_line`
-adds the student's line to it as a few SVG elements, placed with the chart's data-to-SVG mapping.
+page would cost minutes at 1,000 students, and a copy of the chart per page 50 KB each): the
+track's chart is drawn once, published as a file, and `own_line` shows it under a few SVG
+elements for the student's line, placed with the chart's data-to-SVG mapping.
 """
 
 from __future__ import annotations
@@ -276,12 +277,12 @@ def history_chart(track_name: str, frame: pd.DataFrame, names: dict[str, str], v
         axis.set_title(f"{track_name}: the leaderboard over time")
         axis.grid(alpha=0.6, linewidth=0.6)
         axis.legend(loc="lower right", frameon=True, framealpha=0.9)
-        transform = axis.transData
+        # Both axes are linear: the mapping is a scale and an offset, taken from the axes once.
+        (x0, y0), (x1, y1) = axis.transData.transform([(0.0, 0.0), (1.0, 1.0)])
         height = variant.height_in * 72
 
         def to_svg(x: float, y: float) -> tuple[float, float]:
-            display_x, display_y = transform.transform((x, y))
-            return float(display_x), float(height - display_y)
+            return float(x0 + x * (x1 - x0)), float(height - (y0 + y * (y1 - y0)))
 
         what = "each submission in grey" if everyone else "the class median dashed in grey"
         salt = f"history-{track_name}-{'all' if everyone else 'base'}"
@@ -291,27 +292,28 @@ def history_chart(track_name: str, frame: pd.DataFrame, names: dict[str, str], v
     return Chart(svg=svg, to_svg=to_svg, variant=variant, id_prefix=id_prefix(salt, variant))
 
 
-def own_line(chart: Chart, runs: list[tuple[int, float]], name: str) -> str:
-    """`chart` (history_chart, everyone=False) with one student's line added: thick, blue, its points
-    marked and its last point labelled with the name. `runs`: (run index, accuracy), in run order."""
-    if not runs:
-        return chart.svg
-    points = [chart.to_svg(run, accuracy) for run, accuracy in runs]
-    path = [f"M{points[0][0]:.2f} {points[0][1]:.2f}"]
-    for (x0, y0), (x1, y1) in zip(points[:-1], points[1:]):
-        path.append(f"H{x1:.2f}V{y1:.2f}")  # steps, as the other lines
-    dots = "".join(f'<circle cx="{x:.2f}" cy="{y:.2f}" r="3.5" fill="{BLUE}"/>' for x, y in points)
-    last_x, last_y = points[-1]
-    label = escape(f"{name} (you)")
-    width, height = _text_size(f"{name} (you)")
-    above = last_y - height - 6 > 20  # room above the last point, below the title
-    text_y = last_y - 7 if above else last_y + height + 4
-    group = (f'<g id="{chart.id_prefix}own-line" class="own-line"><path d="{"".join(path)}" fill="none" stroke="{BLUE}" stroke-width="3"/>{dots}'
-             f'<text x="{last_x:.2f}" y="{text_y:.2f}" text-anchor="end" fill="{BLUE}" '
-             f'style="font: bold {FONT_PT}px \'DejaVu Sans\', sans-serif">{label}</text></g>')
-    svg = chart.svg.replace("the class median dashed in grey", "the class median dashed in grey, yours in blue", 1)
-    end = svg.rindex("</svg>")
-    return svg[:end] + group + svg[end:]
+def own_line(chart: Chart, href: str, runs: list[tuple[int, float]], name: str, label: str) -> str:
+    """An inline SVG showing `chart` (history_chart with everyone=False, published as its own file at
+    `href`: one copy for every page, not a copy per page) with one student's line on top, in the
+    same coordinates: thick, blue, its points marked, its last point labelled with the name.
+    `runs`: (run index, accuracy), in run order."""
+    width, height = chart.variant.width_in * 72, chart.variant.height_in * 72
+    group = ""
+    if runs:
+        points = [chart.to_svg(run, accuracy) for run, accuracy in runs]
+        path = [f"M{points[0][0]:.2f} {points[0][1]:.2f}"]
+        for x, y in points[1:]:
+            path.append(f"H{x:.2f}V{y:.2f}")  # steps, as the other lines
+        dots = "".join(f'<circle cx="{x:.2f}" cy="{y:.2f}" r="3.5" fill="{BLUE}"/>' for x, y in points)
+        last_x, last_y = points[-1]
+        # Above the last point when there is room below the title, else below it.
+        text_y = last_y - 7 if last_y - FONT_PT - 7 > 0.35 * 72 else last_y + FONT_PT + 5
+        group = (f'<g id="{chart.id_prefix}own-line" class="own-line"><path d="{"".join(path)}" fill="none" '
+                 f'stroke="{BLUE}" stroke-width="3"/>{dots}<text x="{last_x:.2f}" y="{text_y:.2f}" text-anchor="end" '
+                 f'fill="{BLUE}" style="font: bold {FONT_PT}px \'DejaVu Sans\', sans-serif">{escape(name)} (you)</text></g>')
+    return (f'<svg class="chart {chart.variant.name}" role="img" aria-label={quoteattr(label)} width="{width:g}pt" '
+            f'height="{height:g}pt" viewBox="0 0 {width:g} {height:g}" xmlns="http://www.w3.org/2000/svg">'
+            f'<image href={quoteattr(href)} x="0" y="0" width="{width:g}" height="{height:g}"/>{group}</svg>')
 
 
 def changes_and_ends(submissions, accuracy):

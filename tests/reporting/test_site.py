@@ -149,8 +149,8 @@ def test_the_history_chart_waits_for_two_runs_spans_only_the_runs_and_shows_ties
     tied = site_charts.dodged(np.array([0, 0, 1]), np.array([0.7, 0.7, 0.7]))
     assert tied[0] != tied[1] and tied[2] == 1
     page = site_charts.own_line(site_charts.history_chart("mnist", frame, names, site_charts.WIDE, everyone=False),
-                                [(0, 0.5), (1, 0.6), (2, 0.6)], "Night <Owl>")
-    assert page.count("<circle") == 3 and "Night &lt;Owl&gt; (you)" in page
+                                "../../charts/base.svg", [(0, 0.5), (1, 0.6), (2, 0.6)], "Night <Owl>", "label")
+    assert page.count("<circle") == 3 and "Night &lt;Owl&gt; (you)" in page and 'href="../../charts/base.svg"' in page
 
 
 def test_numbers_come_with_their_context():
@@ -161,9 +161,9 @@ def test_numbers_come_with_their_context():
     assert site.train_time_label([1, 1.0]) == "on a dedicated CPU quota of 1 core"
     entries = [site.Entry(f"s{index}", f"n{index}", False, "ok", "", index + 1, 0.9, None, None, 10, 1.0, False)
                for index in range(100)]
-    shown = site.window(entries, "s50")
-    assert [row if isinstance(row, int) else row.rank for row in shown] == [1, 2, 3, 4, 5, 40, *range(46, 57), 44]
-    assert site.window(entries[:30], "s3") == entries[:30]
+    shown = site.window(entries, 50)
+    assert [row if isinstance(row, int) else row.rank for row in shown] == [1, 2, 3, 44, *range(48, 55), 46]
+    assert site.window(entries[:30], 3) == entries[:30]
 
 
 def test_pareto_plots_name_baselines_and_a_few_distinct_front_points_in_a_large_class():

@@ -138,23 +138,39 @@ def show(driver, path: Path, size: str) -> None:
     assert driver.execute_script("return [window.innerWidth, window.innerHeight]") == [width, height]
 
 
-# The smallest rendered size of any visible chart text: its font size in the SVG's own units times
-# the scale the SVG is shown at.
-SMALLEST_CHART_TEXT = """
-let smallest = Infinity, count = 0;
+# Every visible chart's scale (shown width / its own width), the font sizes of its own text, and
+# the address of the chart file it shows as an <image> (a feedback page's shared base), if any.
+CHART_TEXT = """
+const charts = [];
 for (const svg of document.querySelectorAll('svg.chart')) {
   const box = svg.getBoundingClientRect();
   if (box.width === 0) continue;
-  const scale = box.width / svg.viewBox.baseVal.width;
-  for (const text of svg.querySelectorAll('text')) {
-    if (!text.textContent.trim()) continue;
-    const size = parseFloat(getComputedStyle(text).fontSize) * scale;
-    count += 1;
-    smallest = Math.min(smallest, size);
-  }
+  const sizes = [...svg.querySelectorAll('text')].filter(text => text.textContent.trim())
+    .map(text => parseFloat(getComputedStyle(text).fontSize));
+  const image = svg.querySelector('image');
+  charts.push([box.width / svg.viewBox.baseVal.width, sizes, image ? image.href.baseVal : null]);
 }
-return [smallest, count];
+return [charts, document.baseURI];
 """
+
+
+def smallest_chart_text(driver) -> float:
+    """The smallest text of any visible chart in CSS px, as shown: font size times the chart's scale
+    (for a chart file shown as an image, its sizes read from the file)."""
+    from urllib.parse import urljoin, urlparse
+    import re
+
+    charts, base = driver.execute_script(CHART_TEXT)
+    assert charts, "no visible chart"
+    smallest = float("inf")
+    for scale, sizes, href in charts:
+        if href:
+            text = Path(urlparse(urljoin(base, href)).path).read_text()
+            sizes = sizes + [float(size) for size in re.findall(r"font(?:-size)?: (?:bold )?([\d.]+)px", text)]
+            assert sizes, href
+        smallest = min([smallest, *(size * scale for size in sizes)])
+    return smallest
+
 
 OVERLAPPING_LABELS = """
 const problems = [];
@@ -190,8 +206,8 @@ def run_axe(driver) -> list:
 def page_checks(driver, name: str, size: str) -> None:
     scroll = driver.execute_script("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert scroll[0] <= scroll[1], f"{name} at {size}: the page scrolls sideways ({scroll[0]} px in {scroll[1]} px)"
-    smallest, count = driver.execute_script(SMALLEST_CHART_TEXT)
-    assert count > 0 and smallest >= 11, f"{name} at {size}: chart text as small as {smallest:.1f} px"
+    smallest = smallest_chart_text(driver)
+    assert smallest >= 11, f"{name} at {size}: chart text as small as {smallest:.1f} px"
     assert not driver.execute_script(OVERLAPPING_LABELS), name
     unfocusable = driver.execute_script("return [...document.querySelectorAll('pre')].filter(pre => pre.tabIndex !== 0).length")
     assert unfocusable == 0
