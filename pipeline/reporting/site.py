@@ -1,22 +1,27 @@
 """Results -> site/: the static course site (public leaderboard and its history, a private feedback page per submission).
 
-    site/index.html                       every track: leaderboard table, accuracy-vs-parameters
-                                          scatter with the Pareto front, the leaderboard over time
-    site/feedback/<keyed hash>/index.html one page per submission (all its tracks) with its plots
+    site/index.html                       every track: the leaderboard with the public part's size and
+                                          what one image is worth, accuracy-vs-parameters (Pareto) and
+                                          the leaderboard over time, each chart drawn for a phone and a desktop
+    site/charts/history-<track>-*.svg     the chart over time behind every feedback page (leader, median)
+    site/feedback/<keyed hash>/index.html one page per submission (all its tracks): its row in the
+                                          leaderboard, its own line over time, grade band, plots and their data
     results/site_links.csv                submission, student_id, page: the links the instructor
                                           mails to students (never inside site/)
 
 Every file works opened from disk (file://) or from any static host: no script, no external
-request, charts are inline SVG (matplotlib) and images are PNGs beside their page. The feedback
-images are drawn again here (feedback.py's own functions, from the feedback CSVs and the public
-validation images) because the grade stage's copies carry the submission id in their titles.
+request, charts are inline SVG (site_charts.py) and images are the grade stage's PNGs beside their
+page (feedback.py draws them for a phone's width and keeps their data inside them as a table).
+Phone first: on a narrow screen the tables keep rank, name, accuracy and status, the rest in
+<details>; nothing is wider than the screen.
 
 What may be shown is decided in one place: the rows come from `leaderboard.export`, which drops
 the private and full-test scores while `leaderboard.reveal_private` is off; real ids (folder names
 and student ids) are replaced by display names unless `site.show_ids`; and before returning,
 `check_no_leaks` reads every written file for the site key, real ids and hidden-score keys.
-The feedback page's path is an HMAC-SHA256 of the id keyed with GRADEBENCH_SITE_KEY, so no one can
-enumerate the others' pages; without a key the feedback pages are skipped, with a warning.
+The feedback page's path is an HMAC-SHA256 of the id keyed with the site key: GRADEBENCH_SITE_KEY,
+else .gradebench/site-key, created with a random key on the first run (`resolve_key`), so that a
+fresh clone's first `dvc repro` writes feedback pages and no one can enumerate the others' pages.
 """
 
 from __future__ import annotations
