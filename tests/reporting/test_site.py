@@ -153,6 +153,37 @@ def test_the_history_chart_waits_for_two_runs_spans_only_the_runs_and_shows_ties
     assert page.count("<circle") == 3 and "Night &lt;Owl&gt; (you)" in page and 'href="../../charts/base.svg"' in page
 
 
+def _contrast_on_white(colour: str) -> float:
+    """WCAG contrast ratio of a #rrggbb colour against white."""
+    channels = [int(colour[index:index + 2], 16) / 255 for index in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 1.05 / (0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2] + 0.05)
+
+
+def test_every_mark_of_the_charts_has_3_to_1_contrast_and_the_front_is_a_star():
+    """WCAG 1.4.11: every data mark (points, lines) at least 3:1 against the white background; the
+    Pareto front differs from the rest by shape (a star path) as well as colour."""
+    points = [site_charts.ParetoPoint(f"m{index}", 1000 * (index + 1), 0.8 + index / 100, index % 2 == 0, index == 3)
+              for index in range(6)]
+    names = {f"student_{index:03d}": f"name {index:03d}" for index in range(5)}
+    frame = _history_frame(3, 5, changed_at=1)
+    svgs = [site_charts.pareto_chart("mnist", points, list(range(6)), "public accuracy", site_charts.WIDE),
+            site_charts.history_chart("mnist", frame, names, site_charts.NARROW).svg,
+            site_charts.history_chart("mnist", frame, names, site_charts.WIDE, everyone=False).svg]
+    for svg in svgs:
+        for group in re.findall(r'<g id="[^"]*-(?:points-[\w-]+|pareto-line|leader|history-[\w-]+)">(.*?)</g>', svg, re.S):
+            colours = set(re.findall(r"(?:stroke|fill): (#[0-9a-f]{6})", group)) - {"#ffffff"}
+            assert colours and all(_contrast_on_white(colour) >= 3 for colour in colours), colours
+    pareto = svgs[0]
+    front = re.search(r'-points-front">(.*?)</g>', pareto, re.S).group(1)
+    other = re.search(r'-points-other">(.*?)</g>', pareto, re.S).group(1)
+    marker = re.compile(r'<path id="([^"]+)" d="([^"]+)"')
+    shapes = dict(marker.findall(pareto))
+    used = lambda group: {shapes[ref] for ref in re.findall(r'xlink:href="#([^"]+)"', group)}  # noqa: E731
+    assert used(front) and used(other) and not used(front) & used(other)  # different marker paths
+    assert "Pareto front: no one is both more accurate and smaller" in pareto  # the legend says what ★ is
+
+
 def test_numbers_come_with_their_context():
     assert [site.decimals_for(images) for images in (None, 100, 150, 1094, 3000)] == [4, 2, 3, 4, 4]
     assert site.TrackContext(hidden_images=3647, public_fraction=0.3).public_images == 1094
