@@ -261,6 +261,43 @@ def _value(value):
     return value.item() if hasattr(value, "item") else value
 
 
+HISTORY_ROW_COLUMNS = ["time", "submission", "content_hash", "public_accuracy", "rank"]
+
+
+def history_rows(loaded, order: list[str]) -> pd.DataFrame:
+    """A track's history (`history.load`) as the site reads it: one row per submission and grade run
+    it took part in (HISTORY_ROW_COLUMNS). `load` returns either that frame itself (a snapshot per
+    run) or a `History` of points (each submission's state where it began and at its last run,
+    `runs` the grade runs it stands for) and runs; the points are spread back over the runs here,
+    so that this is the one place that knows how the history is stored. A run's ranks missing from
+    the points (a rank that changed without the submission changing) are worked out again from the
+    run's accuracies, ties in the order of today's leaderboard (`order`: its submissions)."""
+    if isinstance(loaded, pd.DataFrame):
+        return loaded[HISTORY_ROW_COLUMNS]
+    times = [str(time) for time in loaded.runs["time"]]
+    run_of = {time: index for index, time in enumerate(times)}
+    points = loaded.points.sort_values(["submission", "time"], kind="stable")
+    rows = []
+    columns = (points[name].tolist() for name in ("submission", "time", "content_hash", "public_accuracy"))
+    previous = None
+    for submission, time, content_hash, accuracy in zip(*columns):
+        if previous is not None and previous[0] == submission:
+            # The state of the previous point holds from its run up to this one's.
+            for run in range(run_of[previous[1]] + 1, run_of[str(time)]):
+                rows.append((times[run], submission, previous[2], previous[3]))
+        rows.append((str(time), submission, content_hash, accuracy))
+        previous = (submission, str(time), content_hash, accuracy)
+    frame = pd.DataFrame(rows, columns=HISTORY_ROW_COLUMNS[:-1]).drop_duplicates(["time", "submission"], keep="last")
+    position = {submission: index for index, submission in enumerate(order)}
+    frame["_order"] = frame["submission"].map(position).fillna(len(order))
+    frame = frame.sort_values(["time", "public_accuracy", "_order", "submission"],
+                              ascending=[True, False, True, True], kind="stable", na_position="last")
+    scored = frame["public_accuracy"].notna()
+    frame["rank"] = pd.array([pd.NA] * len(frame), dtype="Int64")
+    frame.loc[scored, "rank"] = frame[scored].groupby("time").cumcount().to_numpy() + 1
+    return frame.drop(columns="_order").reset_index(drop=True)
+
+
 def history_runs(frame: pd.DataFrame, names: dict[str, str]) -> list[dict]:
     """Per grade run (newest first): when, the leader and its accuracy, how many were ranked."""
     runs = []
@@ -537,7 +574,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
             ranked = leaderboard.rank(leaderboard.load_track_results(results_dir, track_name), reveal_private)
         shown_tables[track_name] = leaderboard.export(ranked, reveal_private)
         result_records[track_name] = {path.stem: json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))}
-        histories[track_name] = history.load(results_root, track_name)
+        histories[track_name] = history_rows(history.load(results_root, track_name), ranked["submission"].tolist())
 
     # Who is who: baselines (public reference code) keep their ids; students get display names.
     everything = pd.concat(shown_tables.values(), ignore_index=True)
