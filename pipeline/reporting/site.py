@@ -214,10 +214,6 @@ class TrackView:
     feedback_charts: list = field(default_factory=list)  # site_charts.Chart per variant: the base of each page's
     rows: list = field(default_factory=list)  # each entry's table row, rendered once
 
-    @property
-    def one_image(self) -> Optional[float]:
-        return None if not self.context.public_images else 1 / self.context.public_images
-
 
 class Redactor:
     """Replaces real ids (folder names, student ids) in free text (logs, summaries, errors) by display
@@ -482,7 +478,7 @@ def _template_environment():
     return environment
 
 
-def _grade(entry: Entry, bands, failed_marks: float, reveal_private: bool, decimals: int) -> Optional[dict]:
+def _grade(entry: Entry, bands, failed_marks: float, reveal_private: bool) -> Optional[dict]:
     """The grade band and marks this entry reaches (None: no bands for its track, or a baseline)."""
     if bands is None or entry.baseline:
         return None
@@ -613,15 +609,15 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         history_charts = [site_charts.history_chart(track_name, frame, names, variant)
                           if variant is site_charts.WIDE or len(entries) <= EVERY_LINE_ON_A_PHONE_UP_TO else base
                           for variant, base in zip(site_charts.VARIANTS, bases)]
-        track_context_ = context.get(track_name, TrackContext())
-        images = track_context_.private_images if reveal_private else track_context_.public_images
+        numbers = context.get(track_name, TrackContext())
+        images = numbers.private_images if reveal_private else numbers.public_images
         tracks.append(TrackView(
             name=track_name, entries=entries,
             pareto_svgs=[site_charts.pareto_chart(track_name, points, to_label, metric_label, variant)
                          for variant in site_charts.VARIANTS],
             history_svgs=[chart.svg for chart in history_charts if chart is not None],
             runs=history_runs(frame, names),
-            ranked_count=sum(entry.rank is not None for entry in entries), context=track_context_,
+            ranked_count=sum(entry.rank is not None for entry in entries), context=numbers,
             decimals=decimals_for(images),
             time_label=train_time_label([entry.cpu_quota_cores for entry in entries if entry.status == status.OK]),
             feedback_charts=bases))
@@ -677,8 +673,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                         chart, f"../../{_chart_file(track.name, chart)}", own_runs.get(submission_id, []), entry.name,
                         f"{track.name}: your public accuracy at each grade run in blue, the leader's in red, the "
                         f"class median dashed in grey") for chart in track.feedback_charts if chart is not None],
-                    "grade": _grade(entry, bands, grades.failed_marks if grades is not None else 0, reveal_private,
-                                    track.decimals),
+                    "grade": _grade(entry, bands, grades.failed_marks if grades is not None else 0, reveal_private),
                     "time_label": train_time_label([entry.cpu_quota_cores]),
                     "model_summary": redact(record.get("model_summary")),
                     "log_tail": _log_tail(results_root / track.name / f"{submission_id}.log", redact),
@@ -687,8 +682,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                     "check_command": f"python -m pipeline check submissions/{folder} --track {track.name}",
                     "folder_hidden": folder == FOLDER_PLACEHOLDER,
                 })
-            files.write(f"{page}/index.html", page_template.render(name=names[submission_id], sections=sections,
-                                                                    own=submission_id, **common))
+            files.write(f"{page}/index.html", page_template.render(name=names[submission_id], sections=sections, **common))
             links.append({"submission": submission_id, "student_id": student_ids.get(submission_id),
                           "page": f"{page}/index.html"})
         lines.append(f"site: {len(links)} feedback page(s) under {site_dir}/{FEEDBACK_DIR}/; their links (to mail "
