@@ -137,6 +137,7 @@ class Entry:
     public_accuracy_std: Optional[float]
     private_accuracy: Optional[float]
     trainable_params: Optional[int]
+    total_params: Optional[int]  # every parameter, trainable or not: the budget's and the front's count
     train_seconds: Optional[float]
     pareto: bool
     validation_accuracy: Optional[float] = None
@@ -328,7 +329,7 @@ def _entries(shown: pd.DataFrame, names: dict[str, str], redact: Redactor, revea
             status=row["status"], error=redact(_value(row["error"])), rank=rank,
             public_accuracy=_value(row["public_accuracy"]), public_accuracy_std=_value(row["public_accuracy_std"]),
             private_accuracy=_value(row.get("private_accuracy")) if reveal_private else None,
-            trainable_params=_value(row["trainable_params"]), train_seconds=_value(row["train_seconds"]),
+            trainable_params=_value(row["trainable_params"]), total_params=_value(row["total_params"]), train_seconds=_value(row["train_seconds"]),
             pareto=bool(row["pareto"]), validation_accuracy=_value(row.get("validation_accuracy")),
             last_submission=_when(_value(row.get("submitted_at")) or (seen[0]["first_seen"] if seen else "")),
             versions=len(seen),
@@ -530,8 +531,8 @@ def _pareto_points(entries: list[Entry], reveal_private: bool) -> tuple[list, li
     """The chart's points (ranked entries with a size) and which of them may carry their name."""
     metric = "private_accuracy" if reveal_private else "public_accuracy"
     ok = [entry for entry in entries if entry.status == status.OK and getattr(entry, metric) is not None
-          and entry.trainable_params]
-    points = [site_charts.ParetoPoint(entry.name, entry.trainable_params, getattr(entry, metric), entry.pareto,
+          and entry.total_params]
+    points = [site_charts.ParetoPoint(entry.name, entry.total_params, getattr(entry, metric), entry.pareto,
                                       entry.baseline) for entry in ok]
     to_label = leaderboard.points_to_label([point.accuracy for point in points], [point.params for point in points],
                                            [point.front for point in points], [point.baseline for point in points])

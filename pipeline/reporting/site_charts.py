@@ -143,7 +143,7 @@ def _limits(values, log: bool = False, pad: float = 0.06) -> tuple[float, float]
 
 def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int], metric_label: str,
                  variant: Variant) -> str:
-    """Accuracy against trainable parameters (log scale): the front as stars joined by a step line,
+    """Accuracy against parameters, trainable or not (log scale): the front as stars joined by a step line,
     the others as circles; baselines hollow. Names where they fit (`to_label`: which may be named)."""
     front_label = "Pareto front: no one is both more accurate and smaller"
     if variant.legend_columns == 1:
@@ -163,7 +163,7 @@ def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int]
                                top=1 - 0.35 / variant.height_in)
         axis = figure.subplots()
         axis.set_title(f"{track_name}: accuracy against size")
-        axis.set_xlabel("trainable parameters (log scale)")
+        axis.set_xlabel("parameters, trainable or not (log scale)")
         axis.set_ylabel(metric_label)
         axis.grid(alpha=0.6, linewidth=0.6)
         if not points:
@@ -204,7 +204,7 @@ def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int]
             text = axis.text(data_x, data_y, name, ha=align, va="bottom", color="#111827", zorder=4)
             text.set_gid(f"point-label-{number}")
         shown = len(placed)
-    return _svg(figure, f"pareto-{track_name}", f"{track_name}: {metric_label} against trainable parameters; the "
+    return _svg(figure, f"pareto-{track_name}", f"{track_name}: {metric_label} against parameters (trainable or not); the "
                 f"Pareto front drawn as red stars joined by a line, other submissions as grey circles, baselines "
                 f"hollow; {shown} of {len(points)} points named", variant)
 

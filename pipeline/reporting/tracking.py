@@ -40,7 +40,8 @@ from pipeline.grading.record import Result  # noqa: E402
 from pipeline.reporting.store_uri import sqlite_path  # noqa: E402
 
 SCALAR_METRICS = ("public_accuracy", "private_accuracy", "test_accuracy", "validation_accuracy",
-                  "train_seconds", "predict_seconds", "wall_seconds", "peak_rss_mb", "trainable_params")
+                  "train_seconds", "predict_seconds", "wall_seconds", "peak_rss_mb", "trainable_params",
+                  "total_params")
 STD_SUFFIX = "_std"
 # Per-seed values are logged with the seed as the step: `seed_public_accuracy` at step 1234, ...
 PER_SEED_PREFIX = "seed_"

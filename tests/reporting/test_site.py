@@ -190,7 +190,7 @@ def test_numbers_come_with_their_context():
     assert site.train_time_label([None, 2.0]) == "wall time on a shared machine"
     assert site.train_time_label([2.0, 2.0]) == "on a dedicated CPU quota of 2 cores"
     assert site.train_time_label([1, 1.0]) == "on a dedicated CPU quota of 1 core"
-    entries = [site.Entry(f"s{index}", f"n{index}", False, "ok", "", index + 1, 0.9, None, None, 10, 1.0, False)
+    entries = [site.Entry(f"s{index}", f"n{index}", False, "ok", "", index + 1, 0.9, None, None, 10, 10, 1.0, False)
                for index in range(100)]
     shown = site.window(entries, 50)
     assert [row if isinstance(row, int) else row.rank for row in shown] == [1, 2, 3, 44, *range(48, 55), 46]
