@@ -22,10 +22,11 @@ PEAK_LIMIT_MB = 300
 
 
 @pytest.fixture(scope="module")
-def bombs(request):
+def bombs(request, tmp_path_factory):
     """A bzip2 and an LZMA payload of 400 MB of zeros (about 2 KB and 60 KB compressed); compressing
-    takes seconds, so they are kept in pytest's cache folder after the first run."""
-    folder = request.config.cache.mkdir("collect-bombs")
+    takes seconds, so they are kept in pytest's cache folder after the first run (when it has one)."""
+    cache = getattr(request.config, "cache", None)
+    folder = cache.mkdir("collect-bombs") if cache is not None else tmp_path_factory.mktemp("collect-bombs")
     payloads = {}
     for method in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
         path = folder / f"zeros-{BOMB_BYTES}-method-{method}.bin"
