@@ -148,3 +148,27 @@ def test_the_count_is_the_profilers_total():
     profiled = tf.compat.v1.profiler.profile(concrete.graph, options=builder(builder.float_operation())
                                              .with_empty_output().build()).total_float_ops
     assert compute.keras_model_flops(model, (28, 28, 1)) == profiled > conv2d(26, 26, 8, 3, 1)
+
+
+@needs_bwrap
+@needs_mnist
+@pytest.mark.slow
+def test_a_compute_budget_holds_for_traced_models_too(tmp_path):
+    """Custom layers are counted from their traced graph, and held to the budget: a matmul layer
+    under it is graded, a convolution layer over it is refused before training, with its figure."""
+    project = make_project(tmp_path)
+    add_fixtures(project / "submissions", ["custom_layer", "custom_conv_layer"])
+    job = TrackJob("budget", tiny_track(max_mflops_per_image=0.06), project / "submissions",
+                   project / "data" / "prepared" / "mnist", project / "results" / "budget")
+    results = {result.submission: result
+               for result in grade_track(job, GradingSettings(Grading(workers=2), IsolationPolicy()))}
+    assert results["custom_layer"].status == status.OK and results["custom_layer"].custom_code
+    assert results["custom_layer"].mflops_per_image * 1e6 == pytest.approx(HAND_COUNTS["custom_layer"], rel=0.01)
+    convolution = results["custom_conv_layer"]
+    assert convolution.status == status.INVALID and convolution.custom_code
+    assert convolution.error == ("model: 0.106 MFLOPs per image, over this track's budget of 0.06 "
+                                 "(limits.max_mflops_per_image): use fewer or smaller convolutions, or pool earlier")
+    assert convolution.train_seconds is None  # refused before training
+    # By hand: the convolution and its bias, the Dense layer, softmax (ReLU counts 0).
+    assert convolution.mflops_per_image * 1e6 == pytest.approx(
+        conv2d(26, 26, 4, 3, 1) + dense(26 * 26 * 4, 10) + SOFTMAX_10, rel=0.01)
