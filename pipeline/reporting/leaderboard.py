@@ -33,9 +33,9 @@ BASE_COLUMNS = [
 # Exported only once the private part is revealed.
 PRIVATE_COLUMNS = ["private_accuracy", "private_accuracy_std", "test_accuracy"]
 DETAIL_COLUMNS = [
-    "seeds", "validation_accuracy", "total_params", "trainable_params", "train_seconds", "predict_seconds",
-    "submitted_at", "late_days", "custom_code", "pareto", "duplicate_of", "review", "error",
-    "mflops_per_image", "images_per_second", "pareto_compute",
+    "seeds", "validation_accuracy", "total_params", "trainable_params", "mflops_per_image", "images_per_second",
+    "train_seconds", "predict_seconds", "submitted_at", "late_days", "custom_code", "pareto", "pareto_compute",
+    "duplicate_of", "review", "error",
 ]
 # Read from each result (instructor data: private scores included); all are fields of `Result`.
 RESULT_KEYS = [
@@ -265,6 +265,7 @@ def plot_compute_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path
             axis.annotate(row.submission, (row.mflops_per_image, getattr(row, metric)), fontsize=8,
                           xytext=(4, 4), textcoords="offset points")
         axis.set_xscale("log")
+        axis.margins(x=0.12)  # room for the name of the costliest model at the right edge
         axis.legend(loc="lower right")
     else:
         axis.text(0.5, 0.5, "no counted submissions yet", ha="center", va="center", transform=axis.transAxes)
