@@ -34,6 +34,8 @@ GRADED_OK = {
     "notebook_only": 28 * 28 * 32 + 32 + 32 * 10 + 10,
     "bom_and_crlf": 28 * 28 * 10 + 10,
     "subclassed_batchnorm_dropout": 28 * 28 * 64 + 64 + 2 * 64 + 64 * 10 + 10,
+    # GRU(16) over 28 rows of 28 pixels (reset_after: two bias rows), LayerNorm, LSTM(16), Dense(10).
+    "subclassed_rnn_rows": 3 * (28 * 16 + 16 * 16 + 2 * 16) + 2 * 16 + 4 * (16 * 16 + 16 * 16 + 16) + 16 * 10 + 10,
 }
 # The exact line each student reads.
 INVALID_MESSAGES = {
@@ -78,7 +80,8 @@ def test_honest_style_is_graded_ok(styles, behaviour):
     assert result["status"] == status.OK, (result["error"], logs[behaviour][-3000:])
     assert result["sandboxed"] is True
     assert result["trainable_params"] == GRADED_OK[behaviour]
-    assert result["test_accuracy"] > 0.2
+    # Above chance (0.1) after one epoch on 600 images; a recurrent model learns slowest.
+    assert result["test_accuracy"] > (0.12 if behaviour == "subclassed_rnn_rows" else 0.2)
 
 
 @needs_bwrap

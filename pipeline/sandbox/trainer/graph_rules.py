@@ -51,6 +51,8 @@ StatelessRandomUniformIntV2 StatelessRandomUniformV2 StatelessTruncatedNormal St
 StatelessWhile StopGradient StridedSlice StridedSliceGrad Sub Sum Switch Tan Tanh TanhGrad Tile TopKV2
 Transpose TruncateDiv TruncateMod Unpack UnsortedSegmentMax UnsortedSegmentMin UnsortedSegmentSum Roll ScatterNd
 SegmentMax SegmentMean SegmentMin SegmentSum TensorScatterAdd TensorScatterUpdate SparseSoftmaxCrossEntropyWithLogits
+EmptyTensorList TensorListElementShape TensorListFromTensor TensorListGetItem TensorListLength TensorListReserve
+TensorListSetItem TensorListStack ResizeArea ResizeBicubic ReverseSequence MatrixSetDiagV3 Erfinv Ndtri
 Where While Xdivy Xlog1py Xlogy ZerosLike
 """.split())
 

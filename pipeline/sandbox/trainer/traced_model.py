@@ -19,7 +19,9 @@ import tensorflow as tf
 from pipeline import status
 from pipeline.sandbox.exchange import MAX_BUILD_FILE_BYTES, TRACED_INFER_GRAPH, TRACED_MANIFEST, TRACED_TRAIN_GRAPH
 from pipeline.sandbox.trainer import graph_rules
-from pipeline.sandbox.trainer.initial_weights import SEED_STATE, initializer_from_spec, seed_state
+from pipeline.sandbox.trainer.initial_weights import (
+    BINARY_VECTOR, SEED_STATE, binary_vector, initializer_from_spec, seed_state,
+)
 from pipeline.status import SubmissionFailure
 
 ALLOWED_DTYPES = ("float16", "bfloat16", "float32", "float64", "int32", "int64", "uint32")
@@ -62,6 +64,8 @@ class TracedGraph(keras.layers.Layer):
             if spec["initializer"].get(SEED_STATE):
                 initializer = seed_state(seed, seed_states, spec["dtype"])
                 seed_states += 1
+            elif BINARY_VECTOR in spec["initializer"]:
+                initializer = binary_vector(spec["initializer"], spec["shape"], spec["dtype"], where)
             else:
                 initializer = initializer_from_spec(spec["initializer"], where)
             self.graph_weights.append(self.add_weight(
