@@ -97,7 +97,7 @@ def cmd_grade(args, params) -> int:
         publisher.close()
     from pipeline.reporting import history
 
-    history.record(RESULTS, args.track, ranked, results)  # one snapshot per grade run, for the site
+    history.record(RESULTS, args.track, ranked, results)  # this run's changes and summary, for the site
     from pipeline.reporting import tracking  # imported by now
 
     ok = sum(result is not None and result.status == "ok" for result in results)

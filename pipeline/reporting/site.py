@@ -206,7 +206,7 @@ def pareto_svg(track_name: str, entries: list[Entry], reveal_private: bool) -> s
                 f"parameters; the Pareto front is drawn in red")
 
 
-def history_svg(track_name: str, frame: pd.DataFrame, names: dict[str, str]) -> str:
+def history_svg(track_name: str, past: history.History, names: dict[str, str]) -> str:
     """Every submission's public accuracy over time (grey) and the leader's (red): a point per grade run.
     Groups carry ids `history-submissions` and `leader` for tests and styling."""
     import matplotlib.dates as mdates
@@ -215,6 +215,7 @@ def history_svg(track_name: str, frame: pd.DataFrame, names: dict[str, str]) -> 
 
     figure = Figure(figsize=(7.5, 3.6))
     axis = figure.subplots()
+    frame = past.points
     scored = frame[frame["public_accuracy"].notna()].copy()
     if len(scored):
         scored["when"] = mdates.date2num(pd.to_datetime(scored["time"], utc=True).dt.tz_localize(None))
@@ -230,8 +231,9 @@ def history_svg(track_name: str, frame: pd.DataFrame, names: dict[str, str]) -> 
                           np.insert(marked["public_accuracy"].to_numpy(float), breaks, np.nan),
                           marker="o", markersize=3, linewidth=1, color="#9ca3af", drawstyle="steps-post")
         line.set_gid("history-submissions")
-        leader = scored[scored["rank"] == 1].sort_values("when")
-        line, = axis.plot(leader["when"], leader["public_accuracy"], marker="o", markersize=5, linewidth=2.2,
+        leader = past.runs[past.runs["leader_accuracy"].notna()]
+        leader_when = mdates.date2num(pd.to_datetime(leader["time"], utc=True).dt.tz_localize(None))
+        line, = axis.plot(leader_when, leader["leader_accuracy"], marker="o", markersize=5, linewidth=2.2,
                           color="#b91c1c", drawstyle="steps-post", label="leader (rank 1)")
         line.set_gid("leader")
         axis.xaxis_date()
@@ -265,16 +267,15 @@ def changes_and_ends(submissions, accuracy):
     return first | last | changed
 
 
-def history_runs(frame: pd.DataFrame, names: dict[str, str]) -> list[dict]:
+def history_runs(past: history.History, names: dict[str, str]) -> list[dict]:
     """Per grade run (newest first): when, the leader and its accuracy, how many were ranked."""
     runs = []
-    for time, rows in frame.groupby("time", sort=True):
-        leader = rows[rows["rank"] == 1]
+    for time, leader, accuracy, ranked in zip(*(past.runs[name].tolist() for name in history.RUN_COLUMNS)):
         runs.append({
             "time": str(time).replace("T", " ").replace("+00:00", " UTC"),
-            "leader": names.get(leader["submission"].iloc[0], "") if len(leader) else "",
-            "leader_accuracy": _value(leader["public_accuracy"].iloc[0]) if len(leader) else None,
-            "ranked": int(rows["rank"].notna().sum()),
+            "leader": names.get(leader, "") if leader else "",
+            "leader_accuracy": _value(accuracy),
+            "ranked": int(ranked),
         })
     return runs[::-1]
 
@@ -295,16 +296,17 @@ def _entries(shown: pd.DataFrame, names: dict[str, str], redact: Redactor, revea
 
 def versions_by_submission(frame: pd.DataFrame) -> dict[str, list[dict]]:
     """Each submission's versions in the history (by folder hash), newest first, in one pass over
-    the rows: a pandas groupby per student cost 1.5 s of every report at 1,000 students."""
+    the points (history.History.points, each standing for `runs` grade runs): a pandas groupby per
+    student cost 1.5 s of every report at 1,000 students."""
     found: dict[str, dict[str, dict]] = {}
-    columns = (frame[name].tolist() for name in ("submission", "content_hash", "time", "public_accuracy", "rank"))
-    for submission, content_hash, time, accuracy, rank in zip(*columns):
+    columns = (frame[name].tolist() for name in ("submission", "content_hash", "time", "public_accuracy", "rank", "runs"))
+    for submission, content_hash, time, accuracy, rank, runs in zip(*columns):
         rank = _value(rank)
         version = found.setdefault(submission, {}).setdefault(str(content_hash), {
             "content_hash": str(content_hash), "hash": str(content_hash)[:12], "first_seen": str(time), "runs": 0,
             "best_rank": None})
         version["first_seen"] = min(version["first_seen"], str(time))
-        version["runs"] += 1
+        version["runs"] += runs
         version["public_accuracy"] = _value(accuracy)  # the latest row's
         if rank is not None and (version["best_rank"] is None or rank < version["best_rank"]):
             version["best_rank"] = int(rank)
@@ -456,7 +458,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         files.write(f"{FEEDBACK_DIR}/index.html", environment.get_template("no_listing.html").render(**common))
         # Looked up per page: indexed once, not searched (a class of 1,000 would make it a million steps).
         entries = {track.name: {entry.submission: entry for entry in track.entries} for track in tracks}
-        versions = {name: versions_by_submission(frame) for name, frame in histories.items()}
+        versions = {name: versions_by_submission(past.points) for name, past in histories.items()}
         for submission_id in submission_ids:
             token = feedback_token(submission_id, key)
             page = f"{FEEDBACK_DIR}/{token}"

@@ -97,36 +97,41 @@ def test_pseudonyms_are_stable_distinct_and_a_chosen_name_wins():
     assert clash == {"a": "Same", "b": "same (2)"}
 
 
-def test_history_appends_one_snapshot_per_grade_run(tmp_path):
+def test_history_records_each_grade_run_and_its_changes(tmp_path):
     results, _ = make_results(tmp_path)
-    frame = history.load(results, "mnist")
-    assert list(frame.columns) == history.COLUMNS
-    assert frame["time"].nunique() == 2 and len(frame) == 8
-    alice = frame[frame["submission"] == "alice"]
+    past = history.load(results, "mnist")
+    assert list(past.points.columns) == history.POINT_COLUMNS
+    assert len(past.runs) == 2 and past.runs["leader"].tolist() == ["small_cnn"] * 2
+    # Four submissions at the first run, alice's new version at the second, a summary row each.
+    assert len(pd.read_csv(history.history_path(results, "mnist"))) == 4 + 1 + 1 + 1
+    alice = past.points[past.points["submission"] == "alice"]
     assert alice["content_hash"].tolist() == ["hash-a1", "hash-a2"]
-    assert frame.loc[frame["submission"] == "carol", "rank"].isna().all()
-    assert frame.loc[frame["rank"] == 1, "submission"].unique().tolist() == ["small_cnn"]
+    assert past.points.loc[past.points["submission"] == "carol", "rank"].isna().all()
 
 
-def _history_frame(runs: int, students: int, changed_at: int) -> pd.DataFrame:
-    """`runs` grade runs of `students`; student_000's accuracy improves at run `changed_at`."""
+def _history(tmp_path: Path, runs: int, students: int, changed_at: int) -> history.History:
+    """`runs` grade runs of `students`; student_000's accuracy improves at run `changed_at` (written
+    in the old format, a snapshot per run, which history.load reads too)."""
     start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
     rows = [{"time": (start + datetime.timedelta(hours=run)).isoformat(), "submission": f"student_{index:03d}",
              "content_hash": f"h{index}", "public_accuracy": 0.5 + index / 1000 + (0.1 if index == 0 and run >= changed_at
                                                                                      else 0), "rank": None}
             for run in range(runs) for index in range(students)]
-    frame = pd.DataFrame(rows, columns=history.COLUMNS)
+    frame = pd.DataFrame(rows, columns=history.SNAPSHOT_COLUMNS)
     frame["rank"] = frame.groupby("time")["public_accuracy"].rank(ascending=False, method="min").astype("Int64")
-    return frame
+    path = history.history_path(tmp_path / str(runs), "mnist")
+    path.parent.mkdir(parents=True)
+    frame.to_csv(path, index=False)
+    return history.load(tmp_path / str(runs), "mnist")
 
 
-def test_the_history_chart_marks_changes_not_every_grade_run():
+def test_the_history_chart_marks_changes_not_every_grade_run(tmp_path):
     """Every grade run records every submission; drawing each record would grow the page by N points
     per run. Per submission: its first and last run and each change, joined by flat steps."""
     names = {f"student_{index:03d}": f"name {index:03d}" for index in range(50)}
     points = []
     for runs in (10, 40):
-        svg = site.history_svg("mnist", _history_frame(runs, 50, changed_at=5), names)
+        svg = site.history_svg("mnist", _history(tmp_path, runs, 50, changed_at=5), names)
         group = svg[svg.index('id="history-submissions"'):svg.index('id="leader"')]
         points.append(group.count("<use"))
         leader = re.search(r'\n( *)<g id="leader">(.*?)\n\1</g>', svg, re.S).group(2)
@@ -405,15 +410,16 @@ def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_proje
         # The history chart: a leader point per grade run; per submission, a point at its first and
         # last grade run and at each run that changed its score (flat steps between).
         recorded = history.load(dvc_project.root / "results", track)
+        points = recorded.points
         marked = 0
-        for _, runs in recorded[recorded["public_accuracy"].notna()].sort_values("time").groupby("submission"):
+        for _, runs in points[points["public_accuracy"].notna()].sort_values("time").groupby("submission"):
             scores = runs["public_accuracy"].tolist()
             marked += sum(1 for i, score in enumerate(scores) if i in (0, len(scores) - 1) or score != scores[i - 1])
         leader_points, submission_points = browser.execute_script(
             "const figure = document.querySelector(`figure.history[data-track='${arguments[0]}']`);"
             "return [figure.querySelectorAll('g#leader use').length, figure.querySelectorAll('g[id^=history-] use').length]",
             track)
-        assert leader_points == recorded["time"].nunique() >= 1
+        assert leader_points == len(recorded.runs) >= 1
         assert submission_points == marked
 
     links = pd.read_csv(dvc_project.root / "results" / site.LINKS_FILE)
