@@ -321,7 +321,7 @@ def _earlier_versions(versions: list[dict], current_hash: Optional[str]) -> list
             for version in versions]
 
 
-def feedback_images(results_dir: Path, submission: str, track_name: str, site_dir: Path, page: str,
+def feedback_images(feedback_dir: Path, submission: str, track_name: str, site_dir: Path, page: str,
                     files: SiteFiles) -> list[dict]:
     """The feedback PNGs the grade stage drew for one submission (feedback.py: validation split
     only, titled by track), to be linked into its page folder as <track>_<name>; returns their src
@@ -330,7 +330,7 @@ def feedback_images(results_dir: Path, submission: str, track_name: str, site_di
     already passed that check: the grade stage draws new files rather than writing into old ones."""
     images = []
     for name, alt in FEEDBACK_IMAGES.items():
-        source = results_dir / "feedback" / submission / name
+        source = feedback_dir / submission / name
         relative = f"{page}/{track_name}_{name}"
         if already_linked(site_dir / relative, source) or (source.is_file() and feedback.is_id_free(source)):
             files.link(relative, source)
@@ -393,10 +393,13 @@ def _is_id_char(text: str, index: int) -> bool:
 
 def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_names: list[str],
                reveal_private: bool, show_ids: bool, key: Optional[bytes],
-               now: Optional[datetime.datetime] = None, ranked_tables: Optional[dict] = None) -> list[str]:
+               now: Optional[datetime.datetime] = None, ranked_tables: Optional[dict] = None,
+               feedback_root: Optional[Path] = None) -> list[str]:
     """Render site/ from the results of `track_names` (with the feedback images the grade stage
     drew), the history and the submissions' meta.yaml; return the lines to print.
-    `ranked_tables`: each track's ranked table when the caller has it already (leaderboard's)."""
+    `ranked_tables`: each track's ranked table when the caller has it already (leaderboard's).
+    `feedback_root`: where the grade stage put the feedback, <root>/<track>/<id>/ (default:
+    results_root/<track>/feedback/<id>/, as grading.cache.ResultCache)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     shown_tables, result_records, histories = {}, {}, {}
     for track_name in track_names:
@@ -468,7 +471,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                 if entry is None:
                     continue
                 record = result_records[track.name].get(submission_id, {})
-                images = feedback_images(results_root / track.name, submission_id, track.name, site_dir, page, files)
+                feedback_dir = feedback_root / track.name if feedback_root else results_root / track.name / "feedback"
+                images = feedback_images(feedback_dir, submission_id, track.name, site_dir, page, files)
                 folder = submission_id if (show_ids or submission_id in baselines) else FOLDER_PLACEHOLDER
                 sections.append({
                     "track": track.name, "entry": entry, "ranked_count": track.ranked_count, "images": images,
