@@ -4,17 +4,14 @@ of misclassified images, all from the training history and the *validation* spli
 Nothing here reads hidden labels: the hidden split only ever contributes the aggregate score.
 The images are titled by track only, never by submission: the course site publishes these very
 files on each student's feedback page (site.py checks the ID_FREE mark before it does).
-Files, declared as DVC plots (dvc.yaml) and logged to MLflow with the run:
+Files, logged to MLflow with the run (not DVC outputs: docs/instructors/outputs.md):
 
-    results/<track>/feedback/<submission>/
+    feedback/<track>/<submission>/
       history.csv            epoch, loss, accuracy, val_loss, val_accuracy
       learning_curves.png    train and validation loss and accuracy per epoch
       confusion_matrix.png   validation counts, true class by predicted class
       misclassified.png      up to MAX_MISCLASSIFIED validation images the model gets wrong
-    results/<track>/confusion/<submission>.csv
-                             actual, predicted: one row per validation image (DVC's confusion
-                             template; a folder of its own, since DVC applies a folder's plot
-                             settings to every file in it)
+      confusion.csv          actual, predicted: one row per validation image
 """
 
 from __future__ import annotations
