@@ -299,7 +299,8 @@ def versions_by_submission(frame: pd.DataFrame) -> dict[str, list[dict]]:
     the points (history.History.points, each standing for `runs` grade runs): a pandas groupby per
     student cost 1.5 s of every report at 1,000 students."""
     found: dict[str, dict[str, dict]] = {}
-    columns = (frame[name].tolist() for name in ("submission", "content_hash", "time", "public_accuracy", "rank", "runs"))
+    columns = (frame[name].tolist() for name in ("submission", "content_hash", "time", "public_accuracy", "best_rank",
+                                                 "runs"))
     for submission, content_hash, time, accuracy, rank, runs in zip(*columns):
         rank = _value(rank)
         version = found.setdefault(submission, {}).setdefault(str(content_hash), {

@@ -114,10 +114,21 @@ def test_each_grade_run_adds_its_changes_and_one_summary_row(tmp_path):
     # A run that changes nothing adds its summary row only.
     history.record(tmp_path, "mnist", table, results, START + datetime.timedelta(hours=5))
     assert len(pd.read_csv(path)) == sizes[-1] + 1
+    # The two leaders' new versions fail: everyone moves up two ranks (a new best for 48 versions),
+    # and the file gains their two rows and the summary; the best ranks are in the state file.
+    class_state["s07"] = ("h7-broken", None)
+    class_state["s49"] = ("h49-broken", None)
+    table, results = ranked_table(class_state)
+    history.record(tmp_path, "mnist", table, results, START + datetime.timedelta(hours=6))
+    assert len(pd.read_csv(path)) == sizes[-1] + 1 + 3
     past = history.load(tmp_path, "mnist")
-    assert past.runs["ranked"].tolist() == [50] * 6
-    assert past.runs["leader"].tolist() == ["s49"] + ["s07"] * 5
-    assert past.runs["leader_accuracy"].tolist()[-1] == 0.9 + 4 / 100
+    assert past.runs["ranked"].tolist() == [50] * 6 + [48]
+    assert past.runs["leader"].tolist() == ["s49"] + ["s07"] * 5 + ["s48"]
+    assert past.runs["leader_accuracy"].tolist()[-2] == 0.9 + 4 / 100
+    versions = site.versions_by_submission(past.points)
+    assert versions["s48"][0]["best_rank"] == 1 and versions["s00"][0]["best_rank"] == 48
+    assert [version["best_rank"] for version in versions["s49"]] == [None, 1]
+    assert [version["best_rank"] for version in versions["s07"]] == [None, 1, 1, 1, 1, 43]
 
 
 def test_the_changes_read_back_to_the_old_formats_snapshots_runs_and_versions(tmp_path):
