@@ -11,7 +11,7 @@ Ranks are not a reason for a row: one better model moves the rank of everyone it
 to 907 ranks per change at 1,000 students), which would make the file grow by the class size
 again. What the site shows of ranks is each run's leader (in the summary row) and each version's
 best rank: a row that ends a version (a new version, a removal) carries the best rank it reached,
-and the best ranks of the current versions are kept in results/<track>/.history-state.json,
+and the best ranks of the current versions are kept in results/<track>/.history-state,
 rewritten each run (one entry per current submission: it does not grow from run to run).
 
 Files written by earlier versions held a full snapshot per run (one row per submission and run);
@@ -31,7 +31,7 @@ import pandas as pd
 from pipeline import atomic
 
 HISTORY_DIR = "history"
-STATE_FILE = ".history-state.json"  # in results/<track>/ (the grade stage's output, like the results)
+STATE_FILE = ".history-state"  # JSON, in results/<track>/ (not *.json, which are the results)
 CHANGE, REMOVED, RUN = "change", "removed", "run"  # the `row` column: what a row records
 # A change row: the submission's state from this run on (`rank`: its rank at this run). A change
 # row that starts a new version, and a removed row, carry in `best_rank` the best rank of the
