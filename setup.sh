@@ -2,9 +2,10 @@
 # Install everything gradebench needs on a fresh Debian/Ubuntu machine:
 # bubblewrap (the sandbox for student code), headless Chromium and its driver (the test that
 # opens the MLflow leaderboard like a person would), and a virtualenv in .venv with the package.
-# GRADEBENCH_EXTRAS picks the optional dependencies (default "test"; CI uses "test,ray" so the
+# GRADEBENCH_EXTRAS picks the optional dependencies (default "test"; CI uses "test,ray,docs" so the
 # Ray executor's tests run; `ray` is what a grading cluster's nodes need). Versions come from
-# requirements.lock / requirements-ray.lock.
+# requirements.lock / requirements-ray.lock; both also hold the `test` and `docs` extras, so
+# scripts/test (the docs build, then pytest) runs on any install.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -25,7 +26,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --upgrade pip
 # Bit-identical scores need the same TensorFlow, Keras and NumPy builds, so every dependency comes
-# from a lock file with exact versions and hashes (README "Pinned environment" says how to update
+# from a lock file with exact versions and hashes (docs/instructors/upgrading.md says how to update
 # it); the package itself is installed on top without resolving anything again.
 extras="${GRADEBENCH_EXTRAS:-test}"
 case ",$extras," in

@@ -139,7 +139,7 @@ def cmd_report(args, params) -> int:
 
 def rank_track(track_name: str, params, results: list):
     """The track's full ranked table (private scores included: trusted steps only), from the
-    current results `grade_track` returned (reading 1,000 result files again cost 0.3 s)."""
+    current results `grade_track` returned, not from the result files read again."""
     from pipeline.reporting import leaderboard
 
     return leaderboard.rank(leaderboard.results_frame(results, track_name), params.leaderboard.reveal_private)
@@ -387,8 +387,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     exit_code = main()
-    # Skip the interpreter's teardown of the MLflow, SQLAlchemy and pandas modules: it took 1.2-1.7 s
-    # per `grade` call (bench/run.py) after everything was written. Every result, log and tracking
+    # Skip the interpreter's teardown of the MLflow, SQLAlchemy and pandas modules: it takes over a
+    # second per `grade` call, after everything is written. Every result, log and tracking
     # store write is finished and closed by now; only the standard streams and logging need flushing.
     logging.shutdown()
     sys.stdout.flush()

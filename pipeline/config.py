@@ -72,17 +72,30 @@ class Schedule(_Strict):
     batch_size: int = Field(default=128, ge=1)
     seed: int = Field(default=1234, ge=0)
     scaling: Literal["standardize", "unit"] = "standardize"
+    # TensorFlow's threads for one training. Float sums are split by thread, so the count is part
+    # of the arithmetic, like the batch size: fixed per track, never derived from the machine.
+    threads: int = Field(default=1, ge=1, le=64)
 
 
 class Limits(_Strict):
     wall_seconds: float = Field(default=3600, gt=0)
     memory_mb: int = Field(default=6144, ge=256)
-    max_trainable_params: int = Field(default=5_000_000, ge=1)
+    # Every parameter counts, trainable or not, and so do the values in a traced graph's constants.
+    max_params: int = Field(default=5_000_000, ge=1)
     log_tail_bytes: int = Field(default=20_000, ge=1000)
     # Processes plus threads at once; TensorFlow itself needs a few dozen, a fork bomb far more.
     max_processes: int = Field(default=256, ge=32)
     # Everything a submission can write (home, temporary files, outputs), in MB.
     disk_mb: int = Field(default=1024, ge=64)
+
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, values):
+        if isinstance(values, dict) and "max_trainable_params" in values:
+            raise ValueError("limits.max_trainable_params is now limits.max_params: the budget counts every "
+                             "parameter, trainable or not (rename the key)")
+        return values
 
 
 class Track(_Strict):
@@ -102,13 +115,12 @@ class RaySettings(_Strict):
     # null: the RAY_ADDRESS environment variable if set, else a Ray instance started on this machine.
     # "host:6379" joins a cluster as a driver; "ray://host:10001" goes through Ray Client.
     address: Optional[str] = None
-    cpus_per_task: int = Field(default=1, ge=1, le=256)  # also the TensorFlow threads of each training
     max_retries: int = Field(default=2, ge=0, le=10)  # attempts after a lost worker/node, then `crashed`
 
 
 class Grading(_Strict):
     executor: Literal["local", "ray"] = "local"
-    workers: int = Field(default=1, ge=1, le=64)  # local executor only
+    workers: int = Field(default=1, ge=1, le=64)  # local executor only: throughput, never the scores
     # Run submissions WITHOUT the bubblewrap sandbox when it is unavailable (trusted code only).
     unsafe_no_sandbox: bool = False
     ray: RaySettings = RaySettings()

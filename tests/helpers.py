@@ -138,7 +138,7 @@ def tiny_track(**limits) -> Track:
         dataset="mnist",
         subset=Subset(train=600, validation=200, hidden=300),
         schedule=Schedule(epochs=1, batch_size=64, learning_rate=0.05),
-        limits=Limits(**{"wall_seconds": 45, "memory_mb": 2048, "max_trainable_params": 1_000_000,
+        limits=Limits(**{"wall_seconds": 45, "memory_mb": 2048, "max_params": 1_000_000,
                          "log_tail_bytes": LOG_TAIL_BYTES, "max_processes": 256, **limits}),
     )
 

@@ -117,7 +117,7 @@ def section(args, root: Path, prepared: Path, report: dict) -> None:
         clear_results(ws)
         timed = run(pipeline_cmd("grade", "mnist"), ws)
         rows[workers] = throughput_row(timed, ws, subs)
-        rows[workers]["threads_per_worker"] = max(1, CORES // workers)
+        rows[workers]["threads_per_worker"] = params["tracks"]["mnist"]["schedule"].get("threads", 1)
         log(f"throughput workers={workers}: {timed.seconds:.1f} s for {len(subs)}, {rows[workers]['per_hour']:.0f}/h")
     one = rows[min(rows)]["per_hour"]
     for workers, row in rows.items():
@@ -141,7 +141,6 @@ def throughput_on_ray(args, root: Path, ws: Path, subs: dict[str, Path], local: 
     """The local rows' N submissions and params, graded on a fresh local Ray cluster of RAY_NODES
     one-CPU nodes. Its start is timed apart: a grader keeps its cluster, so it is not per cohort."""
     params = base_params(epochs=args.throughput_epochs, tracks=("mnist",))
-    params["grading"]["ray"]["cpus_per_task"] = 1  # one TensorFlow thread per training, one per node
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     clear_results(ws)
     address = f"127.0.0.1:{free_port()}"

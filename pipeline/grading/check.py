@@ -7,7 +7,6 @@ would go wrong in the real run, with the fix, and an estimate of the full schedu
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +62,7 @@ def check_submission(submission_dir: Path, track_name: str, track: Track, prepar
     })
     data = TrackData.load(prepared_dir, quick, HiddenSplit())
     meta = data.meta
-    with LocalExecutor(data.inputs, choose_isolation(policy), threads=os.cpu_count() or 1) as executor:
+    with LocalExecutor(data.inputs, choose_isolation(policy), track.schedule.threads) as executor:
         result, log_tail = train_and_score(submission_dir.resolve(), f"{track_name}/{submission_dir.name}", quick,
                                            data, executor, echo=echo)
     report = CheckReport()
@@ -71,11 +70,11 @@ def check_submission(submission_dir: Path, track_name: str, track: Track, prepar
         report.good("model.py loads and returns a keras.Model")
         report.good(f"input (None, {', '.join(map(str, meta['input_shape']))}), "
                     f"output (None, {meta['num_classes']}), {result.get('output_kind', '?')}")
-        report.good(f"{result['trainable_params']:,} trainable parameters "
-                    f"(budget {track.limits.max_trainable_params:,})")
+        report.good(f"{result['total_params']:,} parameters, {result['trainable_params']:,} of them trainable "
+                    f"(budget {track.limits.max_params:,}, trainable or not)")
         if result.get("custom_code"):
-            report.good("custom code: the model needs model.py's own classes where it trains (allowed; the "
-                        "leaderboard marks it custom_code and the trainer checks the schedule is kept)")
+            report.good("custom code: traced into a graph that trains without model.py (allowed; the "
+                        "leaderboard marks it custom_code)")
     if result["status"] != status.OK:
         fix = FIXES.get(result["status"], "")
         report.bad(f"{result['status']}: {result['error']}" + (f"\n    fix: {fix}" if fix else ""))

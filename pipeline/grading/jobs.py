@@ -104,7 +104,10 @@ def link_or_write_arrays(workdir: Path, inputs: TrainingInputs, arrays_dir: Opti
 
 
 def write_job(workdir: Path, inputs: TrainingInputs, track: Track, threads: int) -> None:
-    """control/job.json, written whole at once: both steps may already be waiting for it."""
+    """The two steps' jobs, each written whole at once (a step may already be waiting for it):
+    the build step's holds the input shape and class count only."""
+    build_job = {"input_shape": inputs.input_shape, "num_classes": inputs.num_classes}
+    atomic.write_json(workdir / exchange.BUILD_CONTROL_DIR / exchange.JOB_FILE, build_job)
     job = {
         "schedule": track.schedule.model_dump(),
         "limits": track.limits.model_dump(),
@@ -173,7 +176,7 @@ class SandboxPair:
         self._scratch = tempfile.TemporaryDirectory(prefix=leftovers.scratch_prefix(label))
         self.workdir = Path(self._scratch.name)
         # Both steps bind these when they start, so they must exist before either starts.
-        for folder in (exchange.CONTROL_DIR, exchange.BUILD_DIR, exchange.OUT_DIR):
+        for folder in (exchange.CONTROL_DIR, exchange.BUILD_CONTROL_DIR, exchange.BUILD_DIR, exchange.OUT_DIR):
             (self.workdir / folder).mkdir()
         if submission_dir is None:
             (self.workdir / SUBMISSION_SLOT).mkdir()
@@ -235,7 +238,8 @@ class SandboxPair:
 
     def cancel(self) -> None:
         """Stop a spare that was never handed a job."""
-        (self.workdir / exchange.CONTROL_DIR / exchange.STOP_FILE).touch()
+        for control in (exchange.CONTROL_DIR, exchange.BUILD_CONTROL_DIR):
+            (self.workdir / control / exchange.STOP_FILE).touch()
         if self.hand_over is not None:
             self.hand_over.cancel()
         for step in (self._build, self._train):

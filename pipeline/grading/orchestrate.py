@@ -175,7 +175,7 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
         data = TrackData.load(job.prepared_dir, job.track, job.hidden_split)
         # Decided once per run: a local executor refuses here, before any student code runs, without
         # a sandbox; on Ray every node probes its own bubblewrap under this run's policy.
-        executor = executors.make_executor(settings.grading, data.inputs, settings.isolation)
+        executor = executors.make_executor(settings.grading, data.inputs, settings.isolation, job.track.schedule.threads)
         try:
             provenance = {
                 "data_fingerprint": data_key, "grader_fingerprint": fingerprints.grader_fingerprint(),

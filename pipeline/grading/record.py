@@ -73,11 +73,13 @@ class Result(BaseModel):
     validation_accuracy: Optional[float] = None
     validation_accuracy_std: Optional[float] = None
     # The model and its training.
+    # Counted by the trainer: total_params is every parameter (the budget's count: each weight,
+    # trainable or not, plus constant_params, the values in a traced graph's large constants).
     trainable_params: Optional[int] = None
     total_params: Optional[int] = None
+    constant_params: Optional[int] = None
     output_kind: Optional[str] = None
-    # True: the model needed model.py's own classes to load, so student code ran in the training
-    # process and the trainer proved the schedule was kept (sandbox/trainer/fair_play.py).
+    # True: a custom model (its own classes), which reached training as a traced graph.
     custom_code: Optional[bool] = None
     optimizer_updates: Optional[int] = None
     history: Optional[dict[str, list[float]]] = None

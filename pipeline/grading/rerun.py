@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import tempfile
 from importlib import metadata
 from dataclasses import dataclass, field
@@ -141,9 +140,10 @@ def rerun(client: MlflowClient, run_id: str, prepared_root: Path, policy: Isolat
             report.lines.append("note: the grading code differs from the run's (git commit "
                                 f"{run.data.tags.get('git_commit', '?')[:12]}); checking whether it reproduces anyway")
         isolation = choose_isolation(policy)
-        threads = int(recorded.threads or max(1, os.cpu_count() or 1))
+        # The run's own thread count (runs from before schedule.threads recorded theirs here).
+        threads = int(recorded.threads or track.schedule.threads)
         data = TrackData.load(prepared_dir, track, hidden_split)
-        with LocalExecutor(data.inputs, isolation, threads=threads) as executor:
+        with LocalExecutor(data.inputs, isolation, threads) as executor:
             again, _, _ = train_every_seed(submission_dir, track_name, track, data, executor, lambda line: echo(line))
     report.reproduced, lines = compare(recorded, again)
     report.lines += lines

@@ -172,7 +172,7 @@ def points_to_label(accuracy: list, params: list, front: list, baseline: list) -
     """Which points of a Pareto plot get their name: every point while the class is small; beyond
     that every baseline and at most MAX_FRONT_LABELS of the front, the most accurate first, one name
     per position (a large class has many identical models, so hundreds of tied front points whose
-    names would pile into one blob and cost a text layout each: 0.6 s of every report at 1,000)."""
+    names would pile into one blob and cost a text layout each)."""
     count = len(accuracy)
     if count <= LABEL_EVERY_POINT_UP_TO:
         return list(range(count))

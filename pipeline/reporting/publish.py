@@ -1,22 +1,22 @@
 """Publishing a track's grading to MLflow: one run per result as it arrives, then the ranks.
 
 `MlflowPublisher` opens the store in the background: importing MLflow and opening the store take
-seconds (bench/: most of what grading one submission cost beyond training), so the grade command
-starts it only once the first training is under way, when the sandboxes' own imports are done:
-any earlier, it slowed their TensorFlow imports from 1.8 s to 2.9 s on 2 cores (lowering the
-thread's priority does not help: each sandbox runs in its own session, and with the kernel's
-autogroup scheduling sessions share the CPU equally whatever a thread's nice value). Ranks and flags go onto the runs after the track is graded,
-where the store is already open, so the runs are current after a plain `grade` too.
+seconds, most of what grading one submission costs beyond training. The grade command starts it
+only once the first training is under way, when the sandboxes' own imports are done, because it
+competes with those imports for the CPU (and a lower thread priority does not help: each sandbox
+runs in its own session, and with the kernel's autogroup scheduling sessions share the CPU
+equally whatever a thread's nice value). Ranks and flags go onto the runs after the track is
+graded, where the store is already open, so the runs are current after a plain `grade` too.
 
 Publishing ranks touches only the runs whose rank or flags changed, by id from `RankRecord`
 (results/<track>/.mlflow-ranks: the run ids and rows last published to which store), writing only
-what differs from the recorded row: searching every current run cost 0.7 s at 300 students and
-grew with the class, and fetching the changed runs by id to compare cost 1.3 ms a run (hundreds
-of runs when one resubmission moves hundreds of ranks). The record is true only while no new run
+what differs from the recorded row: searching every current run grows with the class, and so
+would fetching the changed runs to compare, since one resubmission moves hundreds of ranks in a
+large class. The record is true only while no new run
 has been logged since: `grade` takes it off the disk before logging its first run and writes it
 again after publishing, so a grade killed in between leaves none. Without a valid record (first
 run, another store, an older record format, a recorded run deleted in the UI) every current run
-is searched, as before.
+is searched once.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Optional
 from pipeline.reporting.store_uri import sqlite_path
 
 if TYPE_CHECKING:  # pandas is imported by MLflow on the background thread, while the first model
-    import pandas as pd  # trains: importing it here cost 0.3 s before any sandbox could start
+    import pandas as pd  # trains: importing it here would delay the start of the first sandbox
 
 
 def local_artifact_root(uri: str) -> Optional[Path]:

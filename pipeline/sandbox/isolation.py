@@ -109,7 +109,7 @@ def choose_isolation(policy: IsolationPolicy = IsolationPolicy(), use_cgroups: b
                      warn: Callable[[str], None] | None = None) -> Isolation:
     """Sandbox with bubblewrap when it works; otherwise refuse, unless the driver opted in.
 
-    `policy` is resolved once, by the grading process (pipeline.config.resolve_isolation); a Ray
+    `policy` is resolved once, by the grading process (pipeline.config.resolve_grading); a Ray
     worker receives the driver's policy with each task and never reads its own environment. The
     opt-in only permits the fallback: a working bubblewrap is always used.
     """

@@ -57,6 +57,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds pipe
 POLL_SECONDS_WITH_CGROUPS = 0.5
 POLL_SECONDS_FALLBACK = 0.05
 
+# The vector instructions every training's kernels may use (x86-64; see sandbox_environment).
+PINNED_CPU_ISA = "AVX2"
+
 # Where things appear inside the sandbox.
 SANDBOX_PACKAGE_ROOT = "/opt/gradebench"
 SANDBOX_SUBMISSION = "/submission"
@@ -127,6 +130,10 @@ def sandbox_environment(home: str, tmp: str, package_root: str, threads: int, se
         "GLOG_minloglevel": "3",
         "ABSL_MIN_LOG_LEVEL": "3",
         "OMP_NUM_THREADS": str(threads),
+        # oneDNN picks its kernels by the CPU's vector instructions at run time, and kernels for
+        # other instructions sum in another order: capped here, an AVX-512 machine computes what an
+        # AVX2 machine does (docs/architecture: what is and is not guaranteed across machines).
+        "ONEDNN_MAX_CPU_ISA": PINNED_CPU_ISA,
         "KERAS_HOME": f"{home}/.keras",
         "MPLCONFIGDIR": home,
     }
@@ -202,7 +209,9 @@ def _system_binds() -> list[str]:
 
 # What each step may write (on the host, under the scratch folder) and which inputs it sees.
 STEP_OUTPUT = {"build": exchange.BUILD_DIR, "train": exchange.OUT_DIR}
-STEP_INPUTS = {"build": (exchange.CONTROL_DIR, exchange.PUBLIC_FILE),
+# The build step, the only one running student code, sees no data: the input shape and class count
+# in its own control folder, and the submission. The train step never sees the submission.
+STEP_INPUTS = {"build": (exchange.BUILD_CONTROL_DIR,),
                "train": (exchange.PUBLIC_FILE, exchange.HIDDEN_X_FILE, exchange.BUILD_DIR,
                          exchange.CONTROL_DIR)}
 
@@ -241,10 +250,9 @@ def bwrap_command(isolation: Isolation, step: str, submission_dir: Path, workdir
     arguments += ["--tmpfs", "/tmp", "--dir", home]
     for path in environment_paths:
         arguments += ["--ro-bind", str(path), str(path)]
-    arguments += [
-        "--ro-bind", str(PACKAGE_ROOT / "pipeline"), f"{SANDBOX_PACKAGE_ROOT}/pipeline",
-        "--ro-bind", str(submission_dir), SANDBOX_SUBMISSION,
-    ]
+    arguments += ["--ro-bind", str(PACKAGE_ROOT / "pipeline"), f"{SANDBOX_PACKAGE_ROOT}/pipeline"]
+    if step == "build":
+        arguments += ["--ro-bind", str(submission_dir), SANDBOX_SUBMISSION]
     for name in STEP_INPUTS[step]:
         if (workdir / name).exists():
             arguments += ["--ro-bind", str(workdir / name), f"{SANDBOX_SCRATCH}/{name}"]

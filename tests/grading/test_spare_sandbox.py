@@ -59,10 +59,10 @@ def own_scratch() -> list[Path]:
 @needs_mnist
 def test_jobs_on_spares_give_the_same_predictions_and_leave_nothing_behind(data):
     track, isolation = tiny_track(), choose_isolation(IsolationPolicy())
-    with LocalExecutor(data.inputs, isolation, workers=1) as cold:  # no expect(): every pair starts cold
+    with LocalExecutor(data.inputs, isolation, 1, workers=1) as cold:  # no expect(): every pair starts cold
         alone = {name: cold.train(FIXTURES / name, track).outputs[exchange.PREDICTIONS_FILE] for name in SUBMISSIONS}
     assert cold.spares_used == 0
-    with LocalExecutor(data.inputs, isolation, workers=1) as warm:
+    with LocalExecutor(data.inputs, isolation, 1, workers=1) as warm:
         warm.expect(len(SUBMISSIONS))
         runs = {name: warm.train(FIXTURES / name, track) for name in SUBMISSIONS}
         assert warm.spares_used == len(SUBMISSIONS) - 1  # every job after the first
@@ -88,7 +88,7 @@ def test_a_spare_waits_past_the_wall_limit_and_its_clock_starts_at_the_hand_over
 @needs_bwrap
 @needs_mnist
 def test_a_spare_that_is_never_used_is_stopped_on_close(data):
-    executor = LocalExecutor(data.inputs, choose_isolation(IsolationPolicy()), workers=1)
+    executor = LocalExecutor(data.inputs, choose_isolation(IsolationPolicy()), 1, workers=1)
     executor.expect(5)  # more jobs announced than come: the spare started after the first is left over
     run = executor.train(FIXTURES / "good", tiny_track())
     assert result_of(run)["status"] == status.OK

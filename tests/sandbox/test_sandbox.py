@@ -350,7 +350,7 @@ def test_a_submission_folder_linking_to_the_project_is_invalid_without_running(t
     link = tmp_path / "submissions" / "sneaky"
     link.symlink_to(tmp_path)  # the whole project, hidden labels included
     data = TrackData.load(prepared, tiny_track(), HiddenSplit())
-    never_runs = LocalExecutor(data.inputs, Isolation(bwrap="/nonexistent/never-run"), threads=1)
+    never_runs = LocalExecutor(data.inputs, Isolation(bwrap="/nonexistent/never-run"), 1)
     result, log = train_and_score(link, TRACK_NAME, tiny_track(), data, never_runs, echo=print)
     assert result["status"] == status.INVALID and "plain folder" in result["error"]
 
@@ -416,7 +416,7 @@ def test_memory_limit_without_cgroups_falls_back_to_rlimit(tmp_path):
     prepared = project / "data" / "prepared" / "mnist"
     isolation = Isolation(bwrap=probe_bwrap(DEFAULT_BWRAP)[0], use_cgroups=False)
     data = TrackData.load(prepared, tiny_track(), HiddenSplit())
-    with LocalExecutor(data.inputs, isolation, threads=1) as executor:
+    with LocalExecutor(data.inputs, isolation, 1) as executor:
         result, log = train_and_score((FIXTURES / "allocates_50gb").resolve(), TRACK_NAME, tiny_track(), data,
                                       executor, echo=lambda line: None)
     assert result["status"] == status.OUT_OF_MEMORY, (result["error"], log[-2000:])

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 from pipeline.config import Grading
 from pipeline.grading import jobs
-from pipeline.grading.executors.base import ExecutorError, SubmissionTooLarge, local_threads  # noqa: F401
+from pipeline.grading.executors.base import ExecutorError, SubmissionTooLarge  # noqa: F401
 from pipeline.sandbox.isolation import IsolationPolicy, choose_isolation
 
 
-def make_executor(settings: Grading, inputs: jobs.TrainingInputs, policy: IsolationPolicy):
-    """The executor grading.executor names. `local` probes the sandbox here and refuses without it
+def make_executor(settings: Grading, inputs: jobs.TrainingInputs, policy: IsolationPolicy, threads: int):
+    """The executor grading.executor names, for trainings of `threads` threads (the track's
+    schedule.threads: the same on every executor, so where a job runs never changes its scores). `local` probes the sandbox here and refuses without it
     (before any student code runs); on `ray` each worker probes its own node, with this policy."""
     if settings.executor == "ray":
         from pipeline.grading.executors.ray import RayExecutor
 
-        return RayExecutor(inputs, settings, policy)
+        return RayExecutor(inputs, settings, policy, threads)
     from pipeline.grading.executors.local import LocalExecutor
 
-    return LocalExecutor(inputs, choose_isolation(policy), settings.workers)
+    return LocalExecutor(inputs, choose_isolation(policy), threads, settings.workers)

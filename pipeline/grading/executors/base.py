@@ -1,8 +1,6 @@
-"""What every executor shares: its errors and the local thread split."""
+"""What every executor shares: its errors."""
 
 from __future__ import annotations
-
-import os
 
 
 class ExecutorError(OSError):
@@ -12,8 +10,3 @@ class ExecutorError(OSError):
 
 class SubmissionTooLarge(ValueError):
     pass
-
-
-def local_threads(workers: int) -> int:
-    """TensorFlow threads per local worker, so that workers x threads <= cores."""
-    return max(1, (os.cpu_count() or 1) // workers)

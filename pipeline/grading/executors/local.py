@@ -15,7 +15,6 @@ from typing import Callable, Optional
 
 from pipeline.config import Track
 from pipeline.grading import jobs
-from pipeline.grading.executors.base import local_threads
 from pipeline.sandbox import leftovers
 from pipeline.sandbox.isolation import Isolation
 
@@ -23,10 +22,8 @@ from pipeline.sandbox.isolation import Isolation
 class LocalExecutor:
     name = "local"
 
-    def __init__(self, inputs: jobs.TrainingInputs, isolation: Isolation, workers: int = 1,
-                 threads: Optional[int] = None):
-        self.inputs, self.isolation, self.workers = inputs, isolation, workers
-        self.threads = threads or local_threads(workers)
+    def __init__(self, inputs: jobs.TrainingInputs, isolation: Isolation, threads: int, workers: int = 1):
+        self.inputs, self.isolation, self.workers, self.threads = inputs, isolation, workers, threads
         self._arrays_dir: Optional[Path] = None  # the track's arrays, written once, on first use
         self._arrays_lock = threading.Lock()
         self._spare_lock = threading.Lock()

@@ -82,7 +82,7 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, inputs: jobs.TrainingInputs, settings: Grading, policy: IsolationPolicy):
+    def __init__(self, inputs: jobs.TrainingInputs, settings: Grading, policy: IsolationPolicy, threads: int):
         ray = self.ray = _import_ray()
         self.settings = settings.ray
         self.policy, self.grader_key = policy, fingerprints.grader_fingerprint()
@@ -94,11 +94,11 @@ class RayExecutor:
             except ConnectionError as error:
                 raise ExecutorError(f"cannot reach the Ray cluster at {self.settings.address or 'RAY_ADDRESS'}: "
                                     f"{error}") from None
-        self.threads = self.settings.cpus_per_task
+        self.threads = threads  # each task reserves as many CPUs as its training has threads
         cpus = int(ray.cluster_resources().get("CPU", 0))
         if cpus < self.threads:
-            raise ExecutorError(f"the Ray cluster has {cpus} CPU(s), fewer than grading.ray.cpus_per_task "
-                                f"= {self.threads}: add nodes or lower cpus_per_task")
+            raise ExecutorError(f"the Ray cluster has {cpus} CPU(s), fewer than the track's schedule.threads "
+                                f"= {self.threads}: add nodes")
         self.workers = cpus // self.threads
         # Put once per track: every task reads the same copy from its node's object store.
         self.inputs_ref = ray.put(inputs)

@@ -246,8 +246,8 @@ def adapt_inputs(model, image_shape: tuple[int, ...], arrays: list) -> list:
     return [array.reshape((len(array), *shape)) for array in arrays]
 
 
-def validate(model, input_shape: tuple[int, ...], num_classes: int, max_trainable_params: int) -> dict:
-    """Check shapes and size against the track; return the parameter counts."""
+def check_shapes(model, input_shape: tuple[int, ...], num_classes: int) -> None:
+    """The model takes the track's images and gives one score per class."""
     shape = input_shape_for(model, input_shape)
     outputs = model(np.zeros((2, *shape), dtype=np.float32), training=False)
     if isinstance(outputs, (list, tuple, dict)):
@@ -259,15 +259,24 @@ def validate(model, input_shape: tuple[int, ...], num_classes: int, max_trainabl
             f"model output shape is {_batchless(tuple(np.shape(outputs)))}, expected (None, {num_classes}): "
             f"end with a Dense({num_classes}) layer",
         )
-    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-    total = int(model.count_params())
-    if trainable > max_trainable_params:
-        raise SubmissionFailure(
-            status.INVALID,
-            f"model has {trainable:,} trainable parameters, over this track's budget of "
-            f"{max_trainable_params:,}: make it smaller",
-        )
-    return {"trainable_params": trainable, "total_params": total}
+
+
+FIXED = "the training schedule is fixed for everyone"
+# Methods of a model class that would change how it is trained or evaluated.
+SCHEDULE_METHODS = ("train_step", "test_step", "predict_step", "compile", "fit", "evaluate", "predict",
+                    "make_train_function", "make_test_function", "make_predict_function", "compute_loss",
+                    "optimizer")
+
+
+def check_model_classes(model) -> None:
+    """A model class may not override the methods the schedule owns. Only the forward pass is
+    handed to training, so such an override would silently do nothing: say so instead."""
+    for cls in type(model).__mro__:
+        if cls.__module__.startswith(("keras", "tensorflow", "builtins")):
+            continue
+        for name in SCHEDULE_METHODS:
+            if name in vars(cls):
+                raise SubmissionFailure(status.INVALID, f"model.py's {cls.__name__} overrides {name}: {FIXED}")
 
 
 def detect_output_kind(model, sample_inputs: np.ndarray) -> str:

@@ -9,7 +9,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import Callable, NoReturn, Optional
 
 from pipeline.sandbox.trainer import quiet_logs  # noqa: F401 - first: imports TensorFlow without its start-up noise
 import keras  # noqa: E402
@@ -18,7 +18,7 @@ import tensorflow as tf  # noqa: E402
 
 from pipeline import atomic, status  # noqa: E402
 from pipeline.sandbox.exchange import (  # noqa: E402
-    CONTROL_DIR, HIDDEN_X_FILE, JOB_FILE, LOG_PREFIX, PUBLIC_FILE, STOP_FILE,
+    HIDDEN_X_FILE, JOB_FILE, LOG_PREFIX, PUBLIC_FILE, STOP_FILE,
 )
 from pipeline.sandbox.trainer import contract, errors  # noqa: E402
 
@@ -27,10 +27,9 @@ from pipeline.sandbox.trainer import contract, errors  # noqa: E402
 _write_json, _exit_now = atomic.write_json, os._exit
 
 
-def read_job(workdir: Path, poll_seconds: float = 0.01) -> dict:
-    """The job. A sandbox started ahead of its submission (grading/jobs.py) has done its imports
-    by now and waits here until it is handed one; control/stop means it is not needed after all."""
-    control = workdir / CONTROL_DIR
+def read_job(control: Path, poll_seconds: float = 0.01) -> dict:
+    """The job in a control folder. A sandbox started ahead of its submission (grading/jobs.py) has
+    done its imports by now and waits here until it is handed one; `stop` means it is not needed."""
     while not (control / JOB_FILE).exists():
         if (control / STOP_FILE).exists():
             sys.stdout.flush()
@@ -68,20 +67,21 @@ def load_arrays(workdir: Path, scaling: str):
     return x_train_f, y_train, x_val_f, y_val, x_hidden_f
 
 
-def out_of_memory(limits: dict, stage: str) -> dict:
-    """A MemoryError in student code is out_of_memory, with the track's limit."""
+def out_of_memory(limits: Optional[dict], stage: str) -> dict:
+    """A MemoryError is out_of_memory, with the track's limit where this step knows it (the build
+    step is told nothing but shapes)."""
+    allowed = f": this track allows {limits['memory_mb']} MB (limits.memory_mb)" if limits else ""
     return {"status": status.OUT_OF_MEMORY,
-            "error": f"ran out of memory while {stage}: this track allows {limits['memory_mb']} MB "
-                     f"(limits.memory_mb); make the model or the arrays it creates smaller"}
+            "error": f"ran out of memory while {stage}{allowed}; make the model or the arrays it creates smaller"}
 
 
-def out_of_disk(limits: dict) -> dict:
+def out_of_disk(limits: Optional[dict]) -> dict:
+    allowed = f"this track's limit of {limits['disk_mb']} MB" if limits else "this track's limit"
     return {"status": status.OUT_OF_DISK,
-            "error": f"wrote more than this track's limit of {limits['disk_mb']} MB of files (limits.disk_mb): "
-                     "do not write files in model.py"}
+            "error": f"wrote more than {allowed} of files (limits.disk_mb): do not write files in model.py"}
 
 
-def run_and_exit(step: Callable[[], dict], workdir: Path, result_path: Path, stage: str) -> NoReturn:
+def run_and_exit(step: Callable[[], dict], control: Path, result_path: Path, stage: str) -> NoReturn:
     """Run one step, turn every way it can end into a result, write it, and exit at once.
 
     Exiting with os._exit right after the write means no atexit hook or finaliser registered by
@@ -90,10 +90,10 @@ def run_and_exit(step: Callable[[], dict], workdir: Path, result_path: Path, sta
     try:
         result = step()
     except MemoryError:
-        result = out_of_memory(read_job(workdir)["limits"], stage)
+        result = out_of_memory(read_job(control).get("limits"), stage)
     except OSError as error:
         if error.errno == errno.ENOSPC:  # the scratch space is full
-            result = out_of_disk(read_job(workdir)["limits"])
+            result = out_of_disk(read_job(control).get("limits"))
         else:
             traceback.print_exc()
             result = {"status": status.CRASHED, "error": f"the submission failed: {contract.describe_error(error)}"}

@@ -1,18 +1,20 @@
-"""The train step: load the built model, compile it with the track's schedule, train it, and write
-predictions for the hidden inputs. It never sees hidden labels.
+"""The train step: load what the build step handed over, initialise it, train it on the track's
+schedule, and write predictions for the hidden inputs. It never sees hidden labels, and no student
+code ever runs in it.
 
     python -m pipeline.sandbox.trainer train <submission_dir> <workdir>
 
-It starts in a fresh process and loads build/model.keras (written by the build step, build.py)
-in Keras' safe mode, *without importing model.py*: a model made of Keras' own layers trains with
-no student code in the process, so the schedule and every figure reported are the trainer's.
-Only a model whose classes are the student's own (custom layers, subclassed models) needs
-model.py imported here; then fair_play.py proves the schedule was kept, and the result says
-`custom_code: true`. Results travel back through files in out/, never through stdout.
+model.py is never imported here. The build step hands over data only (tracing.py): a Keras config,
+rebuilt in safe mode from Keras' own classes, or a custom model traced to graphs, checked against
+an op allow-list and run by a project layer (traced_model.py). Every weight starts from its
+initialiser with the track's seed (initial_weights.py), every parameter is counted here, and the
+times are measured here, so each figure in the result is the trainer's own. Results travel back
+through files in out/, never through stdout.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -26,10 +28,11 @@ import tensorflow as tf  # noqa: E402
 
 from pipeline import atomic, status  # noqa: E402
 from pipeline.sandbox.exchange import (  # noqa: E402
-    BUILD_DIR, BUILT_MODEL_FILE, CONTROL_DIR, GO_FILE, LOG_PREFIX, STOP_FILE, MODEL_CONFIG_FILE, NON_TRAINABLE_PREFIX, OUT_DIR, PREDICTIONS_FILE,
-    RESULT_FILE, SUMMARY_FILE, TRAINABLE_PREFIX, VAL_PREDICTIONS_FILE, WEIGHTS_FILE,
+    BUILD_DIR, CONTROL_DIR, GO_FILE, LOG_PREFIX, MAX_BUILD_FILE_BYTES, MODEL_CONFIG_FILE, MODEL_CONFIG_FROM_BUILD,
+    NON_TRAINABLE_PREFIX, OUT_DIR, PREDICTIONS_FILE, RESULT_FILE, STOP_FILE, SUMMARY_FILE, TRACED_MANIFEST,
+    TRAINABLE_PREFIX, VAL_PREDICTIONS_FILE, WEIGHTS_FILE,
 )
-from pipeline.sandbox.trainer import contract, fair_play  # noqa: E402
+from pipeline.sandbox.trainer import contract, initial_weights, traced_model  # noqa: E402
 from pipeline.status import SubmissionFailure  # noqa: E402
 
 OPTIMIZERS = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
@@ -64,44 +67,51 @@ class EpochLog(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def student_objects(module) -> dict:
-    """The classes and functions model.py defines: what Keras needs to load a model that uses them."""
-    return {name: value for name, value in vars(module).items()
-            if callable(value) and getattr(value, "__module__", None) == module.__name__}
+def load_keras_config(path: Path):
+    """A model of Keras' own layers, rebuilt from its config in safe mode: no student class, no
+    Lambda code, every seed the track's, every weight fresh from its initialiser."""
+    if path.stat().st_size > MAX_BUILD_FILE_BYTES:
+        raise SubmissionFailure(status.INVALID, f"the model's configuration is over {MAX_BUILD_FILE_BYTES // 2**20} MB")
+    try:
+        config = json.loads(path.read_text())
+    except ValueError:
+        raise SubmissionFailure(status.INVALID, "the build step's model configuration is not JSON") from None
+    config = initial_weights.sanitised(config)
+    try:
+        return keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except Exception as error:  # noqa: BLE001 - a config naming anything but Keras' own classes
+        raise SubmissionFailure(status.INVALID, "the model's configuration does not load with Keras' own classes "
+                                                f"({type(error).__name__}): {str(error)[:200]}") from None
 
 
-def load_built_model(submission_dir: Path, workdir: Path, job: dict):
-    """(model, custom_code): the build step's model, loaded without student code where possible.
-
-    1. build/model.keras in safe mode, no custom objects: Keras' own layers only, no student code.
-    2. The same file with the classes model.py defines (custom layers, subclassed models).
-    3. The model built again by model.py (a model Keras could not save, or a Lambda layer, whose
-       code safe mode refuses to load from a file): student code, as in 2.
-    Each attempt starts from the schedule's seed, so it is deterministic whichever one succeeds.
-    """
-    seed = job["schedule"]["seed"]
-    path = workdir / BUILD_DIR / BUILT_MODEL_FILE
-    if path.is_file():
-        keras.utils.set_random_seed(seed)
-        try:
-            return keras.saving.load_model(path, compile=False, safe_mode=True), False
-        except Exception as error:  # noqa: BLE001 - unknown classes, Lambda layers: try with the student's code
-            print(f"{LOG_PREFIX}the saved model does not load without model.py's own code "
-                  f"({type(error).__name__}), so model.py is imported here too", flush=True)
-    module = contract.load_module(submission_dir, None)
-    if path.is_file():
-        keras.utils.set_random_seed(seed)
-        try:
-            return keras.saving.load_model(path, compile=False, safe_mode=True,
-                                           custom_objects=student_objects(module)), True
-        except Exception:  # noqa: BLE001
-            pass
-    keras.utils.set_random_seed(seed)
-    return contract.build(module, tuple(job["input_shape"]), job["num_classes"]), True
+def load_built_model(workdir: Path, seed: int, image_shape: tuple[int, ...]):
+    """(model, traced, constant values) from what the build step handed over; the weights are new."""
+    build_dir = workdir / BUILD_DIR
+    keras.utils.set_random_seed(seed)  # every initialiser draws from the track's seed, in order
+    if (build_dir / MODEL_CONFIG_FROM_BUILD).is_file():
+        model = load_keras_config(build_dir / MODEL_CONFIG_FROM_BUILD)
+        if not model.built:
+            model.build((None, *contract.input_shape_for(model, image_shape)))
+        return model, False, 0
+    if (build_dir / TRACED_MANIFEST).is_file():
+        model, constants = traced_model.load(build_dir, seed)
+        return model, True, constants
+    raise SubmissionFailure(status.INVALID, "the build step handed over no model")
 
 
-def steps_per_epoch(train_size: int, batch_size: int) -> int:
-    return math.ceil(train_size / batch_size)
+def count_parameters(model, traced: bool, constant_values: int) -> dict:
+    """Every parameter, counted here: each weight, trainable or not, and the values a traced graph's
+    large constants hold (a random-number state is not a parameter)."""
+    if traced:
+        layer = model.get_layer("traced_model")
+        weights = [w for w, spec in zip(layer.graph_weights, layer.specs) if not spec["initializer"].get(
+            initial_weights.SEED_STATE)]
+        trainable = sum(int(np.prod(w.shape)) for w in weights if w.trainable)
+        total = sum(int(np.prod(w.shape)) for w in weights) + constant_values
+    else:
+        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        total = sum(int(np.prod(w.shape)) for w in model.weights)
+    return {"trainable_params": trainable, "total_params": total, "constant_params": constant_values}
 
 
 def save_weights(model, path: Path) -> None:
@@ -124,9 +134,9 @@ def wait_for_the_build(workdir: Path, poll_seconds: float = 0.02) -> bool:
         time.sleep(poll_seconds)
 
 
-def train_submission(submission_dir: Path, workdir: Path, originals: fair_play.Originals) -> dict:
+def train_submission(workdir: Path) -> dict:
     """Load, validate, train and predict; return the result dict (status ok or a failure)."""
-    job = runtime.read_job(workdir)
+    job = runtime.read_job(workdir / CONTROL_DIR)
     schedule, limits = job["schedule"], job["limits"]
     runtime.configure_runtime(schedule["seed"], job["threads"])
     out_dir = workdir / OUT_DIR
@@ -138,12 +148,12 @@ def train_submission(submission_dir: Path, workdir: Path, originals: fair_play.O
 
     result: dict = {"status": status.OK, "error": None}
     try:
-        model, custom_code = load_built_model(submission_dir, workdir, job)
-        result["custom_code"] = custom_code
-        if custom_code:
-            originals.check()
-            fair_play.check_model_classes(model)
-        result.update(contract.validate(model, input_shape, num_classes, limits["max_trainable_params"]))
+        model, traced, constant_values = load_built_model(workdir, schedule["seed"], input_shape)
+        result["custom_code"] = traced
+        contract.check_shapes(model, input_shape, num_classes)
+        result.update(count_parameters(model, traced, constant_values))
+        if result["total_params"] > limits["max_params"]:
+            raise SubmissionFailure(status.INVALID, over_budget(result, limits["max_params"]))
         # The same pixels in the layout the model takes: (28, 28), (28, 28, 1) or (784,).
         x_train_f, x_val_f, x_hidden_f = contract.adapt_inputs(model, input_shape, [x_train_f, x_val_f, x_hidden_f])
         result["output_kind"] = contract.detect_output_kind(model, x_train_f[:32])
@@ -156,8 +166,8 @@ def train_submission(submission_dir: Path, workdir: Path, originals: fair_play.O
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
     (out_dir / SUMMARY_FILE).write_text("\n".join(lines) + "\n")
     write_model_config(model, out_dir / MODEL_CONFIG_FILE)
-    print(f"{LOG_PREFIX}model: {result['trainable_params']:,} trainable parameters, outputs {result['output_kind']}"
-          + (" (custom code: its classes come from model.py)" if custom_code else ""), flush=True)
+    print(f"{LOG_PREFIX}model: {result['total_params']:,} parameters ({result['trainable_params']:,} trainable), "
+          f"outputs {result['output_kind']}" + (" (custom code, traced to a graph)" if traced else ""), flush=True)
 
     model.compile(
         optimizer=make_optimizer(schedule["optimizer"], schedule["learning_rate"]),
@@ -178,7 +188,7 @@ def train_submission(submission_dir: Path, workdir: Path, originals: fair_play.O
         )
     except (MemoryError, tf.errors.ResourceExhaustedError):
         return {**result, **runtime.out_of_memory(limits, "training")}
-    except Exception as error:  # noqa: BLE001 - a student layer can fail in any way during fit
+    except Exception as error:  # noqa: BLE001 - a traced graph can fail on real batches
         return {**result, "status": status.CRASHED, "error": f"training failed: {type(error).__name__}: {error}"}
     result["train_seconds"] = time.perf_counter() - started
     result["history"] = {k: [float(v) for v in values] for k, values in history.history.items()}
@@ -187,13 +197,6 @@ def train_submission(submission_dir: Path, workdir: Path, originals: fair_play.O
     if epoch_log.diverged or not np.all(np.isfinite(result["history"].get("loss", [0.0]))):
         return {**result, "status": status.DIVERGED,
                 "error": "the training loss became NaN or infinite: check activations and initialisation"}
-    if custom_code:
-        try:
-            originals.check()
-            fair_play.check_optimizer(model, OPTIMIZERS[schedule["optimizer"]], schedule["learning_rate"],
-                                      schedule["epochs"] * steps_per_epoch(len(y_train), schedule["batch_size"]))
-        except SubmissionFailure as failure:
-            return {**result, "status": failure.status, "error": failure.message}
     result["validation_accuracy"] = result["history"]["val_accuracy"][-1]
     save_weights(model, out_dir / WEIGHTS_FILE)
 
@@ -224,13 +227,15 @@ def write_model_config(model, path: Path) -> None:
         print(f"{LOG_PREFIX}architecture not serialisable, no duplicate check: {type(error).__name__}", flush=True)
 
 
+def over_budget(counts: dict, budget: int) -> str:
+    extra = (f", {counts['constant_params']:,} of them in constants of its traced graph"
+             if counts.get("constant_params") else "")
+    return (f"model has {counts['total_params']:,} parameters{extra} (trainable or not, all count), over this "
+            f"track's budget of {budget:,}: make it smaller")
+
+
 def main(argv: list[str]) -> int:
-    submission_dir, workdir = Path(argv[0]), Path(argv[1])
-    # Taken before any student code is imported: what the schedule relies on, as Keras made it.
-    originals = fair_play.Originals({"trainer.make_optimizer": (sys.modules[__name__], "make_optimizer"),
-                                     "trainer.EpochLog.on_epoch_end": (EpochLog, "on_epoch_end"),
-                                     "trainer.save_weights": (sys.modules[__name__], "save_weights")})
+    workdir = Path(argv[1])
     out_dir = workdir / OUT_DIR
     out_dir.mkdir(exist_ok=True)
-    runtime.run_and_exit(lambda: train_submission(submission_dir, workdir, originals), workdir,
-                         out_dir / RESULT_FILE, "training")
+    runtime.run_and_exit(lambda: train_submission(workdir), workdir / CONTROL_DIR, out_dir / RESULT_FILE, "training")

@@ -1,0 +1,127 @@
+"""The operations a traced custom model may contain, and the size of what its graph carries.
+
+A custom model reaches the train step as a TensorFlow graph (tracing.py writes it in the build
+step). The train step checks it here before anything of it runs: every operation, in the graph
+and in the functions it calls (loops, conditions), must be on the allow-list below. What is left
+out is what would let a graph act outside the arithmetic the trainer feeds it: Python callbacks,
+files, printing, variables of its own, and random numbers not driven by the seed state the
+trainer passes in. The same check runs in the build step too, only so that a student hears about
+a problem at once; the train step's check is the one that counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+import numpy as np
+
+# A constant of at most this many values is a hyperparameter (a shape, a scale, a 3x3 filter);
+# a larger one counts as parameters, as a weight would.
+SMALL_CONSTANT = 64
+
+# Arithmetic, shapes, activations, reductions, convolutions, pooling, control flow and the
+# stateless random ops that Keras' own seeded layers (Dropout, noise) trace to.
+ALLOWED_OPS = frozenset("""
+Abs Acos Acosh Add AddN AddV2 All Any ApproximateEqual ArgMax ArgMin Asin Asinh Atan Atan2 Atanh
+AvgPool AvgPool3D AvgPoolGrad BatchMatMul BatchMatMulV2 BatchMatMulV3 BiasAdd BiasAddGrad BiasAddV1
+BroadcastArgs BroadcastGradientArgs BroadcastTo Bucketize Cast Ceil CheckNumerics ClipByValue Complex
+ComplexAbs Concat ConcatOffset ConcatV2 Conj Const Conv2D Conv2DBackpropFilter Conv2DBackpropInput
+Conv3D Cos Cosh Cumprod Cumsum DepthToSpace DepthwiseConv2dNative DepthwiseConv2dNativeBackpropFilter
+DepthwiseConv2dNativeBackpropInput Diag DiagPart Digamma Div DivNoNan DynamicStitch Einsum Elu EluGrad
+Empty EnsureShape Enter Equal Erf Erfc Exit Exp ExpandDims Expm1 ExtractImagePatches Fill Floor FloorDiv
+FloorMod FusedBatchNorm FusedBatchNormV2 FusedBatchNormV3 Gather GatherNd GatherV2 Greater GreaterEqual
+Identity IdentityN If Imag InvertPermutation IsFinite IsInf IsNan L2Loss LeakyRelu LeakyReluGrad Less
+LessEqual Lgamma LinSpace Log Log1p LogSoftmax LogicalAnd LogicalNot LogicalOr LoopCond LRN MatMul
+MatrixBandPart MatrixDiag MatrixDiagPart MatrixDiagPartV3 MatrixDiagV3 Max MaxPool MaxPool3D MaxPoolGrad
+MaxPoolV2 MaxPoolWithArgmax Maximum Mean Merge Min Minimum MirrorPad Mod Mul MulNoNan Neg NextIteration
+NoOp NotEqual OneHot OnesLike Pack Pad PadV2 PartitionedCall Placeholder PlaceholderWithDefault Pow
+PreventGradient Prod Range Rank Real RealDiv Reciprocal Relu Relu6 Relu6Grad ReluGrad Reshape
+ResizeBilinear ResizeNearestNeighbor Reverse ReverseV2 Rint Round Rsqrt Select SelectV2 Selu Shape
+ShapeN Sigmoid SigmoidGrad Sign Sin Sinh Size Slice Snapshot Softmax SoftmaxCrossEntropyWithLogits
+Softplus Softsign SpaceToDepth Split SplitV Sqrt Square SquaredDifference Squeeze StatefulPartitionedCall StatelessIf
+StatelessMultinomial StatelessRandomBinomial StatelessRandomGetAlg StatelessRandomGetKeyCounter
+StatelessRandomGetKeyCounterAlg StatelessRandomNormal StatelessRandomNormalV2 StatelessRandomUniform
+StatelessRandomUniformFullInt StatelessRandomUniformFullIntV2 StatelessRandomUniformInt
+StatelessRandomUniformIntV2 StatelessRandomUniformV2 StatelessTruncatedNormal StatelessTruncatedNormalV2
+StatelessWhile StopGradient StridedSlice StridedSliceGrad Sub Sum Switch Tan Tanh TanhGrad Tile TopKV2
+Transpose TruncateDiv TruncateMod Unpack UnsortedSegmentMax UnsortedSegmentMin UnsortedSegmentSum
+Where While Xdivy Xlog1py Xlogy ZerosLike
+""".split())
+
+# Why the commonest refused operations are refused, in the words a student needs.
+REFUSED = {
+    "PyFunc": "runs Python at training time (tf.py_function / tf.numpy_function): write it with keras.ops",
+    "PyFuncStateless": "runs Python at training time (tf.numpy_function): write it with keras.ops",
+    "EagerPyFunc": "runs Python at training time (tf.py_function): write it with keras.ops",
+    "ReadVariableOp": "reads a variable of its own: create weights with self.add_weight in build()",
+    "AssignVariableOp": "changes a variable while it runs: only the trainer updates weights",
+    "AssignAddVariableOp": "changes a variable while it runs: only the trainer updates weights",
+    "AssignSubVariableOp": "changes a variable while it runs: only the trainer updates weights",
+    "VarHandleOp": "creates a variable of its own: create weights with self.add_weight in build()",
+    "Print": "prints while it runs (tf.print): remove it",
+    "PrintV2": "prints while it runs (tf.print): remove it",
+    "StringFormat": "formats text while it runs (tf.print): remove it",
+    "ReadFile": "reads files while it runs: a model gets nothing but its input",
+    "WriteFile": "writes files while it runs: remove it",
+    "ImmutableConst": "maps a file into memory: a model gets nothing but its input",
+    "RandomUniform": "draws random numbers with a seed of its own: use keras.random with a keras.random.SeedGenerator",
+    "RandomStandardNormal": "draws random numbers with a seed of its own: use keras.random with a "
+                            "keras.random.SeedGenerator",
+    "TruncatedNormal": "draws random numbers with a seed of its own: use keras.random with a "
+                       "keras.random.SeedGenerator",
+    "RandomUniformInt": "draws random numbers with a seed of its own: use keras.random with a "
+                        "keras.random.SeedGenerator",
+}
+
+
+@dataclass(frozen=True)
+class GraphFacts:
+    """What the check found: the first refused operation (or None) and the large constants' size."""
+
+    problem: Optional[str]
+    constant_values: int  # values in constants larger than SMALL_CONSTANT, counted as parameters
+
+
+def _all_nodes(graph_def) -> Iterable[tuple[str, object]]:
+    """(where, node) for every node of the graph and of every function in its library."""
+    for node in graph_def.node:
+        yield "", node
+    for function in graph_def.library.function:
+        for node in function.node_def:
+            yield function.signature.name, node
+
+
+def layer_of(node_name: str, layer_classes: dict[str, str]) -> Optional[str]:
+    """The student's class whose call() made this node, from the Keras name scope in its name
+    ("net/my_scale/mul" -> "MyScale"): the innermost scope that is a layer of the model."""
+    for part in reversed(node_name.split("/")[:-1]):
+        if part in layer_classes:
+            return layer_classes[part]
+    return None
+
+
+def constant_size(node) -> int:
+    shape = node.attr["value"].tensor.tensor_shape
+    if shape.unknown_rank:
+        return 0
+    return int(np.prod([dim.size for dim in shape.dim], dtype=np.int64))
+
+
+def check_graph(graph_def, layer_classes: dict[str, str], source_name: str = "model.py") -> GraphFacts:
+    """Every operation on the allow-list? Returns the first problem in a student's words, and the
+    number of values the graph's large constants carry."""
+    problem, constants = None, 0
+    for where, node in _all_nodes(graph_def):
+        if node.op == "Const":
+            size = constant_size(node)
+            if size > SMALL_CONSTANT:
+                constants += size
+            continue
+        if problem is None and node.op not in ALLOWED_OPS:
+            owner = layer_of(node.name, layer_classes)
+            place = f"{source_name}, {owner}.call" if owner else source_name
+            reason = REFUSED.get(node.op, f"uses the TensorFlow operation {node.op}, which grading does not allow: "
+                                          "write the layer with keras.ops")
+            problem = f"{place}: {reason}"
+    return GraphFacts(problem, constants)
