@@ -170,11 +170,14 @@ def copy_stage_files(ws: Path) -> None:
 
 
 def refresh_code(ws: Path) -> None:
-    """The cached workspace measures today's pipeline/, stages and .dvcignore: copy them in again (a
-    changed grader re-grades every current submission in the next `dvc repro`, as in a course)."""
+    """The cached workspace measures today's pipeline/, stages, .dvcignore and params.yaml: write
+    them again (a changed grader re-grades every current submission in the next `dvc repro`, as in
+    a course; params.yaml in today's format, with the same values, re-runs nothing)."""
     shutil.rmtree(ws / "pipeline")
     shutil.copytree(REPO / "pipeline", ws / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     copy_stage_files(ws)
+    workers = yaml.safe_load((ws / "params.yaml").read_text())["grading"]["workers"]
+    (ws / "params.yaml").write_text(yaml.safe_dump(cohort_params(workers), sort_keys=False))
 
 
 def regraded_count(output: str) -> int:
