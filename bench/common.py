@@ -37,8 +37,15 @@ def median(values):
 # Workspaces and timed commands.
 
 
-def references() -> list[Path]:
-    return sorted(p for p in (REPO / "submissions").iterdir() if (p / "model.py").is_file())
+def references(custom: bool = False) -> list[Path]:
+    """The reference submissions; with `custom`, also the bench's custom-layer one (a traced graph)."""
+    folders = [REPO / "submissions"] + ([REPO / "bench" / "submissions"] if custom else [])
+    return sorted((p for folder in folders for p in folder.iterdir() if (p / "model.py").is_file()),
+                  key=lambda p: p.name)
+
+
+def is_custom(name: str) -> bool:
+    return name.startswith("custom_")
 
 
 def is_cnn(name: str) -> bool:
@@ -169,9 +176,10 @@ def bare_cmd(prepared: Path, submission: Path, schedule: dict, threads: int, pyt
 
 
 def bare_env(schedule: dict, threads: int, backend: str = "tensorflow") -> dict:
-    # What the sandbox sets for the trainer: same hash seed, OpenMP threads and log level.
+    # What the sandbox sets for the trainer: same hash seed, OpenMP threads, oneDNN kernels and log
+    # level, so the ratio is the grader's overhead (the kernel cap's own cost is measured apart).
     return environment({"PYTHONHASHSEED": str(schedule["seed"]), "OMP_NUM_THREADS": str(threads),
-                        "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": backend})
+                        "ONEDNN_MAX_CPU_ISA": "AVX2", "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": backend})
 
 
 def parse_bare(output: str) -> dict:

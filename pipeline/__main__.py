@@ -234,9 +234,12 @@ def cmd_new(args, params) -> int:
 def cmd_site(args, params, ranked_tables: dict | None = None) -> int:
     from pipeline.reporting import site
 
+    key, where = site.resolve_key()  # GRADEBENCH_SITE_KEY, else .gradebench/site-key (created on the first run)
+    print(where)
     print("\n".join(site.build_site(RESULTS, SUBMISSIONS, Path("site"), list(params.tracks),
-                                    params.leaderboard.reveal_private, params.site.show_ids, site.key_from_env(),
-                                    ranked_tables=ranked_tables, feedback_root=FEEDBACK)))
+                                    params.leaderboard.reveal_private, params.site.show_ids, key,
+                                    ranked_tables=ranked_tables, context=site.track_context(params, DATA_PREPARED),
+                                    grades=params.grades, feedback_root=FEEDBACK)))
     return 0
 
 
@@ -311,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     rerun_parser.set_defaults(handler=cmd_rerun)
 
     commands.add_parser("site", help="render site/: public leaderboard, its history, private feedback pages "
-                        "(needs GRADEBENCH_SITE_KEY)").set_defaults(handler=cmd_site)
+                        "(key: GRADEBENCH_SITE_KEY, else .gradebench/site-key)").set_defaults(handler=cmd_site)
     commands.add_parser("report", help="leaderboard, then site, in one process (the DVC stage `report`)"
                         ).set_defaults(handler=cmd_report)
     from pipeline.course import cli as course_cli  # `collect`: pipeline/course/cli.py

@@ -82,6 +82,9 @@ class Limits(_Strict):
     memory_mb: int = Field(default=6144, ge=256)
     # Every parameter counts, trainable or not, and so do the values in a traced graph's constants.
     max_params: int = Field(default=5_000_000, ge=1)
+    # Values a traced custom model may carry in constants (arrays in call(), not weights): more
+    # would be knowledge that never trained on the schedule, such as a network trained at home.
+    max_constant_params: int = Field(default=1024, ge=0)
     log_tail_bytes: int = Field(default=20_000, ge=1000)
     # Processes plus threads at once; TensorFlow itself needs a few dozen, a fork bomb far more.
     max_processes: int = Field(default=256, ge=32)

@@ -1,7 +1,9 @@
 """collect: bring student hand-ins (git repositories, Moodle and Canvas exports) into submissions/<id>/.
 
 One module per job: settings (the `course:` section of params.yaml), roster (roster.csv),
-deadlines (late-policy arithmetic), git_intake and lms_intake (reading the sources), collect
-(choosing what to write and writing it safely), lateness (reading the record back for grading)
-and cli (the `collect` command).
+deadlines (late-policy arithmetic), handin_names (what file names in a hand-in mean), git_intake
+and lms_intake (reading the sources, the latter within the archive limits), lms_times (the LMS's
+own submission times), git_checks (histories to look at), collect_git and collect_lms (choosing
+each student's hand-in), collect (the report and writing it safely), lateness (reading the record
+back for grading) and cli (the `collect` command).
 """

@@ -1,8 +1,9 @@
 """`python -m pipeline collect {git,moodle,canvas}`: the command, its summary and its exit codes.
 
 Exit status: 0 the collect ran (students that could not be collected are listed, not errors);
-2 a user mistake (no course: section, a bad roster, an unknown track, a zip that is not one),
-printed as one line without a traceback.
+2 a user mistake (no course: section, a bad roster, an unknown track, a zip that is not one or is
+a partial download, an export over course.max_export_mb or max_export_entries, an unreadable
+--times file, an unreachable course.template), printed as one line without a traceback.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.course import collect, roster
+from pipeline.course import collect, collect_git, collect_lms, roster
 from pipeline.course.lms_intake import ExportError
+from pipeline.course.lms_times import TimesError
 
 SUBMISSIONS = Path("submissions")
 # Mirrored repositories live here, outside submissions/ (git-ignored): cloned once, fetched after.
@@ -22,7 +24,8 @@ EXIT_OK, EXIT_USAGE = 0, 2
 EXAMPLES = """examples:
   python -m pipeline collect git --track mnist                 # every roster repo, mnist's deadline
   python -m pipeline collect moodle export.zip --track mnist   # a Moodle "download all submissions"
-  python -m pipeline collect canvas submissions.zip --track notmnist
+  python -m pipeline collect canvas submissions.zip --track notmnist --times submissions.json
+  python -m pipeline collect moodle export.zip --times grading-worksheet.csv
 """
 
 
@@ -42,6 +45,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("source", choices=["git", "moodle", "canvas"],
                         help="git: every roster repo; moodle/canvas: an assignment export zip")
     parser.add_argument("export", nargs="?", type=Path, help="the export zip (moodle and canvas only)")
+    parser.add_argument("--times", type=Path, action="append", default=[], metavar="FILE",
+                        help="the LMS's own submission times: Canvas's Submissions API JSON (or a CSV of it), "
+                             "Moodle's grading worksheet CSV; repeat for several files")
     parser.add_argument("--track", default=None,
                         help="whose deadline applies (course.deadlines); default: the only one, if there is one")
     parser.set_defaults(handler=run)
@@ -52,7 +58,7 @@ def run(args, params) -> int:
     """Collect from args.source with params.course; print the summary. See the module doc for exits."""
     try:
         report = _collect(args, params)
-    except (UsageError, roster.RosterError, ExportError) as error:
+    except (UsageError, roster.RosterError, ExportError, TimesError, collect_git.TemplateError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     print_report(report)
@@ -83,6 +89,8 @@ def _collect(args, params) -> collect.CollectReport:
                          "params.yaml) naming the roster and the deadlines")
     if args.source == "git" and args.export is not None:
         raise UsageError("collect git takes no file: it reads every repo in the roster")
+    if args.source == "git" and args.times:
+        raise UsageError("--times is for Canvas and Moodle exports; git's times are its commit times")
     if args.source != "git" and args.export is None:
         raise UsageError(f"collect {args.source} needs the export zip, e.g. "
                          f"python -m pipeline collect {args.source} export.zip --track mnist")
@@ -90,9 +98,9 @@ def _collect(args, params) -> collect.CollectReport:
     students = roster.load_roster(course.roster)
     unknown = sorted(set(course.extensions) - {student.student_id for student in students})
     if args.source == "git":
-        report = collect.collect_git(students, course, track, SUBMISSIONS, REPO_CACHE)
+        report = collect_git.collect_git(students, course, track, SUBMISSIONS, REPO_CACHE)
     else:
-        report = collect.collect_lms(args.source, args.export, students, course, track, SUBMISSIONS)
+        report = collect_lms.collect_lms(args.source, args.export, students, course, track, SUBMISSIONS, args.times)
     if unknown:
         report.notes.append(f"course.extensions names student(s) not on the roster: {unknown}")
     if track:
@@ -113,6 +121,8 @@ def print_report(report: collect.CollectReport) -> None:
         print(f"  {result.student_id:<{width}}  {label:<17} {result.detail}")
         for warning in result.warnings:
             print(f"  {'':<{width}}  {'':<17} warning: {warning}")
+        for check in result.checks:
+            print(f"  {'':<{width}}  {'':<17} {check}")
     for entry in report.unmatched:
         print(f"unmatched: {entry}")
     for entry in report.refused:
@@ -122,4 +132,5 @@ def print_report(report: collect.CollectReport) -> None:
           f"({report.count(Outcome.UPDATED)} of them updated), {report.count(Outcome.UNCHANGED)} unchanged, "
           f"{report.late} late, {report.count(Outcome.REJECTED)} rejected, {report.count(Outcome.SKIPPED)} skipped, "
           f"{report.count(Outcome.MISSING)} with no hand-in, {len(report.unmatched)} unmatched, "
-          f"{len(report.refused)} refused entr{'y' if len(report.refused) == 1 else 'ies'}")
+          f"{len(report.refused)} refused entr{'y' if len(report.refused) == 1 else 'ies'}, "
+          f"{report.to_check} to check")

@@ -1,4 +1,7 @@
-"""Collect: choose each student's hand-in, assess its lateness, and write submissions/<id>/ safely.
+"""Collect's common ground: outcomes, the summary's report, and writing submissions/<id>/ safely.
+
+collect_git and collect_lms choose each student's hand-in and assess its lateness; this module
+writes what they chose.
 
 Writing is idempotent: a folder whose files already hold exactly the bytes to write is not touched
 at all (so its result cache stays valid and nothing re-grades); a changed one has its collected
@@ -21,12 +24,12 @@ from typing import Optional
 
 import yaml
 
-from pipeline.course import deadlines, git_intake, lms_intake
+from pipeline.course import deadlines
+from pipeline.course.handin_names import META_FILE, MODEL_FILES
 from pipeline.course.lateness import RECORD_FILE
-from pipeline.course.roster import SAFE_ID, Student, name_key, name_keys
-from pipeline.course.settings import CourseSettings
+from pipeline.course.roster import SAFE_ID, Student
 
-MANAGED_FILES = (*git_intake.MODEL_FILES, git_intake.META_FILE, RECORD_FILE)
+MANAGED_FILES = (*MODEL_FILES, META_FILE, RECORD_FILE)
 RECORD_HEADER = ("# Written by `python -m pipeline collect`: what was handed in, when, and how late.\n"
                  "# Do not edit; change course: in params.yaml or the source and collect again.\n")
 
@@ -49,6 +52,7 @@ class StudentResult:
     detail: str  # one line: commit/file and lateness, or why it was skipped
     lateness: deadlines.Lateness = deadlines.ON_TIME
     warnings: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)  # "check: ..." lines: look at this history
 
 
 @dataclass
@@ -61,6 +65,10 @@ class CollectReport:
 
     def count(self, *outcomes: Outcome) -> int:
         return sum(result.outcome in outcomes for result in self.results)
+
+    @property
+    def to_check(self) -> int:
+        return sum(bool(result.checks) for result in self.results)
 
     @property
     def late(self) -> int:
@@ -80,13 +88,23 @@ def render_record(record: dict, files: dict[str, bytes]) -> bytes:
     """submission.yaml's bytes: deterministic (no collection time), so an unchanged hand-in
     produces an identical record and nothing is rewritten."""
     full = {**record, "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}}
-    return (RECORD_HEADER + yaml.safe_dump(full, sort_keys=False, allow_unicode=True)).encode("utf-8")
+    # width: one line per check, however long, so that a record reads (and diffs) line by line.
+    return (RECORD_HEADER + yaml.safe_dump(full, sort_keys=False, allow_unicode=True, width=10_000)).encode("utf-8")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _umask_mode() -> int:
+    """0o666 less the process umask: the mode any new file of the instructor's gets (0644 under 022)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write(path: Path, data: bytes) -> None:
     # A temporary file in the same folder, then a rename: a reader (or a crash) never sees half a file.
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
+        # mkstemp makes it 0600; collected files are ordinary repository files.
+        os.fchmod(handle, _umask_mode())
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
         os.replace(temporary, path)
@@ -123,7 +141,7 @@ def write_submission(submissions_dir: Path, student_id: str, files: dict[str, by
     # next collect sees the difference and finishes the job.
     for name in sorted(files, key=lambda name: name != RECORD_FILE):
         if existing.get(name) != files[name]:
-            _atomic_write(folder / name, files[name])
+            atomic_write(folder / name, files[name])
     for name in set(existing) - set(files):
         (folder / name).unlink()
     return Outcome.UPDATED if existing else Outcome.COLLECTED
@@ -150,146 +168,48 @@ def vet_meta(data: bytes, student_id: str) -> Optional[str]:
     return None
 
 
-def _finish(submissions_dir: Path, student: Student, files: dict[str, bytes], record: dict,
-            lateness: deadlines.Lateness, detail: str, warnings: list[str]) -> StudentResult:
+def finish(submissions_dir: Path, student: Student, files: dict[str, bytes], record: dict,
+            lateness: deadlines.Lateness, detail: str, warnings: list[str],
+            checks: Optional[list[str]] = None) -> StudentResult:
     """Vet meta.yaml, write the folder and say what happened."""
     files = dict(files)
-    if git_intake.META_FILE in files:
-        problem = vet_meta(files[git_intake.META_FILE], student.student_id)
+    checks = list(checks or [])
+    if META_FILE in files:
+        problem = vet_meta(files[META_FILE], student.student_id)
         if problem:
             warnings.append(problem)
-            del files[git_intake.META_FILE]
-    files[RECORD_FILE] = render_record(record, files)
+            del files[META_FILE]
+    files[RECORD_FILE] = render_record({**record, "checks": checks}, files)
     try:
         outcome = write_submission(submissions_dir, student.student_id, files)
     except (WriteRefused, OSError) as error:
-        return StudentResult(student.student_id, Outcome.SKIPPED, str(error), lateness, warnings)
-    return StudentResult(student.student_id, outcome, detail, lateness, warnings)
+        return StudentResult(student.student_id, Outcome.SKIPPED, str(error), lateness, warnings, checks)
+    return StudentResult(student.student_id, outcome, detail, lateness, warnings, checks)
 
 
-def _lateness_record(submitted_at, deadline, lateness: deadlines.Lateness, track: Optional[str]) -> dict:
+def previous_record(submissions_dir: Path, student_id: str) -> dict:
+    """The student's submission.yaml as the last collect wrote it ({} if none or unreadable)."""
+    path = submissions_dir / student_id / RECORD_FILE
+    if not path.is_file() or path.is_symlink():
+        return {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def lateness_record(submitted_at, deadline, lateness: deadlines.Lateness, track: Optional[str]) -> dict:
     return {"submitted_at": iso(submitted_at), "track": track if deadline else None, "deadline": iso(deadline),
             "late": lateness.late, "late_days": lateness.late_days, "penalty": lateness.penalty}
 
 
-def collect_git_student(student: Student, course: CourseSettings, track: Optional[str], submissions_dir: Path,
-                        cache_root: Path) -> StudentResult:
-    """One student's repository: sync, choose the commit, read, write. Never raises for bad repositories."""
-    if not student.repo:
-        return StudentResult(student.student_id, Outcome.SKIPPED, "no repo in the roster")
-    cache = cache_root / git_intake.cache_name(student.student_id)
-    try:
-        git_intake.sync(student.repo, cache)
-        history = git_intake.commits(cache)
-        deadline = course.deadline(track, student.student_id)
-        last = deadlines.cutoff(deadline, course.late_policy)
-        newest = git_intake.latest_at_or_before(history, None)
-        chosen = git_intake.latest_at_or_before(history, last)
-        warnings = []
-        if chosen is None:
-            lateness = deadlines.assess(newest.time, deadline, course.late_policy)
-            return StudentResult(student.student_id, Outcome.REJECTED,
-                                 f"every commit is past the late policy's last day {iso(last)} (newest "
-                                 f"{newest.sha[:10]} at {iso(newest.time)}, {lateness.late_days} day(s) late)", lateness)
-        if chosen != newest:
-            warnings.append(f"newer commit {newest.sha[:10]} at {iso(newest.time)} is past the late policy's "
-                            f"last day {iso(last)}: ignored, {chosen.sha[:10]} collected instead")
-        files, read_warnings = git_intake.read_files(cache, chosen.sha, course.max_file_bytes)
-    except git_intake.IntakeError as error:
-        return StudentResult(student.student_id, Outcome.SKIPPED, str(error))
-    warnings.extend(read_warnings)
-    lateness = deadlines.assess(chosen.time, deadline, course.late_policy)
-    record = {"student_id": student.student_id, "source": "git", "repo": git_intake.redact_url(student.repo),
-              "commit": chosen.sha, "lms_file": None,
-              **_lateness_record(chosen.time, deadline, lateness, track)}
-    detail = f"commit {chosen.sha[:10]} at {iso(chosen.time)}, {deadlines.describe(lateness)}"
-    return _finish(submissions_dir, student, files, record, lateness, detail, warnings)
-
-
-def collect_git(students: list[Student], course: CourseSettings, track: Optional[str], submissions_dir: Path,
-                cache_root: Path) -> CollectReport:
-    """Every roster student with a repo; one failure never stops the others."""
-    report = CollectReport("git")
-    for student in students:
-        report.results.append(collect_git_student(student, course, track, submissions_dir, cache_root))
-    return report
-
-
-def match_handins(export: lms_intake.Export, students: list[Student]
-                  ) -> tuple[dict[str, lms_intake.LmsHandin], list[str]]:
-    """Roster student id -> hand-in, and the hand-ins that match nobody.
-
-    A hand-in matches a student whose lms_name is the same name (ignoring case, spaces and
-    punctuation), then the same words in another order, else whose student_id equals the LMS name
-    or the LMS number.
-    """
-    by_name = {name_key(student.lms_name): student for student in students if student.lms_name}
-    # The same words in another order ("smithalice" for Alice Smith), unless two students share them.
-    reordered: dict[str, Student] = {}
-    ambiguous: set[str] = set()
-    for student in students:
-        for key in name_keys(student.lms_name) if student.lms_name else ():
-            if key in reordered and reordered[key] != student:
-                ambiguous.add(key)
-            reordered[key] = student
-    for key in ambiguous:
-        del reordered[key]
-    by_id = {student.student_id: student for student in students}
-    matched: dict[str, lms_intake.LmsHandin] = {}
-    unmatched: list[str] = []
-    for handin in export.handins:
-        key = name_key(handin.name)
-        student = (by_name.get(key) or reordered.get(key) or by_id.get(handin.name)
-                   or by_id.get(handin.number))
-        if student is None:
-            unmatched.append(f"{handin.label}: no roster line has this lms_name or student_id")
-        elif student.student_id in matched:
-            unmatched.append(f"{handin.label}: {student.student_id} already matched "
-                             f"{matched[student.student_id].label}; fix lms_name in the roster")
-        else:
-            matched[student.student_id] = handin
-    return matched, unmatched
-
-
-def collect_lms(kind: str, zip_path: Path, students: list[Student], course: CourseSettings,
-                track: Optional[str], submissions_dir: Path) -> CollectReport:
-    """Every roster student's hand-in in a Moodle or Canvas export."""
-    track_deadline = course.deadlines.get(track) if track else None
-    zone = track_deadline.tzinfo if track_deadline else datetime.timezone.utc
-    export = lms_intake.read_export(kind, zip_path, course.max_file_bytes, zone)
-    matched, unmatched = match_handins(export, students)
-    report = CollectReport(kind, unmatched=unmatched, refused=export.refused)
-    if export.ignored:
-        report.notes.append(f"{len(export.ignored)} other file(s) in the export ignored (only model.py, "
-                            f"model.ipynb and meta.yaml are collected)")
-    for student in students:
-        handin = matched.get(student.student_id)
-        if handin is None:
-            report.results.append(StudentResult(student.student_id, Outcome.MISSING, f"nothing in {zip_path.name}"))
-            continue
-        report.results.append(_collect_lms_student(kind, handin, student, course, track, submissions_dir))
-    return report
-
-
-def _collect_lms_student(kind: str, handin: lms_intake.LmsHandin, student: Student, course: CourseSettings,
-                         track: Optional[str], submissions_dir: Path) -> StudentResult:
-    warnings = list(handin.problems)
-    model_name = handin.model_name
-    if model_name is None:
-        reason = "; ".join(handin.problems) if handin.problems else "no model.py or model.ipynb"
-        return StudentResult(student.student_id, Outcome.SKIPPED, f"{handin.label}: {reason}")
-    submitted_at = handin.submitted_at()
-    deadline = course.deadline(track, student.student_id)
-    lateness = deadlines.assess(submitted_at, deadline, course.late_policy)
-    if submitted_at is None and deadline is not None:
-        warnings.append("the export has no submission time: lateness not computed"
-                        + (" (Canvas marked it LATE)" if handin.lms_late else ""))
-    if not lateness.accepted:
-        return StudentResult(student.student_id, Outcome.REJECTED,
-                             f"{handin.entries[model_name]} at {iso(submitted_at)}: {lateness.late_days} day(s) late, "
-                             f"past the late policy's last day", lateness)
-    record = {"student_id": student.student_id, "source": kind, "repo": None, "commit": None,
-              "lms_file": handin.entries[model_name], "lms_name": handin.name, "lms_late": handin.lms_late,
-              **_lateness_record(submitted_at, deadline, lateness, track)}
-    detail = f"{handin.entries[model_name]}, {deadlines.describe(lateness)}"
-    return _finish(submissions_dir, student, handin.files, record, lateness, detail, warnings)
+def earlier_handin_warning(submissions_dir: Path, student_id: str) -> list[str]:
+    """For a student rejected now: say so if an earlier collect's hand-in is still in their folder
+    (rejected means nothing is written, so it stays, and would be graded)."""
+    record = previous_record(submissions_dir, student_id)
+    if not record:
+        return []
+    what = record.get("lms_file") or (record.get("commit") or "")[:10]
+    return [f"submissions/{student_id}/ still holds an earlier collect's hand-in ({what}): "
+            f"remove the folder if it must not be graded"]

@@ -6,7 +6,8 @@ act. Files are read as blobs from the chosen commit with `git cat-file`, after c
 listing that each is a regular file (not a symlink) within the size cap.
 
 Times are *commit* times (the committer date), the only time git records; a student can set it
-by hand, so for contested cases compare with the push times GitHub shows.
+by hand. git_checks points at the histories worth a look; for contested cases compare with the
+push times GitHub shows.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urlsplit, urlunsplit
 
+from pipeline.course.handin_names import META_FILE, MODEL_FILES, explain_missing
+
 GIT_TIMEOUT_SECONDS = 300  # a classroom repository is small; this only stops a hung connection
-MODEL_FILES = ("model.py", "model.ipynb")  # the first one present at the top of the tree is taken
-META_FILE = "meta.yaml"
+MAX_LISTED_PATHS = 10_000  # paths read from a tree only to say what was found instead of model.py
+CLASSROOM_BOT = "github-classroom[bot]"  # the author of GitHub Classroom's starter commits
 SYMLINK_MODE = "120000"
 CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")  # scheme://user:token@host
 
@@ -36,6 +39,13 @@ class IntakeError(Exception):
 class Commit:
     sha: str
     time: datetime.datetime  # committer time, UTC
+    parents: tuple[str, ...] = ()
+    author: str = ""
+    tree: str = ""
+
+    @property
+    def short(self) -> str:
+        return self.sha[:10]
 
 
 def redact_url(url: str) -> str:
@@ -88,32 +98,49 @@ def sync(url: str, cache: Path) -> str:
 
 
 def commits(cache: Path) -> list[Commit]:
-    """Commits of the default branch (HEAD), newest first in git's order."""
-    listed = _git(["log", "--format=%H %ct", "HEAD", "--"], cwd=cache)
+    """Commits of the default branch (HEAD), newest first: a child always before its parents
+    (--topo-order), whatever their dates say."""
+    listed = _git(["log", "--topo-order", "--format=%H%x00%ct%x00%P%x00%an%x00%T", "HEAD", "--"], cwd=cache)
     if listed.returncode != 0:
         raise IntakeError(f"no commits on the default branch ({_last_line(listed.stderr)})")
     found = []
     for line in listed.stdout.split("\n"):
         if line.strip():
-            sha, seconds = line.split()
-            found.append(Commit(sha, datetime.datetime.fromtimestamp(int(seconds), datetime.timezone.utc)))
+            sha, seconds, parents, author, tree = line.split("\0")
+            found.append(Commit(sha, datetime.datetime.fromtimestamp(int(seconds), datetime.timezone.utc),
+                                tuple(parents.split()), author, tree))
     if not found:
         raise IntakeError("the repository has no commits")
     return found
 
 
-def latest_at_or_before(history: list[Commit], moment: Optional[datetime.datetime]) -> Optional[Commit]:
-    """The commit with the latest commit time not after `moment` (all commits when None).
+def newest_at_or_before(history: list[Commit], moment: Optional[datetime.datetime]) -> Optional[Commit]:
+    """The newest commit (in history order, not by date) dated at or before `moment` (None: no limit).
 
-    Ties go to the one git lists first (the descendant), so amending at the same second works.
+    History order, so that a last commit dated before its parent is still the last hand-in (and
+    git_checks says its date is odd) instead of being passed over for its parent.
     """
-    best = None
-    for commit in history:
-        if moment is not None and commit.time > moment:
-            continue
-        if best is None or commit.time > best.time:
-            best = commit
-    return best
+    return next((commit for commit in history if moment is None or commit.time <= moment), None)
+
+
+def is_ancestor(cache: Path, sha: str, descendant: str = "HEAD") -> bool:
+    """Whether `sha` is in `descendant`'s history (False also when the commit is gone)."""
+    return _git(["merge-base", "--is-ancestor", sha, descendant], cwd=cache).returncode == 0
+
+
+def tree_of(cache: Path, revision: str) -> Optional[str]:
+    """The tree id of a commit or branch, or None if the repository does not have it."""
+    resolved = _git(["rev-parse", "--verify", "--quiet", f"{revision}^{{tree}}"], cwd=cache)
+    return resolved.stdout.strip() if resolved.returncode == 0 else None
+
+
+def all_paths(cache: Path, sha: str) -> list[str]:
+    """Every file path in the commit (at most MAX_LISTED_PATHS), for saying what was found."""
+    listed = _git(["ls-tree", "-r", "-z", "--name-only", sha], cwd=cache, text=False)
+    if listed.returncode != 0:
+        return []
+    names = listed.stdout.split(b"\0")[:MAX_LISTED_PATHS]
+    return [name.decode("utf-8", "surrogateescape") for name in names if name]
 
 
 @dataclass(frozen=True)
@@ -151,9 +178,7 @@ def read_files(cache: Path, sha: str, max_bytes: int) -> tuple[dict[str, bytes],
     warnings: list[str] = []
     model_name = next((name for name in MODEL_FILES if name in tree), None)
     if model_name is None:
-        nested = sorted(name for name in tree if name.lower() in MODEL_FILES)
-        hint = f" (found {nested[0]}: names are case-sensitive)" if nested else ""
-        raise IntakeError(f"no model.py or model.ipynb at the top of the repository at {sha[:10]}{hint}")
+        raise IntakeError(f"{explain_missing(all_paths(cache, sha))} (commit {sha[:10]})")
     for name in (model_name, META_FILE):
         entry = tree.get(name)
         if entry is None:

@@ -38,25 +38,32 @@ class Student:
     line: int = 0
 
 
-def name_key(name: str) -> str:
-    """How LMS names are compared: case, accents' composition, spaces and punctuation ignored.
+def fold_accents(name: str) -> str:
+    """The name without accents: "Zoë López" -> "Zoe Lopez" (NFKD, then combining marks dropped)."""
+    return "".join(character for character in unicodedata.normalize("NFKD", name)
+                   if not unicodedata.combining(character))
+
+
+def name_key(name: str, ignore_accents: bool = False) -> str:
+    """How LMS names are compared: case, accents' composition, spaces and punctuation ignored
+    (and accents themselves with ignore_accents, course.ignore_accents).
 
     Moodle writes "Alice Smith", Canvas "smithalice" or "alicesmith"; both reduce to letters and
     digits only, so "Alice  Smith" and "alice smith" are the same person.
     """
-    normal = unicodedata.normalize("NFC", name).casefold()
+    normal = unicodedata.normalize("NFC", fold_accents(name) if ignore_accents else name).casefold()
     return "".join(character for character in normal if character.isalnum())
 
 
-def name_keys(name: str) -> set[str]:
+def name_keys(name: str, ignore_accents: bool = False) -> set[str]:
     """name_key of the name's words in every order: Canvas writes "Smith, Alice" as "smithalice".
 
     Only for names of at most four words (24 orders); longer names match in their own order only.
     """
     words = [word for word in unicodedata.normalize("NFC", name).split() if name_key(word)]
     if not 1 < len(words) <= 4:
-        return {name_key(name)}
-    return {"".join(name_key(word) for word in order) for order in itertools.permutations(words)}
+        return {name_key(name, ignore_accents)}
+    return {"".join(name_key(word, ignore_accents) for word in order) for order in itertools.permutations(words)}
 
 
 def load_roster(path: Path) -> list[Student]:
@@ -73,6 +80,10 @@ def load_roster(path: Path) -> list[Student]:
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise RosterError(f"{path}: empty; the first line must name the columns, e.g. {','.join(COLUMNS)}")
     header = [cell.strip() for cell in rows[0]]
+    if len(header) == 1 and ";" in header[0]:
+        # What Excel writes as "CSV" where the decimal separator is a comma.
+        raise RosterError(f"{path}:1: this looks semicolon-separated; save it as CSV with commas "
+                          f"(the header is {header[0]!r})")
     problems = []
     unknown = [column for column in header if column not in COLUMNS]
     missing = [column for column in REQUIRED if column not in header]

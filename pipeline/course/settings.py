@@ -1,4 +1,4 @@
-"""The `course:` section of params.yaml: roster, deadlines, late policy, extensions, size cap."""
+"""The `course:` section of params.yaml: roster, deadlines, late policy, extensions, limits, template."""
 
 from __future__ import annotations
 
@@ -38,6 +38,17 @@ class RejectLate(_Strict):
     after_days: int = Field(ge=0)
 
 
+class StarterTemplate(_Strict):
+    """GitHub Classroom's starter code: a commit whose tree equals it is not a hand-in.
+
+    repo: the template repository (any git URL or path); commit: a commit or branch in it
+    (default: its default branch). Without repo, commit is looked up in each student's repository.
+    """
+
+    repo: str | None = None
+    commit: str = "HEAD"
+
+
 LatePolicy = Annotated[Union[AcceptLate, PenaltyLate, RejectLate], Field(discriminator="kind")]
 
 
@@ -59,6 +70,14 @@ class CourseSettings(_Strict):
     extensions: dict[str, datetime.datetime] = {}
     # Files bigger than this are refused: a model.py is kilobytes, a notebook with outputs a few MB.
     max_file_mb: float = Field(default=10, gt=0, le=1024)
+    # An export is refused beyond these: the bytes inflated from it in total, and its entries. A
+    # class of 300 hand-ins is a few MB in a few thousand entries; these only stop a zip bomb.
+    max_export_mb: float = Field(default=1024, gt=0)
+    max_export_entries: int = Field(default=100_000, gt=0)
+    # "Zoë López" in the LMS matches "Zoe Lopez" in the roster (registrars often drop accents).
+    ignore_accents: bool = True
+    # GitHub Classroom's starter code; commits by github-classroom[bot] are never a hand-in either.
+    template: StarterTemplate | None = None
 
     @field_validator("deadlines", "extensions", mode="before")
     @classmethod
@@ -80,6 +99,10 @@ class CourseSettings(_Strict):
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def max_export_bytes(self) -> int:
+        return int(self.max_export_mb * 1024 * 1024)
 
     def deadline(self, track: str | None, student_id: str) -> datetime.datetime | None:
         """The student's extension if any, else the track's deadline, else None (nothing is late)."""

@@ -46,6 +46,8 @@ GRADER_CODE = (
     "pipeline/grading/jobs.py",
     # Trusted scoring: accuracies against the hidden labels, the integrity checks, the recount.
     "pipeline/grading/scoring.py",
+    # The integrity flag stored with each result (a hidden-test accuracy far above validation).
+    "pipeline/grading/integrity.py",
     # How the per-seed scores combine into the published mean and spread.
     "pipeline/grading/seeds.py",
     # The architecture and source hashes stored with each result (the leaderboard's duplicate flags).

@@ -72,6 +72,9 @@ class Result(BaseModel):
     test_accuracy_std: Optional[float] = None
     validation_accuracy: Optional[float] = None
     validation_accuracy_std: Optional[float] = None
+    # The integrity flag (grading/integrity.py): a hidden-test accuracy far above validation, for a
+    # person to review; None when the two agree as an honest model's do.
+    review: Optional[str] = None
     # The model and its training.
     # Counted by the trainer: total_params is every parameter (the budget's count: each weight,
     # trainable or not, plus constant_params, the values in a traced graph's large constants).
@@ -94,6 +97,8 @@ class Result(BaseModel):
     feedback_files: list[str] = []
     # How it ran.
     wall_seconds: float = 0.0
+    # The cores each sandboxed step was held to (cgroup CPU quota); None: no quota could be set.
+    cpu_quota_cores: Optional[float] = None
     peak_rss_mb: Optional[float] = None
     peak_memory_mb: Optional[float] = None
     sandboxed: Optional[bool] = None

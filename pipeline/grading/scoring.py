@@ -26,7 +26,7 @@ import numpy as np
 from pipeline import status
 from pipeline.config import HiddenSplit, Track
 from pipeline.data import layout, splits
-from pipeline.grading import fingerprints, jobs
+from pipeline.grading import fingerprints, integrity, jobs
 from pipeline.sandbox import exchange
 from pipeline.sandbox.runner import RunOutcome
 
@@ -143,11 +143,18 @@ def judge(run: jobs.TrainingRun, track: Track, data: TrackData) -> dict:
         else:
             result = score(result, run.outputs.get(exchange.PREDICTIONS_FILE), data.hidden_y,
                            data.inputs.num_classes, data.parts)
+            # Both accuracies counted here: a test score no honest model reaches over its own
+            # validation score (memorised test data) is flagged for a person to look at.
+            counted_validation = validation_accuracy(run.outputs.get(exchange.VAL_PREDICTIONS_FILE),
+                                                     data.inputs.y_val)
+            result["review"] = integrity.review(result.get("test_accuracy"), len(data.hidden_y),
+                                                counted_validation, len(data.inputs.y_val))
     summary = run.outputs.get(exchange.SUMMARY_FILE)
     result["model_summary"] = summary.decode("utf-8", "replace") if summary is not None else None
     if result.get("error"):
         result["error"] = status.one_line(str(result["error"]))
-    result.update(wall_seconds=outcome.wall_seconds, peak_rss_mb=outcome.peak_rss_mb,
+    result.update(wall_seconds=outcome.wall_seconds, cpu_quota_cores=outcome.cpu_quota_cores,
+                  peak_rss_mb=outcome.peak_rss_mb,
                   peak_memory_mb=outcome.peak_memory_mb, sandboxed=outcome.sandboxed)
     return result
 

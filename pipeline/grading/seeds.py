@@ -4,6 +4,7 @@ Scores are averaged over the seeds and their spread is kept as `<key>_std` (the 
 deviation, ddof=1; None for a single seed). The first seed's training history, model facts and
 feedback represent the submission. A submission fails as soon as one seed fails: its status and
 message are that seed's, since a model that only sometimes trains is not graded on its good runs.
+An integrity flag (`review`) raised on any seed stands for the submission, naming its seed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def combine(seeds: list[int], per_seed_results: list[dict]) -> dict:
     for key in ("peak_rss_mb", "peak_memory_mb"):
         values = [result[key] for result in per_seed_results if result.get(key) is not None]
         combined[key] = max(values) if values else None
+    reviews = [(seed, result["review"]) for seed, result in zip(seeds, per_seed_results) if result.get("review")]
+    combined["review"] = "; ".join(f"seed {seed}: {review}" if len(seeds) > 1 else review
+                                   for seed, review in reviews) or None
 
     failed = [(seed, result) for seed, result in zip(seeds, per_seed_results) if result["status"] != status.OK]
     if failed:

@@ -1,6 +1,13 @@
 """Feedback for students, per graded submission: learning curves, a confusion matrix and a grid
 of misclassified images, all from the training history and the *validation* split.
 
+The images are drawn for the width the course site shows them at (DISPLAY_WIDTH_PX, a phone's
+column) at twice that resolution, with text of at least 11 px there. Each carries its own data
+(the curves' values, the counts, the misclassified images' classes) as a table in a PNG text
+chunk, which the site offers beside the image: inside the file, because the feedback folder is a
+DVC plots folder (every CSV in it is read as learning curves) and the site then reads one file per
+image, and only its first chunks.
+
 Nothing here reads hidden labels: the hidden split only ever contributes the aggregate score.
 The images are titled by track only, never by submission: the course site publishes these very
 files on each student's feedback page (site.py checks the ID_FREE mark before it does).
@@ -17,6 +24,9 @@ Files, logged to MLflow with the run (not DVC outputs: docs/instructors/outputs.
 from __future__ import annotations
 
 import csv
+import json
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -30,17 +40,72 @@ HISTORY_FILE = "history.csv"
 CURVES_PNG = "learning_curves.png"
 CONFUSION_PNG = "confusion_matrix.png"
 MISCLASSIFIED_PNG = "misclassified.png"
+TABLE_KEY = "gradebench-table"  # PNG text chunk: the image's data as JSON rows, header first
 HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy")
 MAX_MISCLASSIFIED = 25
 TILE_GAP = 2  # pixels between the misclassified images in their grid
-DPI = 80
+# Shown 4 inches wide at 80 CSS px per inch (320 px: fits a 360 px phone), drawn at twice that.
+SHOWN_PX_PER_INCH = 80
+DPI = 2 * SHOWN_PX_PER_INCH
+WIDTH_IN = 4.0
+FONT_PT = 10  # 11.1 px as shown
 # PNG text chunk written into every image drawn here: "no submission id in this picture". Images
 # from older versions (titled by submission) lack it, and the site does not publish them.
 ID_FREE_KEY, ID_FREE_VALUE = "Description", "gradebench feedback, titled by track only"
 
 
-def save_png(figure: Figure, path: Path) -> None:
-    figure.savefig(path, dpi=DPI, metadata={ID_FREE_KEY: ID_FREE_VALUE})
+def save_png(figure: Figure, path: Path, table: Optional[list[list]] = None) -> None:
+    metadata = {ID_FREE_KEY: ID_FREE_VALUE}
+    if table:
+        metadata[TABLE_KEY] = json.dumps(table)  # ASCII, so a plain tEXt chunk
+    figure.savefig(path, dpi=DPI, metadata=metadata)
+
+
+def _style():
+    import matplotlib
+
+    return matplotlib.rc_context({"font.size": FONT_PT, "axes.titlesize": FONT_PT, "figure.titlesize": FONT_PT + 1,
+                                  "xtick.labelsize": FONT_PT, "ytick.labelsize": FONT_PT, "legend.fontsize": FONT_PT})
+
+
+@dataclass
+class ImageFacts:
+    width: int  # CSS px it was drawn to be shown at
+    height: int
+    table: Optional[list[list]]  # its data, header first (None: drawn before tables were kept)
+
+
+def image_facts(path: Path) -> Optional[ImageFacts]:
+    """What the site needs of a feedback PNG, from the chunks before its pixels: the size it was
+    drawn to be shown at (its pixels at its own resolution, pHYs; images drawn at 80 dpi by older
+    versions are shown at their own size) and its data table. None if it is not a PNG."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+                return None
+            width = height = 0
+            dpi, table = float(SHOWN_PX_PER_INCH), None
+            while True:
+                header = handle.read(8)
+                if len(header) < 8:
+                    break
+                length, kind = struct.unpack(">I4s", header)
+                if kind in (b"IDAT", b"IEND") or length > 1 << 20:
+                    break
+                body = handle.read(length)
+                handle.seek(4, 1)  # the chunk's CRC
+                if kind == b"IHDR":
+                    width, height = struct.unpack(">II", body[:8])
+                elif kind == b"pHYs":
+                    per_metre, _, unit = struct.unpack(">IIB", body[:9])
+                    if unit == 1 and per_metre:
+                        dpi = per_metre * 0.0254
+                elif kind == b"tEXt" and body.startswith(TABLE_KEY.encode() + b"\0"):
+                    table = json.loads(body[len(TABLE_KEY) + 1:].decode("latin-1"))
+    except (OSError, ValueError, struct.error):
+        return None
+    scale = SHOWN_PX_PER_INCH / dpi
+    return ImageFacts(round(width * scale), round(height * scale), table)
 
 
 def is_id_free(path: Path) -> bool:
@@ -73,18 +138,29 @@ def write_history(path: Path, history: dict) -> None:
             writer.writerow([epoch + 1, *(_at(history.get(key), epoch) for key in HISTORY_COLUMNS)])
 
 
+def _rounded(value):
+    return round(value, 4) if isinstance(value, float) and np.isfinite(value) else (value if value != "" else None)
+
+
 def _at(values: Optional[list], index: int):
     return values[index] if values is not None and index < len(values) else ""
 
 
 def plot_learning_curves(path: Path, history: dict, title: str) -> None:
+    with _style():
+        _plot_learning_curves(path, history, title)
+
+
+def _plot_learning_curves(path: Path, history: dict, title: str) -> None:
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
-    figure = Figure(figsize=(9, 3.5))
-    axes = figure.subplots(1, 2)
+    # Loss above accuracy (not side by side): the column they are shown in is a phone's.
+    figure = Figure(figsize=(WIDTH_IN, 5.2))
+    axes = figure.subplots(2, 1)
     for axis, key in zip(axes, ("loss", "accuracy")):
-        for prefix, label in (("", "train"), ("val_", "validation")):
+        # Blue circles and dashed amber squares: told apart without colour, both over 3:1 on white.
+        for prefix, label, colour, style in (("", "train", "#1d4ed8", "-o"), ("val_", "validation", "#b45309", "--s")):
             if history.get(prefix + key):
-                axis.plot(epochs, history[prefix + key], marker="o", label=label)
+                axis.plot(epochs, history[prefix + key], style, color=colour, label=label)
         axis.set_xlabel("epoch")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(key)
@@ -93,8 +169,10 @@ def plot_learning_curves(path: Path, history: dict, title: str) -> None:
     figure.suptitle(title)
     # Fixed margins rather than tight_layout, which draws the figure an extra time to measure it
     # (a third of the plot's cost, on every grading).
-    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.85, wspace=0.25)
-    save_png(figure, path)
+    figure.subplots_adjust(left=0.17, right=0.97, bottom=0.09, top=0.91, hspace=0.42)
+    table = [["epoch", *HISTORY_COLUMNS]] + [[epoch + 1, *(_rounded(_at(history.get(key), epoch)) for key in HISTORY_COLUMNS)]
+                                             for epoch in range(len(epochs))]
+    save_png(figure, path, table)
 
 
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -104,8 +182,12 @@ def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
 
 
 def plot_confusion(path: Path, counts: np.ndarray, class_names: list[str], title: str) -> None:
-    size = max(4.0, 0.45 * len(class_names) + 2)
-    figure = Figure(figsize=(size, size))
+    with _style():
+        _plot_confusion(path, counts, class_names, title)
+
+
+def _plot_confusion(path: Path, counts: np.ndarray, class_names: list[str], title: str) -> None:
+    figure = Figure(figsize=(WIDTH_IN, WIDTH_IN + 0.3))
     axis = figure.subplots()
     axis.imshow(counts, cmap="Blues")
     ticks = np.arange(len(class_names))
@@ -118,11 +200,14 @@ def plot_confusion(path: Path, counts: np.ndarray, class_names: list[str], title
         for predicted_index in range(counts.shape[1]):
             value = counts[true_index, predicted_index]
             if value:
-                axis.text(predicted_index, true_index, str(value), ha="center", va="center", fontsize=7,
+                axis.text(predicted_index, true_index, str(value), ha="center", va="center",
+                          fontsize=FONT_PT if value < 1000 else FONT_PT - 2,
                           color="white" if value > threshold else "black")
     axis.set_title(title)
-    figure.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.92)
-    save_png(figure, path)
+    figure.subplots_adjust(left=0.13, right=0.98, bottom=0.11, top=0.91)
+    table = [["true \\ predicted", *class_names]] + [[name, *(int(value) for value in row)]
+                                                      for name, row in zip(class_names, counts)]
+    save_png(figure, path, table)
 
 
 def tile(images: np.ndarray, columns: int, pad: int = TILE_GAP) -> np.ndarray:
@@ -140,11 +225,22 @@ def tile(images: np.ndarray, columns: int, pad: int = TILE_GAP) -> np.ndarray:
 
 def plot_misclassified(path: Path, images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
                        class_names: list[str], title: str) -> None:
-    wrong = np.flatnonzero(y_true != y_pred)[:MAX_MISCLASSIFIED]
+    with _style():
+        _plot_misclassified(path, images, misclassified(y_true, y_pred), y_true, y_pred, class_names, title)
+
+
+def misclassified(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Positions of the validation images the grid shows: the first MAX_MISCLASSIFIED wrong ones."""
+    return np.flatnonzero(y_true != y_pred)[:MAX_MISCLASSIFIED]
+
+
+def _plot_misclassified(path: Path, images: np.ndarray, wrong: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
+                        class_names: list[str], title: str) -> None:
     columns = 5
     rows = max(1, int(np.ceil(len(wrong) / columns)))
-    figure = Figure(figsize=(columns * 1.6, rows * 1.8 + 0.6))
-    axis = figure.add_axes((0.02, 0.02, 0.96, 0.96 - 0.5 / (rows * 1.8 + 0.6)))
+    height_in = rows * 0.95 + 0.5
+    figure = Figure(figsize=(WIDTH_IN, height_in))
+    axis = figure.add_axes((0.01, 0.01, 0.98, 0.98 - 0.45 / height_in))
     axis.axis("off")
     if len(wrong):
         picked = images[wrong].astype(np.float32)
@@ -155,11 +251,13 @@ def plot_misclassified(path: Path, images: np.ndarray, y_true: np.ndarray, y_pre
             # Captions in the gap above each image (image coordinates: y grows downwards).
             axis.text(column * (width + TILE_GAP) + width / 2, row * (height + TILE_GAP) + 1.5,
                       f"{class_names[y_true[index]]} → {class_names[y_pred[index]]}", ha="center", va="top",
-                      fontsize=9, color="#d62728", bbox={"facecolor": "white", "alpha": 0.7, "pad": 1, "lw": 0})
+                      fontsize=FONT_PT, color="#b91c1c", bbox={"facecolor": "white", "alpha": 0.85, "pad": 1, "lw": 0})
     else:
         axis.text(0.5, 0.5, "no misclassified validation images", ha="center", va="center")
-    figure.suptitle(f"{title} (true → predicted)")
-    save_png(figure, path)
+    figure.suptitle(f"{title}\n(true → predicted)")
+    table = [["image", "true", "predicted"]] + [[position + 1, class_names[y_true[index]], class_names[y_pred[index]]]
+                                                for position, index in enumerate(wrong)]
+    save_png(figure, path, table)
 
 
 def write_feedback(out_dir: Path, confusion_path: Path, title: str, history: Optional[dict], x_val: np.ndarray,

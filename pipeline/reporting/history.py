@@ -269,3 +269,22 @@ def load(results_root: Path, track_name: str) -> History:
     runs_frame = pd.DataFrame(runs, columns=RUN_COLUMNS)
     runs_frame["leader_accuracy"] = runs_frame["leader_accuracy"].astype(float)
     return History(points_frame, runs_frame)
+
+
+def versions_by_submission(past: History) -> dict[str, list[dict]]:
+    """Each submission's versions (by folder hash), newest first: when first graded, in how many grade
+    runs, the latest public accuracy and the best rank it reached (exact: see the module doc), in
+    one pass over the points."""
+    found: dict[str, dict[str, dict]] = {}
+    columns = (past.points[name].tolist() for name in ("submission", "content_hash", "time", "public_accuracy",
+                                                        "best_rank", "runs"))
+    for submission, content_hash, time, accuracy, best_rank, runs in zip(*columns):
+        version = found.setdefault(submission, {}).setdefault(str(content_hash), {
+            "content_hash": str(content_hash), "hash": str(content_hash)[:12], "first_seen": str(time), "runs": 0,
+            "best_rank": None})
+        version["first_seen"] = min(version["first_seen"], str(time))
+        version["runs"] += runs
+        version["public_accuracy"] = _clean(accuracy)  # the latest point's
+        version["best_rank"] = _best(version["best_rank"], _clean(best_rank))
+    return {submission: sorted(versions.values(), key=lambda version: version["first_seen"], reverse=True)
+            for submission, versions in found.items()}

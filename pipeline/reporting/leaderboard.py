@@ -2,7 +2,7 @@
 
 Ranking (Kaggle's model): by the accuracy on the hidden split's *public* part while the course
 runs, by its *private* part once params.yaml says `leaderboard.reveal_private: true`; with
-several seeds, by the mean. Ties go to fewer trainable parameters, then to the earlier
+several seeds, by the mean. Ties go to fewer parameters (trainable or not), then to the earlier
 submission (its git commit time, see pipeline/grading/submission_facts.py), then to the submission id, so ranks
 are always distinct. Failed submissions are listed at the bottom with their status and message,
 never dropped.
@@ -35,8 +35,8 @@ BASE_COLUMNS = [
 # Exported only once the private part is revealed.
 PRIVATE_COLUMNS = ["private_accuracy", "private_accuracy_std", "test_accuracy"]
 DETAIL_COLUMNS = [
-    "seeds", "validation_accuracy", "trainable_params", "total_params", "train_seconds", "predict_seconds",
-    "submitted_at", "late_days", "custom_code", "pareto", "duplicate_of", "error",
+    "seeds", "validation_accuracy", "total_params", "trainable_params", "train_seconds", "predict_seconds",
+    "submitted_at", "late_days", "custom_code", "pareto", "duplicate_of", "review", "error",
 ]
 # Read from each result (instructor data: private scores included); all are fields of `Result`.
 RESULT_KEYS = [
@@ -44,7 +44,7 @@ RESULT_KEYS = [
     "private_accuracy", "private_accuracy_std", "test_accuracy", "validation_accuracy", "trainable_params",
     "total_params", "train_seconds", "predict_seconds", "submitted_at", "error", "architecture_hash",
     "source_hash", "seeds", "late", "late_days", "penalty", "handin_source", "handin_commit", "handin_lms_file",
-    "custom_code",
+    "custom_code", "review",
 ]
 PLOTS_DIR = "plots"
 
@@ -107,9 +107,10 @@ def rank(frame: pd.DataFrame, reveal_private: bool = False) -> pd.DataFrame:
     ok = frame[frame["status"] == status.OK].copy()
     # Missing submission times sort last: an unknown time never wins a tie.
     ok["_submitted"] = pd.to_datetime(ok["submitted_at"], utc=True, errors="coerce")
-    ok = ok.sort_values([metric, "trainable_params", "_submitted", "submission"],
+    # Ties go to the smaller model: every parameter counts (total_params), trainable or not.
+    ok = ok.sort_values([metric, "total_params", "_submitted", "submission"],
                         ascending=[False, True, True, True], kind="stable", na_position="last").drop(columns="_submitted")
-    ok["pareto"] = pareto_front(ok[metric].astype(float), ok["trainable_params"].astype(float)) if len(ok) else []
+    ok["pareto"] = pareto_front(ok[metric].astype(float), ok["total_params"].astype(float)) if len(ok) else []
     ok = ok.assign(rank=range(1, len(ok) + 1))
     failed = frame[frame["status"] != status.OK].sort_values(["status", "submission"], kind="stable")
     failed = failed.assign(rank=pd.NA, pareto=False)
@@ -144,7 +145,7 @@ def to_markdown(shown: pd.DataFrame, track_name: str) -> str:
     table["rank"] = table["rank"].map(lambda v: "" if pd.isna(v) else str(v))
     table["baseline"] = table["baseline"].map(lambda v: "baseline" if v else "")
     table["pareto"] = table["pareto"].map(lambda v: "★" if v else "")
-    table = table.drop(columns=["student_id", "total_params", "predict_seconds"])
+    table = table.drop(columns=["student_id", "predict_seconds"])
     table = table.astype(object).where(table.notna(), "")
     # disable_numparse keeps our formatted strings ("0.9812") as written.
     return f"## {track_name}\n\n" + table.to_markdown(index=False, disable_numparse=True) + "\n"
@@ -201,7 +202,7 @@ def _drawing_code_key() -> str:
 def pareto_inputs_key(ok: pd.DataFrame, track_name: str, metric: str) -> str:
     """The hash of everything a Pareto plot shows (every point, its name and flags, the titles) and
     of the code that draws it."""
-    columns = ["submission", "trainable_params", metric, "pareto", "baseline"]
+    columns = ["submission", "total_params", metric, "pareto", "baseline"]
     points = ok[columns].astype(object).where(ok[columns].notna(), None).values.tolist()
     return hashlib.sha256(json.dumps([_drawing_code_key(), track_name, metric, points], default=str).encode()).hexdigest()
 
@@ -218,7 +219,8 @@ def drawn_from(path: Path, key: str) -> bool:
 
 
 def plot_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) -> bool:
-    """Accuracy against trainable parameters (log scale), the Pareto front joined up. Drawn only
+    """Accuracy against parameters (every one, trainable or not; log scale), the Pareto front
+    joined up. Drawn only
     when what it shows changed (its inputs' key, kept in the PNG): a run that re-grades one track
     leaves the other tracks' plots as they are. Returns whether it drew."""
     ok = ranked[ranked["status"] == status.OK]
@@ -230,20 +232,20 @@ def plot_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) 
     figure = Figure(figsize=(7, 4.5))
     axis = figure.subplots()
     if len(ok):
-        front = ok[ok["pareto"]].sort_values("trainable_params")
-        axis.scatter(ok["trainable_params"], ok[metric], color="tab:gray", label="submission")
-        axis.step(front["trainable_params"], front[metric], where="post", color="tab:red", alpha=0.6)
-        axis.scatter(front["trainable_params"], front[metric], color="tab:red", zorder=3, label="Pareto front")
-        labelled = ok.iloc[points_to_label(ok[metric].tolist(), ok["trainable_params"].tolist(),
+        front = ok[ok["pareto"]].sort_values("total_params")
+        axis.scatter(ok["total_params"], ok[metric], color="tab:gray", label="submission")
+        axis.step(front["total_params"], front[metric], where="post", color="tab:red", alpha=0.6)
+        axis.scatter(front["total_params"], front[metric], color="tab:red", zorder=3, label="Pareto front")
+        labelled = ok.iloc[points_to_label(ok[metric].tolist(), ok["total_params"].tolist(),
                                            ok["pareto"].astype(bool).tolist(), ok["baseline"].astype(bool).tolist())]
         for row in labelled.itertuples():
-            axis.annotate(row.submission, (row.trainable_params, getattr(row, metric)), fontsize=8,
+            axis.annotate(row.submission, (row.total_params, getattr(row, metric)), fontsize=8,
                           xytext=(4, 4), textcoords="offset points")
         axis.set_xscale("log")
         axis.legend(loc="lower right")
     else:
         axis.text(0.5, 0.5, "no graded submissions yet", ha="center", va="center", transform=axis.transAxes)
-    axis.set_xlabel("trainable parameters (log scale)")
+    axis.set_xlabel("parameters, trainable or not (log scale)")
     axis.set_ylabel(metric.replace("_", " "))
     axis.set_title(f"{track_name}: accuracy vs size")
     axis.grid(alpha=0.3)

@@ -1,9 +1,9 @@
 """Display names for the public site: the student's chosen name, else a stable generated pseudonym.
 
 A generated pseudonym is an HMAC-SHA256 of the submission id, keyed by the site key
-(GRADEBENCH_SITE_KEY) when the instructor has set one, else by a fixed salt. With a key, no one
-who knows the class list can work out who is behind a pseudonym; without one the names are still
-stable between runs, but only obscure the ids.
+(GRADEBENCH_SITE_KEY, else the key `report` keeps in .gradebench/site-key), so no one who knows
+the class list can work out who is behind a pseudonym. Only a caller that passes no key (a site
+built without feedback pages) gets names keyed by a fixed salt: stable, but they only obscure the ids.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from typing import Optional
 
-# Used only when no site key is set (the site then warns that feedback pages are skipped).
+# Used only when a build is given no site key (it then warns that feedback pages are skipped).
 FIXED_SALT = b"gradebench-site-pseudonyms-v1"
 
 ADJECTIVES = (

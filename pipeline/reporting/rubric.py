@@ -1,13 +1,14 @@
 """Rubric bands -> results/grades.csv: one row per student, in columns an LMS gradebook imports.
 
-    student_id, <track>_marks (one per banded track), late_days, penalty, total, handin, status, comment
+    student_id, <track>_marks (one per banded track), late_days, penalty, total, handin, status, review, comment
 
 A track's marks are those of the highest band (grades.bands.<track> in params.yaml) whose
 min_accuracy the submission's ranking accuracy reaches: the public part's while the private part
 is hidden (the comment then says the marks are provisional), the private part's once revealed.
 A failed submission is included with grades.failed_marks and its status; baselines (meta.yaml
 `baseline: true`) are not students and are left out. Duplicate flags are mentioned in the
-comment for the marker to review; they never change the marks.
+comment for the marker to review; they never change the marks. Nor does the integrity flag
+(grading/integrity.py): `review` holds its message, per track, for a person to look into.
 
 Late work (submission.yaml from `python -m pipeline collect`): `late_days` and `penalty` (the
 fraction taken off under course.late_policy) stand beside the track marks, which are the bands'
@@ -34,6 +35,7 @@ COMMENT_COLUMN = "comment"
 LATE_DAYS_COLUMN = "late_days"
 PENALTY_COLUMN = "penalty"
 HANDIN_COLUMN = "handin"
+REVIEW_COLUMN = "review"
 
 
 def marks_for(accuracy: Optional[float], bands: list[Band], failed_marks: float) -> tuple[float, Optional[Band]]:
@@ -62,7 +64,8 @@ def grade_table(ranked_tables: dict[str, pd.DataFrame], settings: GradeSettings,
             if row.baseline:
                 continue
             entry = students.setdefault(row.student_id, {"marks": {}, "statuses": [], "comments": [],
-                                                          "late_days": 0, "penalty": 0.0, "handin": set()})
+                                                          "late_days": 0, "penalty": 0.0, "handin": set(),
+                                                          "reviews": []})
             # One folder is graded on every track, so its hand-in (and lateness) is the same on each.
             entry["late_days"] = max(entry["late_days"], int(row.late_days or 0))
             entry["penalty"] = max(entry["penalty"], float(row.penalty or 0.0))
@@ -78,6 +81,8 @@ def grade_table(ranked_tables: dict[str, pd.DataFrame], settings: GradeSettings,
                 note = f"{track_name}: {row.status}: {row.error or 'no result'}"
             if row.duplicate_of:
                 note += f" (identical {row.duplicate_of}: for review)"
+            if isinstance(row.review, str) and row.review:
+                entry["reviews"].append(f"{track_name}: {row.review}")
             entry["marks"][track_name] = marks
             entry["statuses"].append(row.status)
             entry["comments"].append(note)
@@ -95,6 +100,7 @@ def grade_table(ranked_tables: dict[str, pd.DataFrame], settings: GradeSettings,
         row[TOTAL_COLUMN] = _number(round(marks * (1 - entry["penalty"]), 6))
         row[HANDIN_COLUMN] = " ".join(sorted(entry["handin"]))
         row[STATUS_COLUMN] = failed[0] if failed else status.OK
+        row[REVIEW_COLUMN] = "; ".join(entry["reviews"])
         comments = entry["comments"]
         if entry["penalty"]:
             comments = comments + [f"{entry['late_days']} day(s) late: {entry['penalty'] * 100:g}% off, "
@@ -104,7 +110,7 @@ def grade_table(ranked_tables: dict[str, pd.DataFrame], settings: GradeSettings,
         row[COMMENT_COLUMN] = "; ".join(comments)
         rows.append(row)
     columns = [STUDENT_COLUMN, *(f"{name}_marks" for name in tracks), LATE_DAYS_COLUMN, PENALTY_COLUMN,
-               TOTAL_COLUMN, HANDIN_COLUMN, STATUS_COLUMN, COMMENT_COLUMN]
+               TOTAL_COLUMN, HANDIN_COLUMN, STATUS_COLUMN, REVIEW_COLUMN, COMMENT_COLUMN]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -3,8 +3,9 @@
 The runs table of a track's experiment is its leaderboard: run name = submission id; metrics
 `public_accuracy` (the ranking accuracy during the course), `private_accuracy`, `trainable_params`,
 `train_seconds` and `rank` (set by `grade` once the track is graded); tags `status`, `baseline`,
-`duplicate_of` and `current`. A re-graded submission's new run becomes current and its older
-runs are kept but tagged `current=false`, `superseded=true`.
+`duplicate_of`, `review` (the integrity flag's message, empty when none) and `current`. A
+re-graded submission's new run becomes current and its older runs are kept but tagged
+`current=false`, `superseded=true`.
 
 Every run also records its provenance: the submission's content hash and a copy of its files,
 the git commit, the prepared data's hash in dvc.lock, the schedule, seeds, hidden split and
@@ -39,7 +40,8 @@ from pipeline.grading.record import Result  # noqa: E402
 from pipeline.reporting.store_uri import sqlite_path  # noqa: E402
 
 SCALAR_METRICS = ("public_accuracy", "private_accuracy", "test_accuracy", "validation_accuracy",
-                  "train_seconds", "predict_seconds", "wall_seconds", "peak_rss_mb", "trainable_params")
+                  "train_seconds", "predict_seconds", "wall_seconds", "peak_rss_mb", "trainable_params",
+                  "total_params")
 STD_SUFFIX = "_std"
 # Per-seed values are logged with the seed as the step: `seed_public_accuracy` at step 1234, ...
 PER_SEED_PREFIX = "seed_"
@@ -194,6 +196,8 @@ def run_tags(result: Result) -> dict[str, str]:
         "output_kind": result.output_kind or "",
         # true: model.py's own classes were loaded where the model trained (docs/architecture/trust-boundary.md).
         "custom_code": "" if result.custom_code is None else _flag(result.custom_code),
+        # The integrity flag (grading/integrity.py): hidden-test accuracy far above validation.
+        "review": result.review or "",
         # Where it trained (the Ray node id on a cluster) and the attempts lost with their workers.
         "executor": result.executor,
         "node": result.node or "",

@@ -42,8 +42,8 @@ def view_state(reveal_private: bool) -> dict:
     accuracies = ["public_accuracy", "public_accuracy_std"]
     if reveal_private:
         accuracies = ["private_accuracy", "private_accuracy_std", *accuracies]
-    metrics = [tracking.RANK_METRIC, *accuracies, "trainable_params", "train_seconds"]
-    tags = ["status", "baseline", "pareto", "duplicate_of", "submitted_at"]
+    metrics = [tracking.RANK_METRIC, *accuracies, "total_params", "trainable_params", "train_seconds"]
+    tags = ["status", "review", "baseline", "pareto", "duplicate_of", "submitted_at"]
     selected = [column("metrics", name) for name in metrics] + [column("tags", name) for name in tags]
     return {
         "searchFilter": CURRENT_FILTER,

@@ -20,7 +20,10 @@ cgroup (v1 `memory` and `pids` controllers; see cgroups.py) of the grader's own 
 so the kernel stops the submission at the limit without swapping or its OOM killer touching the
 grader. Where cgroups are not writable, memory falls back to RLIMIT_DATA plus polling the
 process tree's resident memory, and processes to RLIMIT_NPROC plus polling the thread count.
-Wall time is polled. Output is kept as a bounded tail. Results come back through files in the workdir.
+Each step also gets its own CPU quota of `threads` cores (cgroups.py), so no submission can slow
+another's training or inflate its time; where none can be set, the outcome says so
+(`cpu_quota_cores` None) and the grader warns once. Wall time is polled. Output is kept as a
+bounded tail. Results come back through files in the workdir.
 
 Where bubblewrap is missing, isolation.py decides (once, from the driver's policy) whether to
 refuse or to run the job as a plain child process (limits still apply) with a loud warning.
@@ -87,6 +90,9 @@ class RunOutcome:
     peak_memory_mb: Optional[float] = None  # the memory cgroup's peak: what memory_mb limits
     sandboxed: bool = True
     limit_enforcement: dict = field(default_factory=dict)  # which mechanism enforced what
+    # The step's own CPU quota in cores (the track's schedule.threads); None: none could be set,
+    # and limit_enforcement["cpu"] says why.
+    cpu_quota_cores: Optional[float] = None
 
 
 class HandOver:
@@ -283,9 +289,24 @@ def _task_count(process: psutil.Process) -> int:
         return 0
 
 
+# The first run without a CPU quota warns (once per grader process, not once per submission).
+_WARNED_NO_CPU_QUOTA: list[str] = []
+
+
+def _cpu_enforcement(cgroups: RunCgroups) -> str:
+    """limit_enforcement["cpu"]: the quota's mechanism, or "none: <why>" (and a warning, once)."""
+    if cgroups.cpu_quota_cores is not None:
+        return f"{cgroups.cpu_mechanism} ({cgroups.cpu_quota_cores:g} cores)"
+    if not _WARNED_NO_CPU_QUOTA:
+        _WARNED_NO_CPU_QUOTA.append(cgroups.cpu_problem or "")
+        print(f"warning: no CPU quota per sandbox ({cgroups.cpu_problem}): trainings share the CPU, so one "
+              "submission's threads can slow another's training and inflate its time", file=sys.stderr)
+    return f"none: {cgroups.cpu_problem}"
+
+
 def _set_rlimits(pid: int, limits: Limits, cgroups: RunCgroups) -> dict:
     """Limits on the blocked job; the rlimits back up whichever cgroup is missing."""
-    enforcement = {}
+    enforcement = {"cpu": _cpu_enforcement(cgroups)}
     resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))  # no multi-gigabyte core files in scratch
     # No single file beyond the disk limit (the kernel stops the write with SIGXFSZ); the total is polled.
     disk = limits.disk_mb * 2**20
@@ -437,7 +458,7 @@ def run_training(
     hand_over: Optional[HandOver] = None,
 ) -> RunOutcome:
     """Run one step of the trainer ("build" or "train") for one submission in the sandbox and
-    enforce the track's limits.
+    enforce the track's limits. The step's CPU quota is `threads` cores (one training's share).
 
     `isolation` comes from `isolation.choose_isolation` (called once per grading run). With
     `hand_over`, the step starts before its submission is known: see HandOver.
@@ -464,7 +485,7 @@ def run_training(
     written = [workdir / STEP_OUTPUT[step]] if isolation.sandboxed else [workdir / STEP_OUTPUT[step],
                                                                           workdir / "home", workdir / "tmp"]
 
-    cgroups = RunCgroups(memory_limit, limits.max_processes, enabled=isolation.use_cgroups)
+    cgroups = RunCgroups(memory_limit, limits.max_processes, enabled=isolation.use_cgroups, cpu_cores=threads)
     started = time.monotonic()
     try:
         popen = subprocess.Popen(
@@ -546,6 +567,7 @@ def run_training(
             out_of_disk = True
         peak_memory_mb = cgroups.memory_peak_mb()
         enforcement["cgroup_problems"] = cgroups.problems
+        enforcement["cpu_throttled_seconds"] = cgroups.cpu_throttled_seconds()
         cgroups.remove()
     returncode = popen.returncode
     if returncode == GATE_NOT_RELEASED:
@@ -571,4 +593,5 @@ def run_training(
         peak_memory_mb=peak_memory_mb,
         sandboxed=isolation.sandboxed,
         limit_enforcement=enforcement,
+        cpu_quota_cores=cgroups.cpu_quota_cores,
     )

@@ -75,7 +75,7 @@ def test_new_creates_a_template_that_passes_check(project):
     assert again.returncode == 1 and "already exists" in again.stderr
     checked = gradebench(["check", "submissions/alice"], project)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "READY" in checked.stdout and "trainable parameters" in checked.stdout
+    assert "READY" in checked.stdout and "of them trainable" in checked.stdout
     assert "estimated full schedule: 30 epochs" in checked.stdout
 
 

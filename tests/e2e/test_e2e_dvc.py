@@ -85,7 +85,7 @@ def test_duplicates_are_flagged_and_grades_written(dvc_project):
     assert mnist.loc["small_cnn", "duplicate_of"] == ""
     grades = pd.read_csv(root / "results" / "grades.csv", dtype={"student_id": str})
     assert list(grades.columns) == ["student_id", "mnist_marks", "notmnist_marks", "late_days", "penalty", "total",
-                                    "handin", "status", "comment"]
+                                    "handin", "status", "review", "comment"]
     assert grades["student_id"].tolist() == ["s001", "s002", "s003"]  # one row per student, no baselines
     carol = grades.set_index("student_id").loc["s003"]
     assert carol["status"] == "invalid" and carol["total"] == 0 and "SyntaxError" in carol["comment"]

@@ -40,6 +40,14 @@ def test_a_failing_seed_fails_the_submission_with_its_message():
     assert [entry["seed"] for entry in combined["per_seed"]] == [1, 2]
 
 
+def test_a_review_on_any_seed_stands_for_the_submission():
+    flag = "review: hidden-test accuracy far above validation (test 1.0000 on 500 images, validation 0.4400 on 300)"
+    combined = seeds.combine([1, 2], [seed_result(0.9), seed_result(1.0, review=flag)])
+    assert combined["review"] == f"seed 2: {flag}"
+    assert seeds.combine([1234], [seed_result(1.0, review=flag)])["review"] == flag
+    assert seeds.combine([1, 2], [seed_result(0.9), seed_result(0.91)])["review"] is None
+
+
 def test_combine_needs_a_result():
     with pytest.raises(ValueError):
         seeds.combine([1], [])

@@ -9,7 +9,7 @@ import random
 
 import pandas as pd
 
-from pipeline.reporting import history, site
+from pipeline.reporting import history
 
 START = datetime.datetime(2026, 1, 1, 9, 0, tzinfo=datetime.timezone.utc)
 
@@ -125,7 +125,7 @@ def test_each_grade_run_adds_its_changes_and_one_summary_row(tmp_path):
     assert past.runs["ranked"].tolist() == [50] * 6 + [48]
     assert past.runs["leader"].tolist() == ["s49"] + ["s07"] * 5 + ["s48"]
     assert past.runs["leader_accuracy"].tolist()[-2] == 0.9 + 4 / 100
-    versions = site.versions_by_submission(past.points)
+    versions = history.versions_by_submission(past)
     assert versions["s48"][0]["best_rank"] == 1 and versions["s00"][0]["best_rank"] == 48
     assert [version["best_rank"] for version in versions["s49"]] == [None, 1]
     assert [version["best_rank"] for version in versions["s07"]] == [None, 1, 1, 1, 1, 43]
@@ -136,7 +136,7 @@ def test_the_changes_read_back_to_the_old_formats_snapshots_runs_and_versions(tm
     past = history.load(tmp_path, "mnist")
     shown = ["time", "submission", "content_hash", "public_accuracy"]
     assert expand(past)[shown].equals(_canonical(old.copy())[shown])
-    assert site.versions_by_submission(past.points) == old_versions(old)
+    assert history.versions_by_submission(past) == old_versions(old)
     # Per run, the leader (the first rank-1 row) and the number ranked, as the old file gave them.
     for (time, rows), run in zip(old.groupby("time", sort=True), past.runs.to_dict("records")):
         leader = rows[rows["rank"] == 1]
@@ -157,7 +157,7 @@ def test_an_old_snapshot_file_is_read_and_then_rewritten_as_changes(tmp_path):
     old.to_csv(path, index=False)
     shown = ["time", "submission", "content_hash", "public_accuracy"]
     assert expand(history.load(legacy, "mnist"))[shown].equals(_canonical(old.copy())[shown])
-    assert site.versions_by_submission(history.load(legacy, "mnist").points) == old_versions(old)
+    assert history.versions_by_submission(history.load(legacy, "mnist")) == old_versions(old)
 
     class_state = {"s000": ("h0-new", 0.99)}  # the class of the next run: one student, a new version
     table, results = ranked_table(class_state)
@@ -166,7 +166,7 @@ def test_an_old_snapshot_file_is_read_and_then_rewritten_as_changes(tmp_path):
     again = history.load(legacy, "mnist")
     expected = pd.concat([old, old_snapshot(table, results, START + datetime.timedelta(days=1))], ignore_index=True)
     assert expand(again)[shown].equals(_canonical(expected)[shown])
-    assert site.versions_by_submission(again.points) == old_versions(expected)
+    assert history.versions_by_submission(again) == old_versions(expected)
 
 
 def test_a_history_file_of_another_shape_is_one_clear_error(tmp_path):

@@ -31,7 +31,7 @@ def test_bands_give_marks_and_failures_are_listed(tmp_path):
     grades = rubric.write_grades(tmp_path, ranked_tables(tmp_path), SETTINGS, reveal_private=False)
     written = pd.read_csv(tmp_path / "grades.csv", dtype={"student_id": str})
     assert list(written.columns) == ["student_id", "mnist_marks", "notmnist_marks", "late_days", "penalty", "total",
-                                     "handin", "status", "comment"]
+                                     "handin", "status", "review", "comment"]
     rows = written.set_index("student_id")
     assert rows.index.tolist() == ["s1", "s2", "s3", "s4"]  # the baseline is not a student
     assert rows.loc["s1", ["mnist_marks", "notmnist_marks", "total"]].tolist() == [10, 5, 15]
@@ -71,6 +71,31 @@ def test_late_work_is_penalised_in_the_total_and_traced_to_its_hand_in(tmp_path)
     # bob: late under an accept policy: flagged, not penalised.
     assert rows.loc["s2", ["late_days", "penalty", "total"]].tolist() == [1, 0, 6]
     assert rows.loc["s2", "handin"] == "Bob Jones_102_assignsubmission_file_/model.py"
+
+
+MEMORISED = ("review: hidden-test accuracy far above validation "
+             "(test 1.0000 on 3,000 images, validation 0.4400 on 1,200)")
+
+
+def test_a_flagged_result_shows_its_review_on_the_leaderboard_and_in_grades(tmp_path):
+    write_result(tmp_path / "mnist", "alice", public=1.0, params=7850, student_id="s1", review=MEMORISED)
+    write_result(tmp_path / "mnist", "bob", public=0.95, params=10, student_id="s2")
+    write_result(tmp_path / "notmnist", "alice", public=0.91, params=10, student_id="s1")
+    tables = {}
+    leaderboard.write_leaderboards(tmp_path, ["mnist", "notmnist"], False, tables)
+    board = pd.read_csv(tmp_path / "leaderboard.csv", keep_default_na=False)
+    reviews = board.set_index(["track", "submission"])["review"].to_dict()
+    assert reviews == {("mnist", "alice"): MEMORISED, ("mnist", "bob"): "", ("notmnist", "alice"): ""}
+    markdown = (tmp_path / "leaderboard.md").read_text()
+    header = next(line for line in markdown.splitlines() if line.startswith("| rank"))
+    assert "review" in [cell.strip() for cell in header.split("|")] and MEMORISED in markdown
+    rubric.write_grades(tmp_path, tables, SETTINGS, reveal_private=False)
+    grades = pd.read_csv(tmp_path / "grades.csv", dtype={"student_id": str}, keep_default_na=False)
+    rows = grades.set_index("student_id")
+    assert rows.loc["s1", "review"] == f"mnist: {MEMORISED}"
+    assert rows.loc["s2", "review"] == ""
+    # The flag is for a person to review: the marks are the bands' own.
+    assert rows.loc["s1", "mnist_marks"] == 10
 
 
 def test_marks_for_band_edges():

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.reporting import feedback, history, pseudonyms, site
+from pipeline.reporting import feedback, history, pseudonyms, site, site_charts
 from tests.helpers import ARTIFACTS, STUDENTS, chromium, needs_chromium
 
 KEY = b"test-site-key-0123456789abcdef"
@@ -100,18 +100,19 @@ def test_pseudonyms_are_stable_distinct_and_a_chosen_name_wins():
 def test_history_records_each_grade_run_and_its_changes(tmp_path):
     results, _ = make_results(tmp_path)
     past = history.load(results, "mnist")
-    assert list(past.points.columns) == history.POINT_COLUMNS
     assert len(past.runs) == 2 and past.runs["leader"].tolist() == ["small_cnn"] * 2
     # Four submissions at the first run, alice's new version at the second, a summary row each.
     assert len(pd.read_csv(history.history_path(results, "mnist"))) == 4 + 1 + 1 + 1
-    alice = past.points[past.points["submission"] == "alice"]
+    frame = site.history_rows(past, ["small_cnn", "alice", "bob", "carol"])  # as the site reads it
+    assert frame["time"].nunique() == 2 and len(frame) == 8
+    alice = frame[frame["submission"] == "alice"]
     assert alice["content_hash"].tolist() == ["hash-a1", "hash-a2"]
-    assert past.points.loc[past.points["submission"] == "carol", "rank"].isna().all()
+    assert frame.loc[frame["submission"] == "carol", "rank"].isna().all()
+    assert frame.loc[frame["rank"] == 1, "submission"].unique().tolist() == ["small_cnn"]
 
 
-def _history(tmp_path: Path, runs: int, students: int, changed_at: int) -> history.History:
-    """`runs` grade runs of `students`; student_000's accuracy improves at run `changed_at` (written
-    in the old format, a snapshot per run, which history.load reads too)."""
+def _history_frame(runs: int, students: int, changed_at: int) -> pd.DataFrame:
+    """`runs` grade runs of `students`; student_000's accuracy improves at run `changed_at`."""
     start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
     rows = [{"time": (start + datetime.timedelta(hours=run)).isoformat(), "submission": f"student_{index:03d}",
              "content_hash": f"h{index}", "public_accuracy": 0.5 + index / 1000 + (0.1 if index == 0 and run >= changed_at
@@ -119,24 +120,84 @@ def _history(tmp_path: Path, runs: int, students: int, changed_at: int) -> histo
             for run in range(runs) for index in range(students)]
     frame = pd.DataFrame(rows, columns=history.SNAPSHOT_COLUMNS)
     frame["rank"] = frame.groupby("time")["public_accuracy"].rank(ascending=False, method="min").astype("Int64")
-    path = history.history_path(tmp_path / str(runs), "mnist")
-    path.parent.mkdir(parents=True)
-    frame.to_csv(path, index=False)
-    return history.load(tmp_path / str(runs), "mnist")
+    return frame
 
 
-def test_the_history_chart_marks_changes_not_every_grade_run(tmp_path):
+def test_the_history_chart_marks_changes_not_every_grade_run():
     """Every grade run records every submission; drawing each record would grow the page by N points
     per run. Per submission: its first and last run and each change, joined by flat steps."""
     names = {f"student_{index:03d}": f"name {index:03d}" for index in range(50)}
     points = []
     for runs in (10, 40):
-        svg = site.history_svg("mnist", _history(tmp_path, runs, 50, changed_at=5), names)
-        group = svg[svg.index('id="history-submissions"'):svg.index('id="leader"')]
+        svg = site_charts.history_chart("mnist", _history_frame(runs, 50, changed_at=5), names, site_charts.WIDE).svg
+        group = svg[svg.index('-history-submissions"'):svg.index('-leader"')]
         points.append(group.count("<use"))
-        leader = re.search(r'\n( *)<g id="leader">(.*?)\n\1</g>', svg, re.S).group(2)
+        leader = re.search(r'\n( *)<g id="[^"]*-leader">(.*?)\n\1</g>', svg, re.S).group(2)
         assert leader.count("<use") == runs  # the leader: a point per grade run
     assert points == [50 * 2 + 1, 50 * 2 + 1]  # first + last of each, + student_000's change
+
+
+def test_the_history_chart_waits_for_two_runs_spans_only_the_runs_and_shows_ties():
+    names = {f"student_{index:03d}": f"name {index:03d}" for index in range(4)}
+    one_run = _history_frame(1, 4, changed_at=5)
+    assert site_charts.history_chart("mnist", one_run, names, site_charts.WIDE) is None
+    frame = _history_frame(3, 4, changed_at=5)
+    frame.loc[frame["submission"].isin(["student_001", "student_002"]), "public_accuracy"] = 0.7  # a tie
+    chart = site_charts.history_chart("mnist", frame, names, site_charts.NARROW)
+    left, _ = chart.to_svg(-0.35, 0.7)
+    right, _ = chart.to_svg(2.35, 0.7)
+    first, _ = chart.to_svg(0, 0.7)
+    last, _ = chart.to_svg(2, 0.7)
+    assert left < first < last < right and (first - left) / (right - left) < 0.15  # runs 0..2 and a margin, no more
+    tied = site_charts.dodged(np.array([0, 0, 1]), np.array([0.7, 0.7, 0.7]))
+    assert tied[0] != tied[1] and tied[2] == 1
+    page = site_charts.own_line(site_charts.history_chart("mnist", frame, names, site_charts.WIDE, everyone=False),
+                                "../../charts/base.svg", [(0, 0.5), (1, 0.6), (2, 0.6)], "Night <Owl>", "label")
+    assert page.count("<circle") == 3 and "Night &lt;Owl&gt; (you)" in page and 'href="../../charts/base.svg"' in page
+
+
+def _contrast_on_white(colour: str) -> float:
+    """WCAG contrast ratio of a #rrggbb colour against white."""
+    channels = [int(colour[index:index + 2], 16) / 255 for index in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 1.05 / (0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2] + 0.05)
+
+
+def test_every_mark_of_the_charts_has_3_to_1_contrast_and_the_front_is_a_star():
+    """WCAG 1.4.11: every data mark (points, lines) at least 3:1 against the white background; the
+    Pareto front differs from the rest by shape (a star path) as well as colour."""
+    points = [site_charts.ParetoPoint(f"m{index}", 1000 * (index + 1), 0.8 + index / 100, index % 2 == 0, index == 3)
+              for index in range(6)]
+    names = {f"student_{index:03d}": f"name {index:03d}" for index in range(5)}
+    frame = _history_frame(3, 5, changed_at=1)
+    svgs = [site_charts.pareto_chart("mnist", points, list(range(6)), "public accuracy", site_charts.WIDE),
+            site_charts.history_chart("mnist", frame, names, site_charts.NARROW).svg,
+            site_charts.history_chart("mnist", frame, names, site_charts.WIDE, everyone=False).svg]
+    for svg in svgs:
+        for group in re.findall(r'<g id="[^"]*-(?:points-[\w-]+|pareto-line|leader|history-[\w-]+)">(.*?)</g>', svg, re.S):
+            colours = set(re.findall(r"(?:stroke|fill): (#[0-9a-f]{6})", group)) - {"#ffffff"}
+            assert colours and all(_contrast_on_white(colour) >= 3 for colour in colours), colours
+    pareto = svgs[0]
+    front = re.search(r'-points-front">(.*?)</g>', pareto, re.S).group(1)
+    other = re.search(r'-points-other">(.*?)</g>', pareto, re.S).group(1)
+    marker = re.compile(r'<path id="([^"]+)" d="([^"]+)"')
+    shapes = dict(marker.findall(pareto))
+    used = lambda group: {shapes[ref] for ref in re.findall(r'xlink:href="#([^"]+)"', group)}  # noqa: E731
+    assert used(front) and used(other) and not used(front) & used(other)  # different marker paths
+    assert "Pareto front: no one is both more accurate and smaller" in pareto  # the legend says what ★ is
+
+
+def test_numbers_come_with_their_context():
+    assert [site.decimals_for(images) for images in (None, 100, 150, 1094, 3000)] == [4, 2, 3, 4, 4]
+    assert site.TrackContext(hidden_images=3647, public_fraction=0.3).public_images == 1094
+    assert site.train_time_label([None, 2.0]) == "wall time on a shared machine"
+    assert site.train_time_label([2.0, 2.0]) == "on a dedicated CPU quota of 2 cores"
+    assert site.train_time_label([1, 1.0]) == "on a dedicated CPU quota of 1 core"
+    entries = [site.Entry(f"s{index}", f"n{index}", False, "ok", "", index + 1, 0.9, None, None, 10, 10, 1.0, False)
+               for index in range(100)]
+    shown = site.window(entries, 50)
+    assert [row if isinstance(row, int) else row.rank for row in shown] == [1, 2, 3, 44, *range(48, 55), 46]
+    assert site.window(entries[:30], 3) == entries[:30]
 
 
 def test_pareto_plots_name_baselines_and_a_few_distinct_front_points_in_a_large_class():
@@ -243,17 +304,30 @@ def test_a_rebuild_writes_only_what_changed_and_removes_pages_no_longer_wanted(t
 def test_without_a_key_no_feedback_pages_and_a_clear_warning(tmp_path):
     site_dir, lines = build(tmp_path, key=None)
     assert (site_dir / "index.html").is_file() and not (site_dir / site.FEEDBACK_DIR).exists()
-    assert any(line.startswith("WARNING: GRADEBENCH_SITE_KEY is not set") for line in lines)
-    with pytest.raises(site.SiteError, match="at least 16"):
-        site.key_from_env({site.SITE_KEY_ENV: "short"})
+    assert any(line.startswith("WARNING: no site key") for line in lines)
     # Every output the site stage declares in dvc.yaml exists, or `dvc repro` fails without a key.
     assert (tmp_path / "results" / site.LINKS_FILE).is_file()
+
+
+def test_the_site_key_is_created_once_kept_private_and_overridden_by_the_environment(tmp_path):
+    key_file = tmp_path / ".gradebench" / "site-key"
+    key, line = site.resolve_key({}, key_file)
+    assert len(key) >= 32 and key_file.stat().st_mode & 0o777 == 0o600
+    assert line.startswith(f"site key: created {key_file} (mode 0600") and "Keep this file" in line
+    assert site.resolve_key({}, key_file) == (key, f"site key: {key_file} (reused)")
+    own = "an-instructor-chosen-key-0123456789"
+    assert site.resolve_key({site.SITE_KEY_ENV: own}, key_file) == (own.encode(), f"site key: from {site.SITE_KEY_ENV}")
+    with pytest.raises(site.SiteKeyError, match="at least 16 random characters.*secrets.token_urlsafe"):
+        site.resolve_key({site.SITE_KEY_ENV: "short"}, key_file)
+    key_file.write_text("tiny\n")
+    with pytest.raises(site.SiteKeyError, match=re.escape(str(key_file))):
+        site.resolve_key({}, key_file)
 
 
 def test_private_column_only_after_reveal_and_ids_only_when_asked(tmp_path):
     site_dir, _ = build(tmp_path, reveal_private=True, show_ids=True)
     index = (site_dir / "index.html").read_text()
-    assert "Private accuracy" in index and f"{PRIVATE_VALUES['alice']:.4f}" in index
+    assert '<th scope="col" class="number">Private</th>' in index and f"{PRIVATE_VALUES['alice']:.4f}" in index
     assert re.search(r"\balice\b", index)
 
 
@@ -367,8 +441,9 @@ def test_rendered_site_holds_no_hidden_score_id_email_or_key(dvc_project, built_
     text = "\n".join(path.read_text(errors="replace") for path in built_site.rglob("*")
                      if path.suffix in (".html", ".svg", ".css", ".csv", ".json", ".txt"))
     assert not [path for path in built_site.rglob("*") if path.name == "grades.csv"]
-    for key_name in ("private_accuracy", "test_accuracy", SITE_KEY, "@", "grades.csv"):
+    for key_name in ("private_accuracy", "test_accuracy", SITE_KEY, "grades.csv"):
         assert key_name not in text, key_name
+    assert not re.search(r"[\w.+-]+@[\w-]+\.\w", text)  # no e-mail address (CSS has its @media)
     results = [json.loads(path.read_text()) for track in ("mnist", "notmnist")
                for path in (dvc_project.root / "results" / track).glob("*.json")]
     # A hidden figure that rounds to the same number as some public one cannot be told apart from it.
@@ -409,17 +484,21 @@ def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_proje
         assert sorted(name for _, name in shown[len(ok):]) == sorted(names[s] for s in rows[rows["status"] != "ok"]["submission"])
         # The history chart: a leader point per grade run; per submission, a point at its first and
         # last grade run and at each run that changed its score (flat steps between).
-        recorded = history.load(dvc_project.root / "results", track)
-        points = recorded.points
+        recorded = site.history_rows(history.load(dvc_project.root / "results", track), rows["submission"].tolist())
         marked = 0
-        for _, runs in points[points["public_accuracy"].notna()].sort_values("time").groupby("submission"):
+        for _, runs in recorded[recorded["public_accuracy"].notna()].sort_values("time").groupby("submission"):
             scores = runs["public_accuracy"].tolist()
             marked += sum(1 for i, score in enumerate(scores) if i in (0, len(scores) - 1) or score != scores[i - 1])
+        if recorded["time"].nunique() < 2:  # a sentence instead of a chart of one column of dots
+            assert browser.execute_script(
+                "return document.querySelector(`p.history-pending[data-track='${arguments[0]}']`) !== null", track)
+            continue
         leader_points, submission_points = browser.execute_script(
             "const figure = document.querySelector(`figure.history[data-track='${arguments[0]}']`);"
-            "return [figure.querySelectorAll('g#leader use').length, figure.querySelectorAll('g[id^=history-] use').length]",
+            "const svg = figure.querySelector('svg.wide');"
+            "return [svg.querySelectorAll('g[id$=-leader] use').length, svg.querySelectorAll('g[id$=-history-submissions] use').length]",
             track)
-        assert leader_points == len(recorded.runs) >= 1
+        assert leader_points == recorded["time"].nunique()
         assert submission_points == marked
 
     links = pd.read_csv(dvc_project.root / "results" / site.LINKS_FILE)
@@ -448,3 +527,47 @@ def test_leaderboard_page_has_no_serious_accessibility_violations(built_site, br
     serious = [(violation["id"], violation["help"]) for violation in report
                if violation.get("impact") in ("serious", "critical")]
     assert not serious, serious
+
+
+def _report(root: Path, env: dict):
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    return subprocess.run([sys.executable, "-m", "pipeline", "report"], cwd=root, capture_output=True, text=True,
+                          timeout=300, env={**env, "PYTHONPATH": str(REPO)})
+
+
+def test_the_first_report_writes_feedback_pages_and_the_next_reuses_the_key(tmp_path):
+    """`python -m pipeline report` as `dvc repro` runs it in a fresh clone: no GRADEBENCH_SITE_KEY,
+    no .gradebench/. The first run creates the key (0600) and writes every feedback page; the
+    second reuses it, so every page keeps its address. A short key is a configuration error (2)."""
+    import os
+    import shutil
+
+    from tests.helpers import REPO
+
+    make_results(tmp_path)
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    env = {name: value for name, value in os.environ.items() if name != site.SITE_KEY_ENV}
+    first = _report(tmp_path, env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    key_file = tmp_path / ".gradebench" / "site-key"
+    assert f"site key: created {site.KEY_FILE} (mode 0600, git-ignored). Keep this file" in first.stdout
+    assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_text().strip()) >= 32
+    links = pd.read_csv(tmp_path / "results" / site.LINKS_FILE)
+    assert sorted(links["submission"]) == ["alice", "bob", "carol", "small_cnn"]
+    assert all((tmp_path / "site" / page).is_file() for page in links["page"])
+    assert "4 feedback page(s)" in first.stdout
+
+    second = _report(tmp_path, env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"site key: {site.KEY_FILE} (reused)" in second.stdout
+    assert pd.read_csv(tmp_path / "results" / site.LINKS_FILE)["page"].tolist() == links["page"].tolist()
+
+    short = _report(tmp_path, {**env, site.SITE_KEY_ENV: "tooshort"})
+    assert short.returncode == 2 and "Traceback" not in short.stderr
+    assert short.stderr.startswith(f"error: {site.SITE_KEY_ENV} holds a site key of 8 characters; a key must be at "
+                                   f"least 16 random characters"), short.stderr
+    assert "secrets.token_urlsafe(32)" in short.stderr

@@ -66,6 +66,18 @@ def test_failed_run_is_logged_as_failed(logger):
     assert "public_accuracy" not in run.data.metrics and run.data.tags["mlflow.note.content"] == "boom"
 
 
+def test_a_flagged_result_carries_its_review_as_a_tag(logger):
+    message = ("review: hidden-test accuracy far above validation "
+               "(test 1.0000 on 3,000 images, validation 0.4400 on 1,200)")
+    flagged = logger.client.get_run(logger.log(result("mallory", 1.0, review=message), "log"))
+    honest = logger.client.get_run(logger.log(result("dora", 0.9), "log"))
+    assert flagged.data.tags["review"] == message
+    assert honest.data.tags["review"] == ""
+    found = tracking.search_all_runs(logger.client, [logger.experiment_id], "tags.review LIKE 'review:%'")
+    assert [run.info.run_name for run in found] == ["mallory"]
+    assert "tags.`review`" in ui.view_state(reveal_private=False)["selectedColumns"]
+
+
 def test_dvc_lock_data_md5(tmp_path):
     lock = tmp_path / "dvc.lock"
     lock.write_text("schema: '2.0'\nstages:\n  preprocess@mnist:\n    outs:\n    - path: data/prepared/mnist\n"

@@ -1,16 +1,20 @@
 """Fair play: the schedule and every reported figure come from code no submission can touch.
 
-Hostile fixtures (tests/submissions/<trick>/model.py) are graded in one sandboxed batch by the
-real grader. Each ends `invalid` (or stopped by a limit), or its trick provably has no effect:
-then the result holds the true parameter count, the scheduled epochs and optimizer updates, and
-a model identical to `good` gives `good`'s predictions bit for bit. Side effects are checked
-(forged files, code from a crafted model file, scratch space left behind), not only statuses.
+Student code runs only in the build step, which sees no data and hands over data (a Keras config
+or a traced graph); the train step never imports model.py. Hostile fixtures
+(tests/submissions/<trick>/model.py), written the way a student who has read our source would, are
+graded in one sandboxed batch by the real grader with honest twins. Each ends `invalid` (or
+stopped by a limit), or its trick provably has no effect: the result holds the true parameter
+count, the scheduled epochs and updates, a train time like its twin's, and its twin's predictions
+bit for bit. Side effects are checked (forged files, code in a crafted model, scratch space left
+behind), not only statuses.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,16 +27,17 @@ from pipeline.grading import jobs, scoring
 from pipeline.grading.orchestrate import TrackJob, grade_track
 from pipeline.sandbox import exchange
 from pipeline.sandbox.isolation import IsolationPolicy
-from tests.helpers import add_fixtures, make_project, needs_bwrap, needs_mnist, tiny_track
+from tests.helpers import MIRROR, add_fixtures, make_project, needs_bwrap, needs_mnist, tiny_track
 
 TRACK_NAME = "tiny"
+CONSTANTS = "as constants (arrays used in call(), or weights the model does not list), over this track's 1,024"
 TRICKS = {
     # trick -> (status, words the one-line message must contain)
-    "replaces_grader_validation": (status.INVALID, "6,512,650 trainable parameters, over this track's budget"),
-    "replaces_grader_counting": (status.INVALID, "the reported figures do not match the model: 7 trainable"),
+    "replaces_grader_validation": (status.INVALID, "model has 6,512,650 parameters (trainable or not, all count), "
+                                                   "over this track's budget of 1,000,000"),
+    "replaces_grader_counting": (status.OK, None),
     "patches_fit_and_compile": (status.OK, None),
-    "patches_keras_with_custom_layer": (status.INVALID, "model.py replaces keras.Model.fit: the training schedule is "
-                                                        "fixed for everyone"),
+    "patches_keras_with_custom_layer": (status.OK, None),
     "custom_train_step_extra_steps": (status.INVALID, "ThreeSteps overrides train_step"),
     "overrides_compile_optimizer_swap": (status.INVALID, "Net overrides compile"),
     "atexit_rewrites_result": (status.OK, None),
@@ -40,15 +45,66 @@ TRICKS = {
     "writes_16gb_to_output": (status.OUT_OF_DISK, "limits.disk_mb"),
     "crafted_lambda_model_file": (status.OK, None),
     "corrupts_shared_arrays": (status.OK, None),
+    # Issue 25's twelve: training outside the schedule, memorising, forged counts and figures.
+    "pretrains_in_build": (status.OK, None),
+    "ships_frozen_weights": (status.OK, None),
+    "memorises_hidden_labels": (status.OK, None),
+    "constants_carry_a_trained_network": (status.INVALID, f"model.py, KnowsTheAnswer.call: carries 25,408 values {CONSTANTS}"),
+    "hides_weights_from_counts": (status.OK, None),
+    "replaces_trainer_helpers": (status.OK, None),
+    "replaces_the_clock": (status.OK, None),
+    "swaps_optimizer_code": (status.OK, None),
+    "amplifying_constraint": (status.OK, None),
+    "trains_while_traced": (status.OK, None),
+    "shadow_network_thread": (status.INVALID, CONSTANTS),
+    "disables_the_checks": (status.INVALID, "model.py, Sneaky.call: runs Python at training time (tf.py_function): "
+                                            "write it with keras.ops"),
 }
-HONEST = ["good", "custom_layer", "subclassed_model"]
+# trick -> the honest twin graded in the same run whose predictions it must give, bit for bit.
+TWINS = {
+    "patches_fit_and_compile": "good", "pretrains_in_build": "good", "replaces_trainer_helpers": "good",
+    "replaces_the_clock": "good", "swaps_optimizer_code": "good", "replaces_grader_counting": "scaled_softmax",
+    "patches_keras_with_custom_layer": "scaled_softmax", "atexit_rewrites_result": "scaled_softmax",
+    "amplifying_constraint": "custom_layer", "trains_while_traced": "custom_layer",
+    "ships_frozen_weights": "ships_frozen_weights_without_the_file",
+    "memorises_hidden_labels": "memorises_hidden_labels_without_the_file",
+}
+HONEST = ["good", "custom_layer", "subclassed_model", "scaled_softmax"]
 TRAIN_IMAGES, BATCH = 600, 64  # tiny_track()'s subset and schedule
+
+
+def train_at_home(hidden_units: int):
+    """What a student does at home: train a network on MNIST's public training images."""
+    import keras
+    from pipeline.data.datasets import mnist
+
+    raw = mnist.load_raw(MIRROR / "mnist")
+    x, y = raw["x_train"][:2000].reshape(2000, 784).astype("float32") / 255.0, raw["y_train"][:2000]
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(hidden_units, activation="relu"),
+                              keras.layers.Dense(10)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=3, verbose=0)
+    return [np.asarray(w) for w in model.get_weights()], raw
+
+
+def add_home_made_files(submissions: Path) -> None:
+    """The files the hostile students ship beside model.py, and the same code without them."""
+    for name in ("ships_frozen_weights", "memorises_hidden_labels"):
+        shutil.copytree(submissions / name, submissions / f"{name}_without_the_file")
+    (kernel, bias, *_), raw = train_at_home(64)
+    np.savez(submissions / "ships_frozen_weights" / "pretrained.npz", kernel=kernel, bias=bias)
+    # make_project's hidden split is the first 300 t10k images: the public files, shipped.
+    np.savez(submissions / "memorises_hidden_labels" / "lookup.npz", x=raw["x_test"][:300], y=raw["y_test"][:300])
+    (kernel_1, _, kernel_2, _), _ = train_at_home(32)
+    np.savez(submissions / "constants_carry_a_trained_network" / "network.npz", kernel_1=kernel_1, kernel_2=kernel_2)
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     project = make_project(tmp_path_factory.mktemp("fair-play"))
     add_fixtures(project / "submissions", [*TRICKS, *HONEST])
+    add_home_made_files(project / "submissions")
     results_dir = project / "results" / TRACK_NAME
     job = TrackJob(TRACK_NAME, tiny_track(), project / "submissions", project / "data" / "prepared" / "mnist",
                    results_dir)
@@ -62,23 +118,52 @@ def predictions_hash(result):
     return result.per_seed[0].predictions_sha256
 
 
-
-
-
 @needs_bwrap
 @needs_mnist
 @pytest.mark.slow
 @pytest.mark.parametrize("trick", sorted(TRICKS))
 def test_every_trick_is_refused_or_stopped_or_has_no_effect(graded, trick):
-    results, _ = graded
+    results, logs = graded
     expected_status, words = TRICKS[trick]
     result = results[trick]
-    assert result.status == expected_status, (result.status, result.error)
+    assert result.status == expected_status, (result.status, result.error, logs[trick][-2000:])
     if words:
         assert words in result.error
     if result.status == status.OK:  # the trick had no effect: the true, scheduled figures
         assert len(result.history["loss"]) == tiny_track().schedule.epochs
         assert result.optimizer_updates == tiny_track().schedule.epochs * math.ceil(TRAIN_IMAGES / BATCH)
+    if trick in TWINS:
+        twin = results[TWINS[trick]]
+        assert twin.status == status.OK, twin.error
+        assert predictions_hash(result) == predictions_hash(twin), f"{trick} is not {TWINS[trick]}"
+        assert (result.trainable_params, result.total_params) == (twin.trainable_params, twin.total_params)
+        assert twin.train_seconds / 5 < result.train_seconds < twin.train_seconds * 5
+
+
+@needs_bwrap
+@needs_mnist
+@pytest.mark.slow
+def test_frozen_and_shipped_weights_are_counted_and_never_used(graded):
+    results, logs = graded
+    assert "loaded the home-trained feature extractor" in logs["ships_frozen_weights"]  # the trick did run
+    frozen = results["ships_frozen_weights"]
+    assert frozen.total_params == 784 * 64 + 64 + 64 * 10 + 10 and frozen.trainable_params == 64 * 10 + 10
+    lookup = results["memorises_hidden_labels"]
+    assert lookup.total_params == 784 * 300 + 300 + 300 * 10 + 10 * 10 + 10  # every frozen template counted
+    assert lookup.trainable_params == 10 * 10 + 10
+    assert lookup.public_accuracy < 0.9  # the lookup never reached training: no memorised score
+    hidden = results["hides_weights_from_counts"]  # its layer answers 10 to every count it is asked
+    assert (hidden.total_params, hidden.trainable_params) == (784 * 512 + 512 * 10, 784 * 512 + 512 * 10)
+
+
+@needs_bwrap
+@needs_mnist
+@pytest.mark.slow
+def test_the_build_step_sees_no_data_and_its_training_is_lost(graded):
+    _, logs = graded
+    assert "no training data in the build sandbox" in logs["pretrains_in_build"]
+    for name in ("replaces_trainer_helpers",):
+        assert "replaced pipeline.sandbox.trainer.train.count_parameters" in logs[name]
 
 
 @needs_bwrap
@@ -88,9 +173,7 @@ def test_patched_fit_and_compile_never_reach_the_training(graded):
     results, logs = graded
     assert "PATCHED fit and compile" in logs["patches_fit_and_compile"]  # the patch did run, in the build step
     patched, good = results["patches_fit_and_compile"], results["good"]
-    assert patched.custom_code is False  # model.py was never imported where the model trained
-    # The same architecture and seed as `good`: 1 epoch of SGD gives the very same predictions.
-    assert predictions_hash(patched) == predictions_hash(good)
+    assert patched.custom_code is False  # a Keras config: model.py was never imported where it trained
     assert patched.trainable_params == good.trainable_params == 28 * 28 * 10 + 10
 
 
@@ -99,7 +182,7 @@ def test_patched_fit_and_compile_never_reach_the_training(graded):
 @pytest.mark.slow
 def test_a_replaced_count_cannot_hide_a_model_over_the_budget(graded):
     results, _ = graded
-    assert results["replaces_grader_validation"].trainable_params is None  # nothing of the lie is kept
+    assert results["replaces_grader_validation"].trainable_params == 6_512_650  # counted by the trainer
     assert "10 " not in results["replaces_grader_validation"].error
 
 
@@ -110,7 +193,7 @@ def test_an_atexit_hook_never_rewrites_the_results(graded):
     results, logs = graded
     forged = results["atexit_rewrites_result"]
     assert "FORGED" not in logs["atexit_rewrites_result"]  # the hook never ran
-    assert forged.custom_code is True  # its custom layer made model.py load in the train step too
+    assert forged.custom_code is True  # its custom layer: traced in the build, trained as a graph
     assert forged.trainable_params == 28 * 28 * 10 + 10 + 1
     assert forged.validation_accuracy != 0.9999 and forged.train_seconds > 0.01
 
@@ -118,14 +201,15 @@ def test_an_atexit_hook_never_rewrites_the_results(graded):
 @needs_bwrap
 @needs_mnist
 @pytest.mark.slow
-def test_code_in_a_crafted_model_file_never_runs_in_the_train_step(graded):
+def test_code_in_a_crafted_model_never_runs_in_the_train_step(graded):
     results, logs = graded
     log = logs["crafted_lambda_model_file"]
-    assert "FILE CODE RAN in build" in log  # the Lambda was real, and saved into the file
+    assert "FILE CODE RAN in build" in log  # the Lambda was real, and ran while it was traced
     assert "FILE CODE RAN in train" not in log
     crafted = results["crafted_lambda_model_file"]
-    assert crafted.custom_code is True  # built again from model.py's source, not loaded from the file
-    assert predictions_hash(crafted) == predictions_hash(results["good"])
+    assert crafted.custom_code is True  # traced: its Python stayed in the build step
+    assert crafted.trainable_params == results["good"].trainable_params
+    assert abs(crafted.validation_accuracy - results["good"].validation_accuracy) < 0.03
 
 
 @needs_bwrap
@@ -191,7 +275,9 @@ def test_cross_check_accepts_true_figures():
 
 
 @pytest.mark.parametrize("forged, words", [
-    ({"trainable_params": 7}, "7 trainable / 17 total parameters reported, 15 / 17 counted"),
+    ({"trainable_params": 7}, "7 trainable parameters reported, 15 counted in the trained weights"),
+    ({"total_params": 9}, "9 parameters reported, at least 15 counted in the trained weights"),
+    ({"total_params": 2_000_000}, "2,000,000 parameters, over this track's budget of 1,000,000"),
     ({"history": {"loss": [1.0, 0.5, 0.2]}}, "a history of 3 epochs, but the schedule trains 1"),
     ({"optimizer_updates": 30}, "30 optimizer updates, but the schedule makes 10"),
     ({"validation_accuracy": 0.9999}, "validation accuracy 0.9999 reported, 0.7500 counted"),

@@ -471,11 +471,14 @@ def test_sandbox_command_binds_only_what_it_needs(tmp_path):
         sources = {command[i + 1] for i, word in enumerate(command) if word in ("--bind", "--ro-bind")}
         writable = {command[i + 1] for i, word in enumerate(command) if word == "--bind"}
         assert str(REPO) not in sources and str(REPO / "data") not in sources
-        assert str(REPO / "pipeline") in sources and str(submission.resolve()) in sources
+        assert str(REPO / "pipeline") in sources
+        # Only the build step (the one that runs student code) sees the submission.
+        assert (str(submission.resolve()) in sources) == (step == "build")
         # The scratch folder is never bound whole: only the step's own output folder is writable.
         assert writable == {str(work.resolve() / ("build" if step == "build" else "out"))}
-        # The build step (student code) never sees the hidden inputs.
+        # The build step (student code) sees no data: neither the public arrays nor the hidden inputs.
         assert (str(work.resolve() / "hidden_x.npy") in sources) == (step == "train")
+        assert (str(work.resolve() / "public.npz") in sources) == (step == "train")
     assert "--clearenv" in command and "--unshare-all" in command and "--cap-drop" in command
     environment = {command[i + 1] for i, word in enumerate(command) if word == "--setenv"}
     assert environment <= set(runner.sandbox_environment("h", "t", "p", 1, 0, "x"))

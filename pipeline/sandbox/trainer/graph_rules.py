@@ -11,11 +11,14 @@ a problem at once; the train step's check is the one that counts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
 import numpy as np
 
+# Keras' model classes, which hold the student's layers rather than being one.
+KERAS_CONTAINERS = ("Functional", "Sequential")
 # A constant of at most this many values is a hyperparameter (a shape, a scale, a 3x3 filter);
 # a larger one counts as parameters, as a weight would.
 SMALL_CONSTANT = 64
@@ -81,6 +84,7 @@ class GraphFacts:
 
     problem: Optional[str]
     constant_values: int  # values in constants larger than SMALL_CONSTANT, counted as parameters
+    largest_constant_in: Optional[str] = None  # the student's layer holding the largest one, if known
 
 
 def _all_nodes(graph_def) -> Iterable[tuple[str, object]]:
@@ -96,8 +100,10 @@ def layer_of(node_name: str, layer_classes: dict[str, str]) -> Optional[str]:
     """The student's class whose call() made this node, from the Keras name scope in its name
     ("net/my_scale/mul" -> "MyScale"): the innermost scope that is a layer of the model."""
     for part in reversed(node_name.split("/")[:-1]):
-        if part in layer_classes:
-            return layer_classes[part]
+        # TensorFlow makes a scope unique with a suffix ("my_scale_1") when a layer runs again.
+        for name in (part, re.sub(r"_\d+$", "", part)):
+            if name in layer_classes and not layer_classes[name].startswith(KERAS_CONTAINERS):
+                return layer_classes[name]
     return None
 
 
@@ -111,12 +117,14 @@ def constant_size(node) -> int:
 def check_graph(graph_def, layer_classes: dict[str, str], source_name: str = "model.py") -> GraphFacts:
     """Every operation on the allow-list? Returns the first problem in a student's words, and the
     number of values the graph's large constants carry."""
-    problem, constants = None, 0
+    problem, constants, largest, largest_in = None, 0, 0, None
     for where, node in _all_nodes(graph_def):
         if node.op == "Const":
             size = constant_size(node)
             if size > SMALL_CONSTANT:
                 constants += size
+                if size > largest:
+                    largest, largest_in = size, layer_of(node.name, layer_classes)
             continue
         if problem is None and node.op not in ALLOWED_OPS:
             owner = layer_of(node.name, layer_classes)
@@ -124,4 +132,4 @@ def check_graph(graph_def, layer_classes: dict[str, str], source_name: str = "mo
             reason = REFUSED.get(node.op, f"uses the TensorFlow operation {node.op}, which grading does not allow: "
                                           "write the layer with keras.ops")
             problem = f"{place}: {reason}"
-    return GraphFacts(problem, constants)
+    return GraphFacts(problem, constants, largest_in)

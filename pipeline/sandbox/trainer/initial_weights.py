@@ -61,8 +61,10 @@ def sanitised(config: Any, where: str = "the model") -> Any:
 def initializer_from_spec(spec: Optional[dict], where: str):
     """A Keras initialiser from its serialised form, built by the trainer: Keras' own classes only."""
     if not isinstance(spec, dict) or spec.get("module") != INITIALIZERS_MODULE:
-        raise SubmissionFailure(status.INVALID, f"{where} uses an initialiser that is not one of keras.initializers: "
-                                                "use one of them (for example 'glorot_uniform' or 'zeros')")
+        named = f" ({spec['custom']})" if isinstance(spec, dict) and isinstance(spec.get("custom"), str) else ""
+        raise SubmissionFailure(status.INVALID, f"model.py: {where} starts from an initialiser{named} that is not one "
+                                                "of keras.initializers: use one of them, e.g. 'glorot_uniform', or "
+                                                "keras.initializers.RandomNormal(stddev=0.01) for small random weights")
     try:
         return keras.saving.deserialize_keras_object(sanitised(spec, where), safe_mode=True)
     except SubmissionFailure:

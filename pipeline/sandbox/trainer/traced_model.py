@@ -96,9 +96,17 @@ def _checked_specs(manifest: dict) -> list[dict]:
     return weights
 
 
-def load(build_dir: Path, seed: int) -> tuple[keras.Model, int]:
-    """(model, constant values): the traced model as a Keras model with the trainer's weights, and
-    the number of values its graphs' large constants hold (counted as parameters)."""
+def architecture(graph_def, specs: list[dict]) -> dict:
+    """What the model is, without any name: its inference graph's operations in order and its
+    weights' shapes, for the duplicate check."""
+    return {"traced": {"ops": [node.op for node in graph_def.node],
+                       "weights": [[spec["shape"], spec["dtype"], bool(spec["trainable"])] for spec in specs]}}
+
+
+def load(build_dir: Path, seed: int, max_constants: int) -> tuple[keras.Model, int, dict]:
+    """(model, constant values, architecture): the traced model as a Keras model with the trainer's
+    weights, the number of values its graphs' large constants hold (counted as parameters), and
+    its nameless architecture."""
     try:
         manifest = json.loads((build_dir / TRACED_MANIFEST).read_text())
         layout = tuple(int(d) for d in manifest["input_layout"])
@@ -115,11 +123,20 @@ def load(build_dir: Path, seed: int) -> tuple[keras.Model, int]:
         if facts.problem:
             raise SubmissionFailure(status.INVALID, facts.problem)
         constants = max(constants, facts.constant_values)
+        if facts.constant_values > max_constants:
+            owner = f"model.py, {facts.largest_constant_in}.call" if facts.largest_constant_in else "model.py"
+            raise SubmissionFailure(status.INVALID, f"{owner}: carries {facts.constant_values:,} values as constants "
+                                                    f"(arrays used in call(), or weights the model does not list), "
+                                                    f"over this track's {max_constants:,} (limits.max_constant_params): "
+                                                    "make them weights with self.add_weight, which train from their "
+                                                    "initialisers")
         inputs, outputs = io[name]
         if len(inputs) != len(specs) + 1 or len(outputs) != 2 + sum(not s["trainable"] for s in specs):
             raise SubmissionFailure(status.INVALID, "the traced graph's inputs and outputs do not match its weights")
         forwards[name] = _callable(graph_def, inputs, outputs)
+        if name == TRACED_INFER_GRAPH:
+            described = architecture(graph_def, specs)
     layer = TracedGraph(forwards[TRACED_TRAIN_GRAPH], forwards[TRACED_INFER_GRAPH], specs, seed, name="traced_model")
     model = keras.Sequential([keras.Input(layout), layer], name="traced")
     model(np.zeros((2, *layout), np.float32))  # a wrong shape or dtype fails here, before training
-    return model, constants
+    return model, constants, described
