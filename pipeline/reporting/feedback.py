@@ -4,9 +4,8 @@ of misclassified images, all from the training history and the *validation* spli
 The images are drawn for the width the course site shows them at (DISPLAY_WIDTH_PX, a phone's
 column) at twice that resolution, with text of at least 11 px there. Each carries its own data
 (the curves' values, the counts, the misclassified images' classes) as a table in a PNG text
-chunk, which the site offers beside the image: inside the file, because the feedback folder is a
-DVC plots folder (every CSV in it is read as learning curves) and the site then reads one file per
-image, and only its first chunks.
+chunk, which the site offers beside the image: inside the file, so that the site reads one file
+per image, and only its first chunks.
 
 Nothing here reads hidden labels: the hidden split only ever contributes the aggregate score.
 The images are titled by track only, never by submission: the course site publishes these very
