@@ -22,6 +22,8 @@ from pipeline.data.layout import is_prepared
 DATA_RAW = Path("data/raw")
 DATA_PREPARED = Path("data/prepared")
 RESULTS = Path("results")
+# Per-submission feedback (curves, images): written by grade, published by report; not a DVC output.
+FEEDBACK = Path("feedback")
 SUBMISSIONS = Path("submissions")
 TERMINAL_ROWS = 20  # leaderboard rows `leaderboard` and `report` print; the file has them all
 
@@ -80,7 +82,8 @@ def cmd_grade(args, params) -> int:
         raise FileNotFoundError(f"{prepared_dir}/ is not prepared yet: run `python -m pipeline preprocess {track.dataset}`")
     settings = resolve_grading(params, args.unsafe_no_sandbox, args.executor, args.ray_address)
     _stop_at_once_on_interrupt()
-    job = TrackJob(args.track, track, SUBMISSIONS, prepared_dir, RESULTS / args.track, params.leaderboard.hidden_split)
+    job = TrackJob(args.track, track, SUBMISSIONS, prepared_dir, RESULTS / args.track, params.leaderboard.hidden_split,
+                   FEEDBACK / args.track)
     uri = tracking_uri(params, Path.cwd())
     leftovers.sweep()  # scratch folders and cgroups of graders that were killed
     publisher = MlflowPublisher(uri, args.track, track.dataset, SUBMISSIONS, job.results_dir)
@@ -97,7 +100,7 @@ def cmd_grade(args, params) -> int:
         publisher.close()
     from pipeline.reporting import history
 
-    history.record(RESULTS, args.track, ranked, results)  # one snapshot per grade run, for the site
+    history.record(RESULTS, args.track, ranked, results)  # this run's changes and summary, for the site
     from pipeline.reporting import tracking  # imported by now
 
     ok = sum(result is not None and result.status == "ok" for result in results)
@@ -238,7 +241,7 @@ def cmd_site(args, params, ranked_tables: dict | None = None) -> int:
     print("\n".join(site.build_site(RESULTS, SUBMISSIONS, Path("site"), list(params.tracks),
                                     params.leaderboard.reveal_private, params.site.show_ids, key,
                                     ranked_tables=ranked_tables, context=site.track_context(params, DATA_PREPARED),
-                                    grades=params.grades)))
+                                    grades=params.grades, feedback_root=FEEDBACK)))
     return 0
 
 
