@@ -115,7 +115,7 @@ MESSAGE_HINTS = {
     "returns_not_a_model": "expected a keras.Model",
     "wrong_input_shape": "input shape",
     "wrong_output_size": "output shape",
-    "too_many_parameters": "trainable parameters",
+    "too_many_parameters": "parameters (trainable or not, all count), over this track's budget",
     "nan_loss": "NaN",
     "raises_in_training": "this layer breaks during training",
     "sleeps_past_limit": "limits.wall_seconds",

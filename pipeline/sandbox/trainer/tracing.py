@@ -99,7 +99,9 @@ def trace(model, input_layout: tuple[int, ...], build_dir: Path, describe) -> di
     layers = _layer_classes(model)
     count = len(trainable)
     written = {}
-    for training, name in ((True, TRACED_TRAIN_GRAPH), (False, TRACED_INFER_GRAPH)):
+    # Inference first: a model that traces for inference but raises in training mode is a model
+    # whose training fails (crashed), not one that cannot be written as a graph (invalid).
+    for training, name in ((False, TRACED_INFER_GRAPH), (True, TRACED_TRAIN_GRAPH)):
         def forward(*arguments, training=training):
             # Keras' stateless_call, but through __call__, so that `training` reaches inner layers
             # (a Dropout inside a call(self, x) that takes no `training`) as it does in fit.
@@ -114,6 +116,8 @@ def trace(model, input_layout: tuple[int, ...], build_dir: Path, describe) -> di
             concrete = tf.function(forward).get_concrete_function(*specs)
             frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False)
         except Exception as error:  # noqa: BLE001 - Python in call() that a graph cannot hold
+            if training and TRACED_INFER_GRAPH in written:
+                raise SubmissionFailure(status.CRASHED, f"training failed: {describe(error)}") from None
             raise SubmissionFailure(status.INVALID, f"the model cannot be traced into a graph: {describe(error)}: "
                                                     "write call() with keras.ops, without NumPy or Python "
                                                     "decisions on tensor values") from None
