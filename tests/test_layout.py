@@ -1,8 +1,12 @@
-"""The package's layout holds: the trust boundary, no import cycles, and one list of grading code."""
+"""The package's layout holds: the trust boundary, the layers, no import cycles, one list of grading code."""
 
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -44,6 +48,17 @@ def test_sandbox_code_imports_nothing_from_grading_or_reporting():
         forbidden = {name for name in imports_of(path)
                      if name.startswith(("pipeline.grading", "pipeline.reporting", "pipeline.course"))}
         assert not forbidden, f"{path.relative_to(REPO)} imports {sorted(forbidden)}"
+
+
+def test_packages_import_only_downwards():
+    """The import-linter contract in .importlinter: config/status/atomic < data < sandbox <
+    grading | course < reporting < commands. Any upward import (not listed as known debt) fails."""
+    lint_imports = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    assert lint_imports, "lint-imports is missing: install the test extra (import-linter)"
+    # The checkout under test comes first on the path, whichever copy of the package is installed.
+    run = subprocess.run([lint_imports, "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 0, run.stdout[run.stdout.find("Broken contracts"):] + run.stderr
 
 
 def test_no_import_cycles():

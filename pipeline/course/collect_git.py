@@ -18,7 +18,7 @@ from pipeline.course import deadlines, git_checks, git_intake
 from pipeline.course.collect import (CollectReport, Outcome, StudentResult, atomic_write, earlier_handin_warning,
                                      finish, iso, lateness_record, previous_record)
 from pipeline.course.roster import Student
-from pipeline.course.settings import CourseSettings
+from pipeline.course_settings import CourseSettings
 
 # Beside each mirrored repository: what the last collect saw (its time and the branch's tip), for
 # the "pushed after the date they claim" check. Outside submissions/, so records stay deterministic.

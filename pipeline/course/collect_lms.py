@@ -18,7 +18,7 @@ from pipeline.course.collect import (CollectReport, Outcome, StudentResult, earl
                                      lateness_record)
 from pipeline.course.handin_names import explain_missing
 from pipeline.course.roster import Student, name_key, name_keys
-from pipeline.course.settings import CourseSettings
+from pipeline.course_settings import CourseSettings
 
 
 def _suggestion(name: str, students: list[Student]) -> str:
