@@ -344,10 +344,10 @@ def _stop_at_once_on_interrupt() -> None:
 
 def _stop_running_jobs() -> None:
     """Kill this grader's sandboxes and remove their scratch folders (copies of the hidden inputs)."""
-    if "pipeline.sandbox.runner" in sys.modules:
-        from pipeline.sandbox import leftovers, runner
+    if "pipeline.sandbox.supervise" in sys.modules:
+        from pipeline.sandbox import leftovers, supervise
 
-        runner.kill_running_jobs()
+        supervise.kill_running_jobs()
         leftovers.remove_own()
 
 

@@ -3,13 +3,13 @@
 The sandbox puts each job into a child `memory` and `pids` cgroup (v1) of the grader's own cgroup,
 so the kernel enforces the limits: the job is stopped at its memory limit without swapping and
 without the OOM killer touching the grader, and fork bombs hit pids.max. Where a controller is
-not mounted or not writable, its group is None and the runner falls back to rlimits plus
-polling the process tree (runner.py).
+not mounted or not writable, its group is None and the sandbox falls back to rlimits plus
+polling the process tree (limits.py, supervise.py).
 
 Each job also gets its own CPU quota (v1 `cpu.cfs_quota_us`, or v2 `cpu.max` where the `cpu`
 controller lives on the unified hierarchy): one training's share, so a submission that starts
 extra threads slows only itself and cannot take CPU time from another's training. Where no cpu
-controller is writable there is no quota, and the runner says so (runner.py).
+controller is writable there is no quota, and the outcome says so (limits.py).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from pipeline.config import ConfigError, Grading, Track
-from pipeline.grading import fingerprints, jobs
+from pipeline.grading import fingerprints
+from pipeline.sandbox import pair
 from pipeline.grading.executors.base import ExecutorError, SubmissionTooLarge
 from pipeline.sandbox import leftovers
 from pipeline.sandbox.isolation import Isolation, IsolationPolicy, SandboxError, SandboxUnavailable, choose_isolation
@@ -48,8 +49,8 @@ def _worker_isolation(policy: IsolationPolicy) -> Isolation:
     return choose_isolation(policy)  # probed once per worker process, with the driver's policy
 
 
-def train_on_worker(submission_id: str, payload: dict[str, bytes], inputs: jobs.TrainingInputs, track: Track,
-                    threads: int, policy: IsolationPolicy, grader_key: str) -> jobs.TrainingRun:
+def train_on_worker(submission_id: str, payload: dict[str, bytes], inputs: pair.TrainingInputs, track: Track,
+                    threads: int, policy: IsolationPolicy, grader_key: str) -> pair.TrainingRun:
     """The body of a Ray task: rebuild the submission folder on this node and train it in the sandbox."""
     import ray
 
@@ -64,7 +65,7 @@ def train_on_worker(submission_id: str, payload: dict[str, bytes], inputs: jobs.
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
         submission_dir.mkdir(exist_ok=True)
-        run = jobs.run_in_sandbox(submission_dir, inputs, track, threads, isolation)
+        run = pair.run_in_sandbox(submission_dir, inputs, track, threads, isolation)
     run.node = ray.get_runtime_context().get_node_id()
     return run
 
@@ -82,7 +83,7 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, inputs: jobs.TrainingInputs, settings: Grading, policy: IsolationPolicy, threads: int):
+    def __init__(self, inputs: pair.TrainingInputs, settings: Grading, policy: IsolationPolicy, threads: int):
         ray = self.ray = _import_ray()
         self.settings = settings.ray
         self.policy, self.grader_key = policy, fingerprints.grader_fingerprint()
@@ -110,7 +111,7 @@ class RayExecutor:
 
     def train(self, submission_dir: Path, track: Track,
               on_line: Optional[Callable[[str], None]] = None,
-              on_training: Optional[Callable[[], None]] = None) -> jobs.TrainingRun:
+              on_training: Optional[Callable[[], None]] = None) -> pair.TrainingRun:
         if on_training is not None:
             on_training()  # the trainings run in Ray's workers: nothing on this machine to wait for
         payload = read_submission(submission_dir)
@@ -134,7 +135,7 @@ class RayExecutor:
                                     f"{type(cause).__name__}: {cause}") from None
             run.lost_attempts = lost
             return run
-        return jobs.TrainingRun(outcome=None, outputs={}, node="?", lost_attempts=lost,
+        return pair.TrainingRun(outcome=None, outputs={}, node="?", lost_attempts=lost,
                                 lost_seconds=time.monotonic() - started)
 
     def expect(self, count: int) -> None:

@@ -1,4 +1,4 @@
-"""One sandboxed training job: what goes in, what comes back, and how to run it on this machine.
+"""One sandboxed training job on this machine: its two steps (SandboxPair), what goes in and what comes back.
 
 Grading is (1) training a submission in the sandbox and (2) scoring its predictions against the
 hidden labels. Only (1) may run elsewhere (pipeline/grading/executors/), so its inputs and outputs are
@@ -25,7 +25,8 @@ from pipeline.config import Subset, Track
 from pipeline.data import layout
 from pipeline.sandbox import exchange, leftovers
 from pipeline.sandbox.isolation import Isolation
-from pipeline.sandbox.runner import HandOver, RunOutcome, run_training
+from pipeline.sandbox.runner import run_training
+from pipeline.sandbox.supervise import HandOver, RunOutcome
 
 # The files the grader reads from each step. A hostile submission can write anything into its
 # output folder: bigger files are ignored (and the result then fails as unreadable), never loaded.
@@ -139,10 +140,6 @@ def _parse_status(content: Optional[bytes]) -> Optional[str]:
     return value.get("status") if isinstance(value, dict) else None
 
 
-def _stopped(outcome: RunOutcome) -> bool:
-    return outcome.timed_out or outcome.out_of_memory or outcome.too_many_processes or outcome.out_of_disk
-
-
 def combine_outcomes(build: RunOutcome, train: RunOutcome, log_tail_bytes: int) -> RunOutcome:
     """One outcome for the two steps, which ran side by side: the train step's ending and time
     (it started with the build step and waited for it), both logs, the peaks."""
@@ -166,7 +163,7 @@ class SandboxPair:
     Started with a submission (`submission_dir`), the pair runs it at once. Started without one,
     it is a spare: both steps import TensorFlow and wait, so that this cost overlaps the previous
     job; `start_job` then copies the submission into the folder the sandbox shows at /submission,
-    writes the job, and starts the wall clock (runner.HandOver).
+    writes the job, and starts the wall clock (supervise.HandOver).
     """
 
     def __init__(self, inputs: TrainingInputs, track: Track, threads: int, isolation: Isolation,
@@ -220,7 +217,7 @@ class SandboxPair:
             try:
                 build = self._build.result()
                 built = collect_outputs(self.workdir / exchange.BUILD_DIR, BUILD_OUTPUT_FILES)
-                build_ok = not _stopped(build) and _parse_status(built.get(exchange.RESULT_FILE)) == "ok"
+                build_ok = not build.stopped and _parse_status(built.get(exchange.RESULT_FILE)) == "ok"
             finally:
                 # Whatever happened (an interrupt too), the waiting train step gets its word.
                 (control / (exchange.GO_FILE if build_ok else exchange.STOP_FILE)).touch()
