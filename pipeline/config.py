@@ -10,6 +10,7 @@ allowed, instead of a traceback from deep inside a stage.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
@@ -21,6 +22,42 @@ from pipeline.course_settings import CourseSettings
 from pipeline.strict import Strict
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
+# A student or submission id. Ids become folder names, MLflow run names and file names, so they
+# stay plain: never "..", absolute, or holding a path separator.
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where every command reads and writes, relative to the repository root (where commands run).
+    Resolved once by the command line and passed down; nothing below names these folders itself."""
+
+    root: Path = Path(".")
+
+    @property
+    def data_raw(self) -> Path:
+        return self.root / "data" / "raw"
+
+    @property
+    def data_prepared(self) -> Path:
+        return self.root / "data" / "prepared"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results"
+
+    @property
+    def submissions(self) -> Path:
+        return self.root / "submissions"
+
+    @property
+    def site(self) -> Path:
+        return self.root / "site"
+
+    @property
+    def repo_cache(self) -> Path:
+        # Mirrored student repositories, outside submissions/ (git-ignored): cloned once, fetched after.
+        return self.root / ".gradebench" / "repos"
 
 
 class ConfigError(ValueError):
@@ -236,6 +273,14 @@ def load_params(path: Path | str = DEFAULT_PARAMS_PATH) -> Params:
     except ValidationError as error:
         lines = [_describe(item) for item in error.errors()]
         raise ConfigError(f"{path} has {len(lines)} problem(s):\n  " + "\n  ".join(lines)) from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every command gets: params.yaml, validated, and where things are."""
+
+    params: Params
+    paths: Paths = Paths()
 
 
 def tracking_uri(params: Params, repo_root: Path) -> str:
