@@ -192,12 +192,8 @@ class RunCgroups:
         if "cpu" not in offered:
             self.problems.append(f"cgroup v2 offers no cpu controller at {parent} (cgroup.controllers)")
             return None
-        _remove_stale_groups(parent)
-        group = parent / name
-        try:
-            group.mkdir()
-        except OSError as error:
-            self.problems.append(f"cannot create {group}: {error}")
+        group = self._new_group(parent, name)
+        if group is None:
             return None
         if not (group / "cpu.max").exists():
             # Children get the controller only once the parent hands it down. The kernel refuses
@@ -218,16 +214,23 @@ class RunCgroups:
                 return None
         return group
 
-    def _create(self, parent: Optional[Path], name: str, settings, controller: str) -> Optional[Path]:
-        if parent is None:
-            self.problems.append(f"no cgroup v1 {controller} controller mounted")
-            return None
+    def _new_group(self, parent: Path, name: str) -> Optional[Path]:
+        """A fresh child group (stale ones of killed graders removed first), or None with the problem noted."""
         _remove_stale_groups(parent)
         group = parent / name
         try:
             group.mkdir()
         except OSError as error:
             self.problems.append(f"cannot create {group}: {error}")
+            return None
+        return group
+
+    def _create(self, parent: Optional[Path], name: str, settings, controller: str) -> Optional[Path]:
+        if parent is None:
+            self.problems.append(f"no cgroup v1 {controller} controller mounted")
+            return None
+        group = self._new_group(parent, name)
+        if group is None:
             return None
         for setting, value, required in settings:
             try:
