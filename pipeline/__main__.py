@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     _interrupt_on_sigterm()
     try:
-        settings = Settings(load_params(args.params), Paths())
+        settings = Settings(load_params(args.params), Paths.from_environment())
         command = importlib.import_module(f"pipeline.commands.{args.command}")
         return command.main(settings=settings, **command_arguments(args))
     except KeyboardInterrupt:

@@ -27,12 +27,21 @@ DEFAULT_PARAMS_PATH = Path("params.yaml")
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+MIRROR_ENV = "GRADEBENCH_MIRROR"  # a local folder of dataset files, tried before the URLs
+
+
 @dataclass(frozen=True)
 class Paths:
     """Where every command reads and writes, relative to the repository root (where commands run).
     Resolved once by the command line and passed down; nothing below names these folders itself."""
 
     root: Path = Path(".")
+    mirror: Optional[Path] = None  # GRADEBENCH_MIRROR: one subfolder per dataset
+
+    @classmethod
+    def from_environment(cls, root: Path = Path("."), environ=os.environ) -> "Paths":
+        value = environ.get(MIRROR_ENV, "").strip()
+        return cls(root, Path(value).expanduser() if value else None)
 
     @property
     def data_raw(self) -> Path:

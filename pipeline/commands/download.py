@@ -11,6 +11,6 @@ def main(*, settings: Settings, dataset: str) -> int:
 
     target = settings.paths.data_raw / dataset
     paths = download.fetch_dataset(dataset, settings.params.dataset(dataset), target, settings.params.download,
-                                   mirror_root=download.mirror_from_env())
+                                   mirror_root=settings.paths.mirror)
     print(f"{dataset}: {len(paths)} file(s) verified in {target}/")
     return EXIT_OK
