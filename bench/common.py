@@ -64,8 +64,9 @@ def make_workspace(root: Path, name: str, params: dict, submissions: dict[str, P
     set_submissions(ws, submissions)
     if dvc:
         shutil.copy(REPO / "dvc.yaml", ws / "dvc.yaml")
-        if (REPO / ".dvcignore").exists():
-            shutil.copy(REPO / ".dvcignore", ws / ".dvcignore")
+        for name in (".dvcignore", "requirements.lock"):  # the lock file: a grade dep (package versions)
+            if (REPO / name).exists():
+                shutil.copy(REPO / name, ws / name)
         run(["dvc", "init", "--no-scm", "-q"], ws)
         run(["dvc", "config", "core.analytics", "false"], ws)
     if prepared_from is not None:

@@ -64,6 +64,11 @@ class Paths:
         return self.root / "site"
 
     @property
+    def feedback(self) -> Path:
+        # Per-submission feedback (curves, images): written by grade, published by report; not a DVC output.
+        return self.root / "feedback"
+
+    @property
     def repo_cache(self) -> Path:
         # Mirrored student repositories, outside submissions/ (git-ignored): cloned once, fetched after.
         return self.root / ".gradebench" / "repos"

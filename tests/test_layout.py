@@ -89,6 +89,41 @@ def test_dvc_grade_deps_are_exactly_the_grader_fingerprint_paths():
         assert set(on_disk) <= hashed, set(on_disk) - hashed
 
 
+def _module_file(name: str) -> Path:
+    path = REPO / Path(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def test_the_key_holds_every_module_that_training_and_scoring_run():
+    """Everything the trainer, the jobs it is given and the scoring import is in GRADER_CODE (empty
+    package __init__ files aside): an edit there can change a prediction or a score."""
+    graph = import_graph()
+    hashed = {path.as_posix() for path in fingerprints.grader_files()}
+    roots = ["pipeline.sandbox.trainer.train", "pipeline.sandbox.trainer.build", "pipeline.grading.scoring",
+             "pipeline.grading.jobs", "pipeline.sandbox.pair", "pipeline.grading.seeds"]
+    seen, stack = set(roots), list(roots)
+    while stack:
+        for target in graph.get(stack.pop(), ()):
+            if target in graph and target not in seen:
+                seen.add(target)
+                stack.append(target)
+    needed = {_module_file(name).relative_to(REPO).as_posix() for name in seen}
+    # Imported for a name only, and nothing they compute reaches a result's scores: config.py's
+    # course settings (deadlines), the strict base its models share (it only rejects unknown keys),
+    # and the hand-in record's file name (fingerprints leaves it out).
+    names_only = {"pipeline/course_settings.py", "pipeline/strict.py", "pipeline/course/lateness.py"}
+    missing = {path for path in needed - hashed - names_only if (REPO / path).stat().st_size > 0}
+    assert not missing, f"imported by training or scoring but not in GRADER_CODE: {sorted(missing)}"
+
+
+def test_orchestration_logging_and_reporting_are_not_in_the_key():
+    hashed = {path.as_posix() for path in fingerprints.grader_files()}
+    for outside in ("pipeline/grading/orchestrate.py", "pipeline/grading/cache.py", "pipeline/grading/executors/local.py",
+                    "pipeline/reporting/publish.py", "pipeline/reporting/history.py", "pipeline/__main__.py",
+                    "pipeline/data/download.py"):
+        assert (REPO / outside).is_file() and outside not in hashed, outside
+
+
 def test_grader_fingerprint_changes_with_any_grading_file(tmp_path):
     for entry in fingerprints.GRADER_CODE:
         source = REPO / entry

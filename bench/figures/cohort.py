@@ -157,13 +157,27 @@ def cohort_params(workers: int) -> dict:
     return params
 
 
+# Besides pipeline/: the files the stages read (requirements.lock is a grade dep: the package
+# versions are part of every result's cache key).
+STAGE_FILES = (".dvcignore", "requirements.lock")
+
+
+def copy_stage_files(ws: Path) -> None:
+    (ws / "dvc.yaml").write_text(one_track_dvc_yaml())
+    for name in STAGE_FILES:
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, ws / name)
+
+
 def refresh_code(ws: Path) -> None:
-    """The cached workspace measures today's pipeline/, stages and .dvcignore: copy them in again (a
-    changed grader re-grades every current submission in the next `dvc repro`, as in a course)."""
+    """The cached workspace measures today's pipeline/, stages, .dvcignore and params.yaml: write
+    them again (a changed grader re-grades every current submission in the next `dvc repro`, as in
+    a course; params.yaml in today's format, with the same values, re-runs nothing)."""
     shutil.rmtree(ws / "pipeline")
     shutil.copytree(REPO / "pipeline", ws / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    (ws / "dvc.yaml").write_text(one_track_dvc_yaml())
-    shutil.copy(REPO / ".dvcignore", ws / ".dvcignore")
+    copy_stage_files(ws)
+    workers = yaml.safe_load((ws / "params.yaml").read_text())["grading"]["workers"]
+    (ws / "params.yaml").write_text(yaml.safe_dump(cohort_params(workers), sort_keys=False))
 
 
 def regraded_count(output: str) -> int:
@@ -207,9 +221,7 @@ def build_cohort(args, students: int, env: dict) -> tuple[Path, dict]:
         ws.mkdir(parents=True)
         shutil.copytree(REPO / "pipeline", ws / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
         (ws / "params.yaml").write_text(yaml.safe_dump(cohort_params(args.cohort_workers), sort_keys=False))
-        (ws / "dvc.yaml").write_text(one_track_dvc_yaml())
-        if (REPO / ".dvcignore").exists():
-            shutil.copy(REPO / ".dvcignore", ws / ".dvcignore")
+        copy_stage_files(ws)
         run(["dvc", "init", "--no-scm", "-q"], ws)
         run(["dvc", "config", "core.analytics", "false"], ws)
         (ws / "cohort_plan.json").write_text(json.dumps(cohort_plan(students, args.cohort_seed), indent=1))
@@ -347,6 +359,14 @@ def edit_one(ws: Path, plan: dict, repeat: int) -> str:
     return name
 
 
+def count_lines(path: Path) -> int:
+    """Data rows of a CSV file (0 when it does not exist)."""
+    if not path.is_file():
+        return 0
+    with open(path, "rb") as handle:
+        return max(0, sum(1 for _ in handle) - 1)
+
+
 # The site renders every student's feedback page only with a key, as a course runs it.
 SITE_KEY = "cohort-bench-site-key-0123456789abcdef"
 
@@ -364,19 +384,26 @@ def measure(args, students: int, report_rows: dict) -> dict:
     figures["noop_runs"] = noop
     log(f"cohort N={students}: no-op dvc repro {figures['noop_seconds']:.2f} s")
 
-    # 2 one changed submission, through dvc repro: everything but its own sandboxed training
+    # 2 one changed submission, through dvc repro: everything but its own sandboxed training; and
+    # how many rows it adds to the track's history file (changes, not N: issue 29)
     changes = []
+    history_file = ws / "results" / "history" / f"{TRACK}.csv"
     for repeat in range(args.repeats):
         name = edit_one(ws, plan, repeat)
+        rows_before = count_lines(history_file)
         timed = run(["dvc", "repro"], ws, env)
         result = read_result(ws, TRACK, name)
         changes.append({"submission": name, "dvc_seconds": timed.seconds, "sandbox_seconds": result["wall_seconds"],
                         "train_seconds": result.get("train_seconds"), "stage_seconds": timed.stage_seconds(),
-                        "outside_sandbox_seconds": timed.seconds - result["wall_seconds"]})
+                        "outside_sandbox_seconds": timed.seconds - result["wall_seconds"],
+                        "history_rows_added": count_lines(history_file) - rows_before})
         log(f"cohort N={students}: one change: dvc repro {timed.seconds:.1f} s, its sandbox "
             f"{result['wall_seconds']:.1f} s; stages " + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds
                                                                   in timed.stage_seconds().items()))
     figures["one_change"] = changes
+    figures["history_rows"] = count_lines(history_file)
+    # What DVC hashes of the grade stage's output on every run (issue 29: results only, no feedback).
+    figures["results_files"] = sum(1 for path in (ws / "results" / TRACK).rglob("*") if path.is_file())
     figures["one_change_outside_sandbox_seconds"] = median([c["outside_sandbox_seconds"] for c in changes])
 
     # 5 grading parent peak RSS (and 6b: the whole grade command minus fit), one change, graded directly
@@ -507,6 +534,11 @@ def rows(report: dict) -> list[tuple]:
             table.append(row(f"  C2 by stage (median; grade includes its sandbox, "
                              f"{median([c['sandbox_seconds'] for c in fig['one_change']]):.2f} s)",
                              ", ".join(f"{stage} {median(values):.2f} s" for stage, values in stages.items()), "-", None))
+        added = [c["history_rows_added"] for c in fig["one_change"] if "history_rows_added" in c]
+        if added:
+            table.append(row(f"  C2 history rows added by one change {n} (file: {fig['history_rows']} rows; "
+                             f"results/{TRACK}/: {fig['results_files']} files)", ", ".join(map(str, added)),
+                             "O(changes)", None))
         for store in ("sqlite", "server"):
             pub = fig.get(f"publish_{store}") or {}
             if "full_rerank_seconds" in pub:

@@ -58,7 +58,7 @@ PHASES = [  # (label, function, file) identifying a phase in the collapsed stack
     ("  hashing (data files, grader code, submissions)", "file_sha256", "pipeline/grading/fingerprints.py"),
     ("  arrays into the scratch folder (links, or np.savez without a run copy)", "link_or_write_arrays",
      "pipeline/sandbox/pair.py"),
-    ("  sandbox, both steps (build, then train)", "run_in_sandbox", "pipeline/sandbox/pair.py"),
+    ("  sandbox, both steps (build, then train)", "run_in_sandbox", "pipeline/grading/jobs.py"),
     ("    one sandboxed step (waiting for the trainer)", "run_training", "pipeline/sandbox/runner.py"),
     ("  trusted scoring and checks", "judge", "pipeline/grading/scoring.py"),
     ("feedback plots of the result", "write_feedback", "pipeline/reporting/feedback.py"),

@@ -36,7 +36,7 @@ def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, exe
     grading = resolve_grading(params, unsafe_no_sandbox, executor, ray_address)
     on_grading_start()
     job = TrackJob(track, track_settings, paths.submissions, prepared_dir, paths.results / track,
-                   params.leaderboard.hidden_split)
+                   params.leaderboard.hidden_split, paths.feedback / track)
     uri = tracking_uri(params, Path.cwd())
     leftovers.sweep()  # scratch folders and cgroups of graders that were killed
     publisher = MlflowPublisher(uri, track, track_settings.dataset, paths.submissions, job.results_dir)
@@ -53,7 +53,7 @@ def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, exe
         publisher.close()
     from pipeline.reporting import history, tracking
 
-    history.record(paths.results, track, ranked, results)  # one snapshot per grade run, for the site
+    history.record(paths.results, track, ranked, results)  # this run's changes and summary, for the site
     ok = sum(result is not None and result.status == "ok" for result in results)
     print(f"{track}: {ok}/{len(results)} submissions graded ok; MLflow experiment "
           f"{tracking.experiment_name(track)!r} at {uri}")

@@ -18,5 +18,5 @@ def main(*, settings: Settings, ranked_tables: Optional[dict] = None) -> int:
                                     params.leaderboard.reveal_private, params.site.show_ids, key,
                                     ranked_tables=ranked_tables,
                                     context=site.track_context(params, paths.data_prepared),
-                                    grades=params.grades)))
+                                    grades=params.grades, feedback_root=paths.feedback)))
     return EXIT_OK

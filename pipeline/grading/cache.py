@@ -4,6 +4,11 @@ results/<track>/<id>.json is current when its `cache_key` (the hash of the submi
 of the track fingerprint, pipeline/grading/fingerprints.py) matches. So one edited model.py
 re-trains alone, a new folder is picked up without a roster, and a new schedule re-grades the
 whole track. Results, logs and feedback of deleted submissions are removed.
+
+results/<track>/ holds what decides the results (a result and a log per submission), which DVC
+hashes; the feedback drawn for each submission (curves, images, confusion data) goes to a folder
+of its own, feedback/<track>/<id>/, which DVC ignores: four files a submission that DVC hashed
+one by one on every run, although no result or ranking depends on them.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from typing import Optional
 from pipeline.grading import fingerprints, submission_facts
 from pipeline.grading.record import LOG_SUFFIX, RESULT_SUFFIX, Result, read_result
 
-FEEDBACK_DIR = "feedback"    # results/<track>/feedback/<id>/: curves and images
-CONFUSION_DIR = "confusion"  # results/<track>/confusion/<id>.csv: validation confusion data
+FEEDBACK_DIR = "feedback"    # feedback/<track>/ (the command line's), else results/<track>/feedback/
+CONFUSION_FILE = "confusion.csv"  # feedback/<track>/<id>/confusion.csv: validation confusion data
+OLD_CONFUSION_DIR = "confusion"   # results/<track>/confusion/<id>.csv, where earlier versions put it
 
 
 def list_submissions(submissions_dir: Path) -> list[Path]:
@@ -40,8 +46,10 @@ class StaleSubmission:
 class ResultCache:
     """results/<track>/: one result and one log per submission, written atomically."""
 
-    def __init__(self, results_dir: Path):
+    def __init__(self, results_dir: Path, feedback_root: Optional[Path] = None):
+        """`feedback_root`: the track's feedback folder (default: results_dir/feedback)."""
         self.results_dir = results_dir
+        self.feedback_root = feedback_root if feedback_root is not None else results_dir / FEEDBACK_DIR
         results_dir.mkdir(parents=True, exist_ok=True)
 
     def result_path(self, submission_id: str) -> Path:
@@ -71,10 +79,27 @@ class ResultCache:
         return result
 
     def feedback_dir(self, submission_id: str) -> Path:
-        return self.results_dir / FEEDBACK_DIR / submission_id
+        return self.feedback_root / submission_id
 
     def confusion_path(self, submission_id: str) -> Path:
-        return self.results_dir / CONFUSION_DIR / f"{submission_id}.csv"
+        return self.feedback_dir(submission_id) / CONFUSION_FILE
+
+    def move_old_feedback(self) -> None:
+        """Feedback that an earlier version wrote into results/<track>/ moves to `feedback_root`
+        (results that are still current are not graded again, so their feedback would be lost)."""
+        old_root = self.results_dir / FEEDBACK_DIR
+        if old_root == self.feedback_root or not old_root.is_dir():
+            return
+        for old in old_root.iterdir():
+            if old.is_dir() and not self.feedback_dir(old.name).exists():
+                self.feedback_root.mkdir(parents=True, exist_ok=True)
+                old.rename(self.feedback_dir(old.name))
+        old_confusion = self.results_dir / OLD_CONFUSION_DIR
+        for old in old_confusion.glob("*.csv"):
+            if self.feedback_dir(old.stem).is_dir() and not self.confusion_path(old.stem).exists():
+                old.rename(self.confusion_path(old.stem))
+        for folder in (old_root, old_confusion):
+            shutil.rmtree(folder, ignore_errors=True)
 
     def remove_deleted(self, current_ids: set[str]) -> None:
         """Results of deleted submissions would linger on the leaderboard: remove them."""
@@ -82,14 +107,10 @@ class ResultCache:
             if old.stem not in current_ids:
                 old.unlink()
                 old.with_suffix(LOG_SUFFIX).unlink(missing_ok=True)
-        feedback_root = self.results_dir / FEEDBACK_DIR
-        if feedback_root.is_dir():
-            for old in feedback_root.iterdir():
+        if self.feedback_root.is_dir():
+            for old in self.feedback_root.iterdir():
                 if old.name not in current_ids:
                     shutil.rmtree(old, ignore_errors=True)
-        for old in (self.results_dir / CONFUSION_DIR).glob("*.csv"):
-            if old.stem not in current_ids:
-                old.unlink()
 
     def stale(self, submissions: list[Path], track_key: str) -> list[StaleSubmission]:
         """The submissions whose stored result is missing, unreadable or for other inputs."""

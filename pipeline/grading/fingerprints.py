@@ -1,11 +1,13 @@
 """Content hashes: what decides whether a stored result is still valid.
 
 A result depends on the submission folder, the track (schedule, limits, subset, seeds, hidden
-split), the prepared data and the grading code. The grading code is *exactly* the files under
-`GRADER_CODE`, the same paths that dvc.yaml lists as the grade stage's code deps (a test checks
-that they agree), so DVC re-runs the stage when, and only when, cached results go stale.
-Reporting code (tables, plots, MLflow) is left out on purpose: restyling a plot must not re-train
-a course's worth of models.
+split), the prepared data, the versions of the packages that compute predictions and the grading
+code. The grading code is *exactly* the files under `GRADER_CODE`: the code that can change a
+prediction, a score or a published figure. dvc.yaml's grade stage lists the same paths as its
+code deps (a test checks that they agree), so DVC re-runs the stage when, and only when, cached
+results may have gone stale. Orchestration, logging, MLflow publishing and reporting are left
+out on purpose: reorganising how a course is graded, or restyling a plot, must not re-train a
+course's worth of models.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import platform
+from importlib import metadata
 from pathlib import Path
 
 from pipeline.config import HiddenSplit, Track
@@ -22,15 +26,42 @@ from pipeline.data.layout import HIDDEN_X_FILE, HIDDEN_Y_FILE, PUBLIC_FILE
 IGNORED_NAMES = {"__pycache__", ".DS_Store"}
 IGNORED_SUFFIXES = (".pyc",)
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Relative to the repository root; dvc.yaml's grade stage lists the same paths as deps.
+# Relative to the repository root; dvc.yaml's grade stage lists the same paths as deps. Why each
+# one is in the key (anything else under pipeline/ can change without re-training anything):
 GRADER_CODE = (
-    "pipeline/config.py",
+    # The trainer (build and train steps: how the model is built, fitted and made to predict) and
+    # the sandbox it runs in (limits and supervision decide timeouts, memory failures and statuses).
+    "pipeline/sandbox",
+    # Imported by the trainer: the status names written into every result, and its atomic writes.
     "pipeline/status.py",
     "pipeline/atomic.py",
-    "pipeline/data",
-    "pipeline/sandbox",
-    "pipeline/grading",
+    # The schedule, limits, subset and seeds: their defaults and validation decide the values the
+    # trainer is given (the values themselves are in the key through track_fingerprint).
+    "pipeline/config.py",
+    # Grade-time data code: loading the prepared arrays and the public/private split of the hidden
+    # set. (Download and preprocessing are in the key through their output, data_fingerprint.)
+    "pipeline/data/layout.py",
+    "pipeline/data/splits.py",
+    # What each sandbox is given: the track's slice of the prepared arrays and its job file.
+    "pipeline/grading/jobs.py",
+    # Trusted scoring: accuracies against the hidden labels, the integrity checks, the recount.
+    "pipeline/grading/scoring.py",
+    # The integrity flag stored with each result (a hidden-test accuracy far above validation).
+    "pipeline/grading/integrity.py",
+    # How the per-seed scores combine into the published mean and spread.
+    "pipeline/grading/seeds.py",
+    # The architecture and source hashes stored with each result (the leaderboard's duplicate flags).
+    "pipeline/grading/duplicates.py",
+    # meta.yaml's validation (a bad one is status invalid) and the facts stored with each result.
+    "pipeline/grading/submission_facts.py",
+    # The result record: its fields and schema version (a new schema makes stored results stale).
+    "pipeline/grading/record.py",
+    # This file: the key's own recipe, so a new recipe re-runs the stage that applies it.
+    "pipeline/grading/fingerprints.py",
 )
+# The installed packages that compute a prediction (Python's own version is added to these): a
+# new TensorFlow, Keras or NumPy may change any model's weights, so every result goes stale.
+PREDICTION_PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "numpy")
 
 
 def file_sha256(path: Path) -> str:
@@ -100,6 +131,18 @@ def grader_fingerprint(root: Path = REPO_ROOT) -> str:
     return json_sha256([[path.as_posix(), file_sha256(root / path)] for path in grader_files(root)])
 
 
+@functools.lru_cache(maxsize=None)
+def package_versions() -> dict[str, str]:
+    """Python's version and each installed PREDICTION_PACKAGES version (absent ones left out)."""
+    versions = {"python": platform.python_version()}
+    for package in PREDICTION_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
 def data_fingerprint(prepared_dir: Path) -> str:
     files = [PUBLIC_FILE, HIDDEN_X_FILE, HIDDEN_Y_FILE]
     return json_sha256([file_sha256(prepared_dir / name) for name in files])
@@ -115,6 +158,7 @@ def track_fingerprint(track: Track, data_key: str, hidden_split: HiddenSplit = H
         "hidden_split": hidden_split.model_dump(),
         "data": data_key,
         "grader": grader_fingerprint(),
+        "packages": package_versions(),
     })
 
 

@@ -43,6 +43,7 @@ class TrackJob:
     prepared_dir: Path
     results_dir: Path
     hidden_split: HiddenSplit = HiddenSplit()
+    feedback_dir: Optional[Path] = None  # feedback/<track>/ (None: results_dir/feedback)
 
 
 def _echo_progress(echo, label: str, line: str) -> None:
@@ -91,11 +92,12 @@ def train_and_score(submission_dir: Path, label: str, track: Track, data: TrackD
 
 @dataclass(frozen=True)
 class FeedbackTarget:
-    """Where one submission's feedback goes: results/<track>/feedback/<id>/ and its confusion CSV."""
+    """Where one submission's feedback goes: feedback/<track>/<id>/ and its confusion CSV."""
 
     folder: Path
     confusion_path: Path
-    results_dir: Path  # feedback_files are recorded relative to this
+    results_dir: Path    # the graded notebook code goes here, beside the log
+    feedback_root: Path  # feedback_files are recorded relative to this
 
 
 def train_every_seed(submission_dir: Path, track_name: str, track: Track, data: TrackData, executor, echo,
@@ -136,7 +138,7 @@ def write_feedback(feedback: FeedbackTarget, submission_id: str, track_name: str
     # Titled by track only: the course site publishes these images on the student's page as they are.
     written = plots.write_feedback(feedback.folder, feedback.confusion_path, track_name, combined.get("history"),
                                    data.inputs.x_val, data.inputs.y_val, val_outputs, data.meta["class_names"])
-    combined["feedback_files"] = [path.relative_to(feedback.results_dir).as_posix() for path in written]
+    combined["feedback_files"] = [path.relative_to(feedback.feedback_root).as_posix() for path in written]
 
 
 def _load_array(content: Optional[bytes]) -> Optional[np.ndarray]:
@@ -153,12 +155,13 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
     """Grade every stale submission of one track; return all current results.
 
     `settings` say where trainings run (local workers or Ray) and the isolation policy.
-    `on_result(result, log_tail, results_dir)` is called as each result arrives (MLflow logging;
-    the result's `feedback_files` are relative to results_dir); `on_start()` once, when the first
+    `on_result(result, log_tail, feedback_dir)` is called as each result arrives (MLflow logging;
+    the result's `feedback_files` are relative to feedback_dir); `on_start()` once, when the first
     training is under way (after its build step; not called when nothing trains). Raises SandboxUnavailable (before running
     anything) when bubblewrap cannot isolate submissions and the policy does not allow that.
     """
-    cache = ResultCache(job.results_dir)
+    cache = ResultCache(job.results_dir, job.feedback_dir)
+    cache.move_old_feedback()
     data_key = fingerprints.data_fingerprint(job.prepared_dir)
     track_key = fingerprints.track_fingerprint(job.track, data_key, job.hidden_split)
     submissions = list_submissions(job.submissions_dir)
@@ -230,7 +233,8 @@ def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], e
             fields, log_tail, first = future.result()
             if first is not None:
                 write_feedback(FeedbackTarget(cache.feedback_dir(entry.folder.name), cache.confusion_path(entry.folder.name),
-                                              cache.results_dir), entry.folder.name, job.name, fields, first, data)
+                                              cache.results_dir, cache.feedback_root),
+                               entry.folder.name, job.name, fields, first, data)
             result = Result.model_validate({
                 **fields,
                 "submission": entry.folder.name,
@@ -243,7 +247,7 @@ def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], e
             # Written as soon as it arrives: an interrupted run keeps every finished result.
             cache.write(result, log_tail)
             if on_result is not None:
-                on_result(result, log_tail, cache.results_dir)
+                on_result(result, log_tail, cache.feedback_root)
             spread = f" ± {result.public_accuracy_std:.4f}" if result.public_accuracy_std is not None else ""
             shown = (f"public accuracy {result.public_accuracy:.4f}{spread}" if result.public_accuracy is not None
                      else result.error)

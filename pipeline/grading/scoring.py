@@ -26,9 +26,8 @@ import numpy as np
 from pipeline import status
 from pipeline.config import HiddenSplit, Track
 from pipeline.data import layout, splits
-from pipeline.grading import fingerprints, integrity
-from pipeline.sandbox import pair
-from pipeline.sandbox import exchange
+from pipeline.grading import fingerprints, integrity, jobs
+from pipeline.sandbox import exchange, pair
 from pipeline.sandbox.supervise import RunOutcome
 
 # What the trainer's result.json may contribute; anything else it writes is ignored.
@@ -54,8 +53,8 @@ class TrackData:
     @classmethod
     def load(cls, prepared_dir: Path, track: Track, hidden_split: HiddenSplit) -> "TrackData":
         meta = layout.load_meta(prepared_dir)
-        hidden_y = pair.take(np.load(prepared_dir / layout.HIDDEN_Y_FILE), track.subset.hidden)
-        return cls(prepared_dir, meta, pair.TrainingInputs.load(prepared_dir, meta, track.subset),
+        hidden_y = jobs.take(np.load(prepared_dir / layout.HIDDEN_Y_FILE), track.subset.hidden)
+        return cls(prepared_dir, meta, jobs.load_inputs(prepared_dir, meta, track.subset),
                    hidden_y, public_private_parts(hidden_y, hidden_split))
 
 

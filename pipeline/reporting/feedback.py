@@ -4,24 +4,20 @@ of misclassified images, all from the training history and the *validation* spli
 The images are drawn for the width the course site shows them at (DISPLAY_WIDTH_PX, a phone's
 column) at twice that resolution, with text of at least 11 px there. Each carries its own data
 (the curves' values, the counts, the misclassified images' classes) as a table in a PNG text
-chunk, which the site offers beside the image: inside the file, because the feedback folder is a
-DVC plots folder (every CSV in it is read as learning curves) and the site then reads one file per
-image, and only its first chunks.
+chunk, which the site offers beside the image: inside the file, so that the site reads one file
+per image, and only its first chunks.
 
 Nothing here reads hidden labels: the hidden split only ever contributes the aggregate score.
 The images are titled by track only, never by submission: the course site publishes these very
 files on each student's feedback page (site.py checks the ID_FREE mark before it does).
-Files, declared as DVC plots (dvc.yaml) and logged to MLflow with the run:
+Files, logged to MLflow with the run (not DVC outputs: docs/instructors/outputs.md):
 
-    results/<track>/feedback/<submission>/
+    feedback/<track>/<submission>/
       history.csv            epoch, loss, accuracy, val_loss, val_accuracy
       learning_curves.png    train and validation loss and accuracy per epoch
       confusion_matrix.png   validation counts, true class by predicted class
       misclassified.png      up to MAX_MISCLASSIFIED validation images the model gets wrong
-    results/<track>/confusion/<submission>.csv
-                             actual, predicted: one row per validation image (DVC's confusion
-                             template; a folder of its own, since DVC applies a folder's plot
-                             settings to every file in it)
+      confusion.csv          actual, predicted: one row per validation image
 """
 
 from __future__ import annotations

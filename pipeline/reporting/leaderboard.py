@@ -13,7 +13,10 @@ private score, nor the full-test-set accuracy, from which the private one could 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
@@ -184,11 +187,48 @@ def points_to_label(accuracy: list, params: list, front: list, baseline: list) -
     return sorted(chosen)
 
 
-def plot_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) -> None:
-    """Accuracy against parameters (every one, trainable or not; log scale), the Pareto front joined up."""
+# The PNG text chunk that holds the hash of what a plot shows (pareto_inputs_key).
+INPUTS_KEY_CHUNK = "Comment"
+
+
+@functools.lru_cache(maxsize=1)
+def _drawing_code_key() -> str:
+    """This module's bytes and matplotlib's version: a plot drawn by other code is drawn again."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(metadata.version("matplotlib").encode())
+    return digest.hexdigest()
+
+
+def pareto_inputs_key(ok: pd.DataFrame, track_name: str, metric: str) -> str:
+    """The hash of everything a Pareto plot shows (every point, its name and flags, the titles) and
+    of the code that draws it."""
+    columns = ["submission", "total_params", metric, "pareto", "baseline"]
+    points = ok[columns].astype(object).where(ok[columns].notna(), None).values.tolist()
+    return hashlib.sha256(json.dumps([_drawing_code_key(), track_name, metric, points], default=str).encode()).hexdigest()
+
+
+def drawn_from(path: Path, key: str) -> bool:
+    """Whether the PNG at `path` was drawn from the inputs whose key is `key`."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.info.get(INPUTS_KEY_CHUNK) == key
+    except (OSError, ValueError):
+        return False
+
+
+def plot_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) -> bool:
+    """Accuracy against parameters (every one, trainable or not; log scale), the Pareto front
+    joined up. Drawn only
+    when what it shows changed (its inputs' key, kept in the PNG): a run that re-grades one track
+    leaves the other tracks' plots as they are. Returns whether it drew."""
+    ok = ranked[ranked["status"] == status.OK]
+    key = pareto_inputs_key(ok, track_name, metric)
+    if drawn_from(path, key):
+        return False
     from matplotlib.figure import Figure  # the object API: no global pyplot state, no display
 
-    ok = ranked[ranked["status"] == status.OK]
     figure = Figure(figsize=(7, 4.5))
     axis = figure.subplots()
     if len(ok):
@@ -213,7 +253,8 @@ def plot_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) 
     # (a second of every report at 1,000 students, with the Pareto front's names).
     figure.subplots_adjust(left=0.1, right=0.97, bottom=0.12, top=0.92)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=80)
+    figure.savefig(path, dpi=80, metadata={INPUTS_KEY_CHUNK: key})
+    return True
 
 
 def write_leaderboards(results_root: Path, track_names: list[str], reveal_private: bool = False,

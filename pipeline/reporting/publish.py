@@ -155,12 +155,12 @@ class MlflowPublisher:
         """Begin importing MLflow and opening the store (called once the first training is under way)."""
         self._logger  # noqa: B018 - starting the background open is the point
 
-    def log(self, result, log_tail: str, results_dir: Path) -> None:
+    def log(self, result, log_tail: str, feedback_dir: Path) -> None:
         logger = self._logger.result()
         # From the first new run on, the record on disk no longer names every current run.
         if not self._logged and self._taken_record is None:
             self._taken_record = take_saved_record(self.results_dir / RECORD_FILE)
-        self._logged[result.submission] = logger.log(result, log_tail, results_dir)
+        self._logged[result.submission] = logger.log(result, log_tail, feedback_dir)
 
     def publish_ranks(self, ranked: pd.DataFrame, reveal_private: bool) -> None:
         # MLflow must be imported by the background thread alone: this thread importing it too while

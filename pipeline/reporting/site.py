@@ -398,7 +398,7 @@ def _earlier_versions(versions: list[dict], current_hash: Optional[str]) -> list
             for version in versions]
 
 
-def feedback_images(results_dir: Path, submission: str, track_name: str, site_dir: Path, page: str,
+def feedback_images(feedback_dir: Path, submission: str, track_name: str, site_dir: Path, page: str,
                     files: SiteFiles) -> list[dict]:
     """The feedback PNGs the grade stage drew for one submission (feedback.py: validation split
     only, titled by track), to be linked into its page folder as <track>_<name>; returns, per image,
@@ -409,7 +409,7 @@ def feedback_images(results_dir: Path, submission: str, track_name: str, site_di
     draws new files rather than writing into old ones."""
     images = []
     for name, alt in FEEDBACK_IMAGES.items():
-        source = results_dir / "feedback" / submission / name
+        source = feedback_dir / submission / name
         relative = f"{page}/{track_name}_{name}"
         if already_linked(site_dir / relative, source) or (source.is_file() and feedback.is_id_free(source)):
             files.link(relative, source)
@@ -556,11 +556,14 @@ def _chart_file(track_name: str, chart) -> str:
 def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_names: list[str],
                reveal_private: bool, show_ids: bool, key: Optional[bytes],
                now: Optional[datetime.datetime] = None, ranked_tables: Optional[dict] = None,
-               context: Optional[dict[str, TrackContext]] = None, grades=None) -> list[str]:
+               context: Optional[dict[str, TrackContext]] = None, grades=None,
+               feedback_root: Optional[Path] = None) -> list[str]:
     """Render site/ from the results of `track_names` (with the feedback images the grade stage
     drew), the history and the submissions' meta.yaml; return the lines to print.
     `ranked_tables`: each track's ranked table when the caller has it already (leaderboard's).
-    `context`: each track's public-part size (track_context); `grades`: params' GradeSettings."""
+    `context`: each track's public-part size (track_context); `grades`: params' GradeSettings.
+    `feedback_root`: where the grade stage put the feedback, <root>/<track>/<id>/ (default:
+    results_root/<track>/feedback/<id>/, as grading.cache.ResultCache)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     context = context or {}
     shown_tables, result_records, histories = {}, {}, {}
@@ -661,7 +664,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                 if entry is None:
                     continue
                 record = result_records[track.name].get(submission_id, {})
-                images = feedback_images(results_root / track.name, submission_id, track.name, site_dir, page, files)
+                feedback_dir = feedback_root / track.name if feedback_root else results_root / track.name / "feedback"
+                images = feedback_images(feedback_dir, submission_id, track.name, site_dir, page, files)
                 folder = submission_id if (show_ids or submission_id in baselines) else FOLDER_PLACEHOLDER
                 own_runs = runs_by_submission[track.name]
                 bands = (grades.bands.get(track.name) if grades is not None else None)

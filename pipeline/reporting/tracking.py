@@ -263,8 +263,9 @@ class TrackLogger:
             self.client.log_batch(run.info.run_id, tags=[
                 RunTag("current", "false"), RunTag("superseded", "true"), RunTag("superseded_by", new_run_id)])
 
-    def log(self, result: Result, log_tail: str, results_dir: Optional[Path] = None) -> str:
-        """Create one finished run for `result` (superseding older ones); returns its run id."""
+    def log(self, result: Result, log_tail: str, feedback_dir: Optional[Path] = None) -> str:
+        """Create one finished run for `result` (superseding older ones); returns its run id.
+        `feedback_dir`: where the result's feedback_files are (they are relative to it)."""
         run = self.client.create_run(self.experiment_id, run_name=result.submission,
                                      tags={**self.provenance, **run_tags(result), "current": "pending"})
         run_id = run.info.run_id
@@ -281,10 +282,10 @@ class TrackLogger:
         submission_dir = self.submissions_dir / result.submission
         if submission_dir.is_dir():
             self.client.log_artifacts(run_id, str(submission_dir), SUBMISSION_ARTIFACT_DIR)
-        if results_dir is not None:
+        if feedback_dir is not None:
             for name in result.feedback_files:
-                if (results_dir / name).is_file():
-                    self.client.log_artifact(run_id, str(results_dir / name), FEEDBACK_ARTIFACT_DIR)
+                if (feedback_dir / name).is_file():
+                    self.client.log_artifact(run_id, str(feedback_dir / name), FEEDBACK_ARTIFACT_DIR)
         # Only a fully logged run becomes the current entry; then the older ones step aside.
         self.client.set_tag(run_id, "current", "true")
         self.supersede_previous(result.submission, run_id)

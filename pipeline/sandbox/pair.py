@@ -21,8 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from pipeline import atomic
-from pipeline.config import Subset, Track
-from pipeline.data import layout
+from pipeline.config import Track
 from pipeline.sandbox import exchange, leftovers
 from pipeline.sandbox.isolation import Isolation
 from pipeline.sandbox.runner import run_training
@@ -38,14 +37,9 @@ MAX_OUTPUT_BYTES = 64 * 2**20
 SUBMISSION_SLOT = "submission"
 
 
-def take(array: np.ndarray, limit: Optional[int]) -> np.ndarray:
-    """The first `limit` items (a track's `subset`), or all of them for None."""
-    return array if limit is None else array[:limit]
-
-
 @dataclass
 class TrainingInputs:
-    """What every sandbox of a track gets, loaded once per track: never the hidden labels."""
+    """What every sandbox of a track gets, loaded once per track (grading.jobs.load_inputs): never the hidden labels."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -54,18 +48,6 @@ class TrainingInputs:
     hidden_x: np.ndarray
     input_shape: list
     num_classes: int
-
-    @classmethod
-    def load(cls, prepared_dir: Path, meta: dict, subset: Subset) -> "TrainingInputs":
-        """`meta`: the prepared dataset's meta.json (shapes and class count)."""
-        public = layout.load_public(prepared_dir)
-        hidden_x = np.load(prepared_dir / layout.HIDDEN_X_FILE, mmap_mode="r")
-        return cls(
-            x_train=take(public["x_train"], subset.train), y_train=take(public["y_train"], subset.train),
-            x_val=take(public["x_val"], subset.validation), y_val=take(public["y_val"], subset.validation),
-            hidden_x=np.ascontiguousarray(take(hidden_x, subset.hidden)),
-            input_shape=list(meta["input_shape"]), num_classes=int(meta["num_classes"]),
-        )
 
 
 @dataclass
@@ -249,16 +231,3 @@ class SandboxPair:
     def _close(self) -> None:
         self._steps.shutdown(wait=True)  # after a failure too: the train step has its word and ends
         self._scratch.cleanup()
-
-
-def run_in_sandbox(submission_dir: Path, inputs: TrainingInputs, track: Track, threads: int,
-                   isolation: Isolation, on_line: Optional[Callable[[str], None]] = None,
-                   on_training: Optional[Callable[[], None]] = None,
-                   arrays_dir: Optional[Path] = None) -> TrainingRun:
-    """Build, then train one submission with the track's schedule (and seed), each step in its own
-    sandbox on this machine (SandboxPair). `on_training()` is called once the build step
-    succeeded and the train step goes on (both processes have done their imports by then).
-    `arrays_dir`: the run's arrays, written once (write_arrays); without it, this job writes its own.
-    """
-    pair = SandboxPair(inputs, track, threads, isolation, arrays_dir, submission_dir)
-    return pair.finish(on_line, on_training)

@@ -95,19 +95,26 @@ def test_duplicates_are_flagged_and_grades_written(dvc_project):
 
 
 def test_feedback_files_and_pareto_plots(dvc_project):
+    """Each submission's feedback is in feedback/<track>/<id>/, out of results/ (which holds only a
+    result and a log per submission); DVC ignores it and site/, and hashes neither."""
     root = dvc_project.root
     for track in TRACKS:
-        feedback = root / "results" / track / "feedback" / "small_cnn"
+        feedback = root / "feedback" / track / "small_cnn"
         assert {p.name for p in feedback.iterdir()} == {
-            "history.csv", "learning_curves.png", "confusion_matrix.png", "misclassified.png"}
+            "history.csv", "learning_curves.png", "confusion_matrix.png", "misclassified.png", "confusion.csv"}
         history = pd.read_csv(feedback / "history.csv")
         assert history["epoch"].tolist() == [1, 2] and {"loss", "val_accuracy"} <= set(history.columns)
-        confusion = pd.read_csv(root / "results" / track / "confusion" / "small_cnn.csv")
+        confusion = pd.read_csv(feedback / "confusion.csv")
         assert list(confusion.columns) == ["actual", "predicted"] and len(confusion) == 300  # validation size
         assert (root / "results" / "plots" / f"pareto_{track}.png").stat().st_size > 1000
+        assert not [path for path in (root / "results" / track).iterdir() if path.is_dir()]
+    for path in (feedback / "misclassified.png", next((root / "site").rglob("*.html"))):
+        ignored = subprocess.run(["dvc", "check-ignore", str(path.relative_to(root))], cwd=root,
+                                 env=dvc_project.env, capture_output=True, text=True)
+        assert ignored.returncode == 0, f"DVC walks {path}: {ignored.stdout}{ignored.stderr}"
     shown = json.loads(run(["dvc", "plots", "show", "--json"], root, dvc_project.env))
     assert not shown.get("errors"), shown.get("errors")
-    assert any(key.endswith("small_cnn/learning_curves.png") for key in shown["data"])
+    assert any(key.endswith(f"pareto_{TRACKS[0]}.png") for key in shown["data"])
 
 
 def test_mlflow_runs_match_results(dvc_project):

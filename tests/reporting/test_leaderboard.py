@@ -116,3 +116,24 @@ def test_empty_track_writes_empty_tables(tmp_path):
 ])
 def test_pareto_front_cases(accuracy, params, expected):
     assert leaderboard.pareto_front(pd.Series(accuracy), pd.Series(params)).tolist() == expected
+
+
+def test_a_pareto_plot_is_redrawn_only_when_what_it_shows_changed(tmp_path):
+    """The plot keeps the hash of its inputs: the same rows leave the file untouched; a new score
+    (or a new name, or another metric) draws it again."""
+    import os
+
+    folder = tmp_path / "results" / "mnist"
+    write_result(folder, "alice", public=0.91, params=5000)
+    write_result(folder, "bob", public=0.85, params=900)
+    ranked = leaderboard.rank(leaderboard.load_track_results(folder, "mnist"))
+    path = tmp_path / "pareto_mnist.png"
+    assert leaderboard.plot_pareto(ranked, "mnist", "public_accuracy", path)
+    os.utime(path, ns=(1, 1))
+    assert not leaderboard.plot_pareto(ranked, "mnist", "public_accuracy", path)
+    assert path.stat().st_mtime_ns == 1
+    assert leaderboard.plot_pareto(ranked, "notmnist", "public_accuracy", path)  # another title
+    write_result(folder, "bob", public=0.87, params=900)
+    ranked = leaderboard.rank(leaderboard.load_track_results(folder, "mnist"))
+    assert leaderboard.plot_pareto(ranked, "mnist", "public_accuracy", path)
+    assert not leaderboard.plot_pareto(ranked, "mnist", "public_accuracy", path)

@@ -97,10 +97,13 @@ def test_pseudonyms_are_stable_distinct_and_a_chosen_name_wins():
     assert clash == {"a": "Same", "b": "same (2)"}
 
 
-def test_history_appends_one_snapshot_per_grade_run(tmp_path):
+def test_history_records_each_grade_run_and_its_changes(tmp_path):
     results, _ = make_results(tmp_path)
-    frame = history.load(results, "mnist")
-    assert list(frame.columns) == history.COLUMNS
+    past = history.load(results, "mnist")
+    assert len(past.runs) == 2 and past.runs["leader"].tolist() == ["small_cnn"] * 2
+    # Four submissions at the first run, alice's new version at the second, a summary row each.
+    assert len(pd.read_csv(history.history_path(results, "mnist"))) == 4 + 1 + 1 + 1
+    frame = site.history_rows(past, ["small_cnn", "alice", "bob", "carol"])  # as the site reads it
     assert frame["time"].nunique() == 2 and len(frame) == 8
     alice = frame[frame["submission"] == "alice"]
     assert alice["content_hash"].tolist() == ["hash-a1", "hash-a2"]
@@ -115,7 +118,7 @@ def _history_frame(runs: int, students: int, changed_at: int) -> pd.DataFrame:
              "content_hash": f"h{index}", "public_accuracy": 0.5 + index / 1000 + (0.1 if index == 0 and run >= changed_at
                                                                                      else 0), "rank": None}
             for run in range(runs) for index in range(students)]
-    frame = pd.DataFrame(rows, columns=history.COLUMNS)
+    frame = pd.DataFrame(rows, columns=history.SNAPSHOT_COLUMNS)
     frame["rank"] = frame.groupby("time")["public_accuracy"].rank(ascending=False, method="min").astype("Int64")
     return frame
 
@@ -481,7 +484,7 @@ def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_proje
         assert sorted(name for _, name in shown[len(ok):]) == sorted(names[s] for s in rows[rows["status"] != "ok"]["submission"])
         # The history chart: a leader point per grade run; per submission, a point at its first and
         # last grade run and at each run that changed its score (flat steps between).
-        recorded = history.load(dvc_project.root / "results", track)
+        recorded = site.history_rows(history.load(dvc_project.root / "results", track), rows["submission"].tolist())
         marked = 0
         for _, runs in recorded[recorded["public_accuracy"].notna()].sort_values("time").groupby("submission"):
             scores = runs["public_accuracy"].tolist()

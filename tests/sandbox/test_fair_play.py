@@ -321,3 +321,29 @@ def test_the_arrays_every_job_shares_cannot_be_corrupted(graded, tmp_path):
                    project / "results" / TRACK_NAME)
     [alone] = grade_track(job, GradingSettings(Grading(workers=1), IsolationPolicy()))
     assert predictions_hash(alone) == predictions_hash(results["good"])
+
+
+@needs_bwrap
+@needs_mnist
+@pytest.mark.slow
+def test_memorised_test_data_within_the_constant_budget_is_flagged_for_review(tmp_path):
+    """What the constant cap still lets through, the integrity flag catches: a nearest-key lookup of
+    the 300 hidden images in 3,000 constants scores far above its own validation accuracy."""
+    from pipeline.data.datasets import mnist
+
+    project = make_project(tmp_path)
+    add_fixtures(project / "submissions", ["memorises_test_pixels"])
+    raw = mnist.load_raw(MIRROR / "mnist")
+    hidden = raw["x_test"][:300].reshape(300, 784).astype(np.float32) / 255.0  # the unit-scaled track's inputs
+    pixels = np.argsort(hidden.var(axis=0))[-8:]  # the most telling pixels
+    np.savez(project / "submissions" / "memorises_test_pixels" / "keys.npz", pixels=pixels,
+             keys=hidden[:, pixels], labels=raw["y_test"][:300].astype(np.int32))
+    base = tiny_track(max_constant_params=3000)
+    track = base.model_copy(update={"schedule": base.schedule.model_copy(update={"scaling": "unit"})})
+    job = TrackJob(TRACK_NAME, track, project / "submissions", project / "data" / "prepared" / "mnist",
+                   project / "results" / TRACK_NAME)
+    [result] = grade_track(job, GradingSettings(Grading(workers=1), IsolationPolicy()))
+    assert result.status == status.OK, result.error
+    assert result.constant_params == 300 * 8 + 300  # the keys and labels, counted as parameters
+    assert result.test_accuracy > 0.9 and result.validation_accuracy < 0.5
+    assert result.review.startswith("review: hidden-test accuracy far above validation (test ")

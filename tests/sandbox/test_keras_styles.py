@@ -33,6 +33,9 @@ GRADED_OK = {
     "flat_784_input": 28 * 28 * 32 + 32 + 32 * 10 + 10,
     "notebook_only": 28 * 28 * 32 + 32 + 32 * 10 + 10,
     "bom_and_crlf": 28 * 28 * 10 + 10,
+    "subclassed_batchnorm_dropout": 28 * 28 * 64 + 64 + 2 * 64 + 64 * 10 + 10,
+    # GRU(16) over 28 rows of 28 pixels (reset_after: two bias rows), LayerNorm, LSTM(16), Dense(10).
+    "subclassed_rnn_rows": 3 * (28 * 16 + 16 * 16 + 2 * 16) + 2 * 16 + 4 * (16 * 16 + 16 * 16 + 16) + 16 * 10 + 10,
 }
 # The exact line each student reads.
 INVALID_MESSAGES = {
@@ -49,6 +52,9 @@ INVALID_MESSAGES = {
                       "remove the exit() call",
     "wrong_input_shape": "model input shape is (None, 32, 32, 1); grading feeds 28x28 images as (28, 28), "
                          "(28, 28, 1) or (784,): use keras.Input(shape=input_shape)",
+    "custom_initializer_function": "model.py: weight linear/kernel starts from an initialiser (small_random) that is "
+                                   "not one of keras.initializers: use one of them, e.g. 'glorot_uniform', or "
+                                   "keras.initializers.RandomNormal(stddev=0.01) for small random weights",
 }
 # Lines a student must never read in a log: TensorFlow's C++/absl start-up and runtime noise.
 NOISE = ("oneDNN custom operations", "absl::InitializeLog", "I0000 ", "cpu_feature_guard", "use_unbounded_threadpool")
@@ -74,7 +80,8 @@ def test_honest_style_is_graded_ok(styles, behaviour):
     assert result["status"] == status.OK, (result["error"], logs[behaviour][-3000:])
     assert result["sandboxed"] is True
     assert result["trainable_params"] == GRADED_OK[behaviour]
-    assert result["test_accuracy"] > 0.2
+    # Above chance (0.1) after one epoch on 600 images; a recurrent model learns slowest.
+    assert result["test_accuracy"] > (0.12 if behaviour == "subclassed_rnn_rows" else 0.2)
 
 
 @needs_bwrap

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from pipeline.config import ConfigError, Grading, Track
-from pipeline.grading import fingerprints
-from pipeline.sandbox import pair
+from pipeline.grading import fingerprints, jobs
 from pipeline.grading.executors.base import ExecutorError, SubmissionTooLarge
-from pipeline.sandbox import leftovers
+from pipeline.sandbox import leftovers, pair
 from pipeline.sandbox.isolation import Isolation, IsolationPolicy, SandboxError, SandboxUnavailable, choose_isolation
 
 MAX_SUBMISSION_BYTES = 64 * 2**20  # what one submission may ship to a Ray worker
@@ -65,7 +64,7 @@ def train_on_worker(submission_id: str, payload: dict[str, bytes], inputs: pair.
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
         submission_dir.mkdir(exist_ok=True)
-        run = pair.run_in_sandbox(submission_dir, inputs, track, threads, isolation)
+        run = jobs.run_in_sandbox(submission_dir, inputs, track, threads, isolation)
     run.node = ray.get_runtime_context().get_node_id()
     return run
 

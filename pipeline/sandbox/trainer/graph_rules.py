@@ -28,7 +28,8 @@ SMALL_CONSTANT = 64
 ALLOWED_OPS = frozenset("""
 Abs Acos Acosh Add AddN AddV2 All Any ApproximateEqual ArgMax ArgMin Asin Asinh Atan Atan2 Atanh
 AvgPool AvgPool3D AvgPoolGrad BatchMatMul BatchMatMulV2 BatchMatMulV3 BiasAdd BiasAddGrad BiasAddV1
-BroadcastArgs BroadcastGradientArgs BroadcastTo Bucketize Cast Ceil CheckNumerics ClipByValue Complex
+BitwiseAnd BitwiseOr BitwiseXor Invert LeftShift RightShift PopulationCount
+BroadcastArgs BroadcastGradientArgs BroadcastTo Bitcast Bucketize Cast Ceil CheckNumerics ClipByValue Complex
 ComplexAbs Concat ConcatOffset ConcatV2 Conj Const Conv2D Conv2DBackpropFilter Conv2DBackpropInput
 Conv3D Cos Cosh Cumprod Cumsum DepthToSpace DepthwiseConv2dNative DepthwiseConv2dNativeBackpropFilter
 DepthwiseConv2dNativeBackpropInput Diag DiagPart Digamma Div DivNoNan DynamicStitch Einsum Elu EluGrad
@@ -48,7 +49,10 @@ StatelessRandomGetKeyCounterAlg StatelessRandomNormal StatelessRandomNormalV2 St
 StatelessRandomUniformFullInt StatelessRandomUniformFullIntV2 StatelessRandomUniformInt
 StatelessRandomUniformIntV2 StatelessRandomUniformV2 StatelessTruncatedNormal StatelessTruncatedNormalV2
 StatelessWhile StopGradient StridedSlice StridedSliceGrad Sub Sum Switch Tan Tanh TanhGrad Tile TopKV2
-Transpose TruncateDiv TruncateMod Unpack UnsortedSegmentMax UnsortedSegmentMin UnsortedSegmentSum
+Transpose TruncateDiv TruncateMod Unpack UnsortedSegmentMax UnsortedSegmentMin UnsortedSegmentSum Roll ScatterNd
+SegmentMax SegmentMean SegmentMin SegmentSum TensorScatterAdd TensorScatterUpdate SparseSoftmaxCrossEntropyWithLogits
+EmptyTensorList TensorListElementShape TensorListFromTensor TensorListGetItem TensorListLength TensorListReserve
+TensorListSetItem TensorListStack ResizeArea ResizeBicubic ReverseSequence MatrixSetDiagV3 Erfinv Ndtri
 Where While Xdivy Xlog1py Xlogy ZerosLike
 """.split())
 

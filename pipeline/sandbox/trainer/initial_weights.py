@@ -23,6 +23,9 @@ from pipeline.status import SubmissionFailure
 INITIALIZERS_MODULE = "keras.initializers"
 # A Keras SeedGenerator's state: [seed, counter]. The trainer sets it from the track's seed.
 SEED_STATE = "seed_state"
+# A vector of 0s and 1s that a Keras layer's own closure makes (the LSTM's unit-forget bias). It
+# crosses as its value: a 1-D mask of bits can start a bias, not carry a model's knowledge.
+BINARY_VECTOR = "binary_vector"
 
 
 def _values_in(value: Any) -> int:
@@ -61,8 +64,10 @@ def sanitised(config: Any, where: str = "the model") -> Any:
 def initializer_from_spec(spec: Optional[dict], where: str):
     """A Keras initialiser from its serialised form, built by the trainer: Keras' own classes only."""
     if not isinstance(spec, dict) or spec.get("module") != INITIALIZERS_MODULE:
-        raise SubmissionFailure(status.INVALID, f"{where} uses an initialiser that is not one of keras.initializers: "
-                                                "use one of them (for example 'glorot_uniform' or 'zeros')")
+        named = f" ({spec['custom']})" if isinstance(spec, dict) and isinstance(spec.get("custom"), str) else ""
+        raise SubmissionFailure(status.INVALID, f"model.py: {where} starts from an initialiser{named} that is not one "
+                                                "of keras.initializers: use one of them, e.g. 'glorot_uniform', or "
+                                                "keras.initializers.RandomNormal(stddev=0.01) for small random weights")
     try:
         return keras.saving.deserialize_keras_object(sanitised(spec, where), safe_mode=True)
     except SubmissionFailure:
@@ -70,6 +75,15 @@ def initializer_from_spec(spec: Optional[dict], where: str):
     except Exception as error:  # noqa: BLE001 - whatever the manifest claims, one clear line
         raise SubmissionFailure(status.INVALID, f"{where}: its initialiser cannot be made "
                                                 f"({type(error).__name__}): use one of keras.initializers") from None
+
+
+def binary_vector(spec: dict, shape: list[int], dtype: str, where: str) -> np.ndarray:
+    values = spec.get(BINARY_VECTOR)
+    if len(shape) != 1 or not isinstance(values, list) or len(values) != shape[0] or \
+            any(value not in (0, 1) or isinstance(value, bool) for value in values):
+        raise SubmissionFailure(status.INVALID, f"the build step's manifest gives {where} a starting value that is "
+                                                "not a vector of 0s and 1s of its shape")
+    return np.array(values, dtype=dtype)
 
 
 def seed_state(seed: int, index: int, dtype: str) -> np.ndarray:

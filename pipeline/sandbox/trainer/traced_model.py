@@ -19,7 +19,9 @@ import tensorflow as tf
 from pipeline import status
 from pipeline.sandbox.exchange import MAX_BUILD_FILE_BYTES, TRACED_INFER_GRAPH, TRACED_MANIFEST, TRACED_TRAIN_GRAPH
 from pipeline.sandbox.trainer import graph_rules
-from pipeline.sandbox.trainer.initial_weights import SEED_STATE, initializer_from_spec, seed_state
+from pipeline.sandbox.trainer.initial_weights import (
+    BINARY_VECTOR, SEED_STATE, binary_vector, initializer_from_spec, seed_state,
+)
 from pipeline.status import SubmissionFailure
 
 ALLOWED_DTYPES = ("float16", "bfloat16", "float32", "float64", "int32", "int64", "uint32")
@@ -62,6 +64,8 @@ class TracedGraph(keras.layers.Layer):
             if spec["initializer"].get(SEED_STATE):
                 initializer = seed_state(seed, seed_states, spec["dtype"])
                 seed_states += 1
+            elif BINARY_VECTOR in spec["initializer"]:
+                initializer = binary_vector(spec["initializer"], spec["shape"], spec["dtype"], where)
             else:
                 initializer = initializer_from_spec(spec["initializer"], where)
             self.graph_weights.append(self.add_weight(
@@ -96,9 +100,17 @@ def _checked_specs(manifest: dict) -> list[dict]:
     return weights
 
 
-def load(build_dir: Path, seed: int, max_constants: int) -> tuple[keras.Model, int]:
-    """(model, constant values): the traced model as a Keras model with the trainer's weights, and
-    the number of values its graphs' large constants hold (counted as parameters)."""
+def architecture(graph_def, specs: list[dict]) -> dict:
+    """What the model is, without any name: its inference graph's operations in order and its
+    weights' shapes, for the duplicate check."""
+    return {"traced": {"ops": [node.op for node in graph_def.node],
+                       "weights": [[spec["shape"], spec["dtype"], bool(spec["trainable"])] for spec in specs]}}
+
+
+def load(build_dir: Path, seed: int, max_constants: int) -> tuple[keras.Model, int, dict]:
+    """(model, constant values, architecture): the traced model as a Keras model with the trainer's
+    weights, the number of values its graphs' large constants hold (counted as parameters), and
+    its nameless architecture."""
     try:
         manifest = json.loads((build_dir / TRACED_MANIFEST).read_text())
         layout = tuple(int(d) for d in manifest["input_layout"])
@@ -126,7 +138,9 @@ def load(build_dir: Path, seed: int, max_constants: int) -> tuple[keras.Model, i
         if len(inputs) != len(specs) + 1 or len(outputs) != 2 + sum(not s["trainable"] for s in specs):
             raise SubmissionFailure(status.INVALID, "the traced graph's inputs and outputs do not match its weights")
         forwards[name] = _callable(graph_def, inputs, outputs)
+        if name == TRACED_INFER_GRAPH:
+            described = architecture(graph_def, specs)
     layer = TracedGraph(forwards[TRACED_TRAIN_GRAPH], forwards[TRACED_INFER_GRAPH], specs, seed, name="traced_model")
     model = keras.Sequential([keras.Input(layout), layer], name="traced")
     model(np.zeros((2, *layout), np.float32))  # a wrong shape or dtype fails here, before training
-    return model, constants
+    return model, constants, described

@@ -18,6 +18,7 @@ from typing import Optional
 
 import keras
 import keras.src.backend as keras_backend
+import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -26,7 +27,7 @@ from pipeline.sandbox.exchange import (
     MODEL_CONFIG_FROM_BUILD, TRACED_INFER_GRAPH, TRACED_MANIFEST, TRACED_TRAIN_GRAPH,
 )
 from pipeline.sandbox.trainer import graph_rules
-from pipeline.sandbox.trainer.initial_weights import INITIALIZERS_MODULE, SEED_STATE
+from pipeline.sandbox.trainer.initial_weights import BINARY_VECTOR, INITIALIZERS_MODULE, SEED_STATE
 from pipeline.status import SubmissionFailure
 
 _initializers: dict[int, object] = {}
@@ -77,6 +78,10 @@ def _initializer_spec(variable) -> dict:
     if isinstance(initializer, keras.initializers.Initializer) and \
             type(initializer).__module__.startswith("keras.src.initializers"):
         return keras.initializers.serialize(initializer) | {"module": INITIALIZERS_MODULE}
+    value = np.asarray(variable)
+    if value.ndim == 1 and np.isin(value, (0, 1)).all():
+        # A Keras layer's own closure, such as the LSTM's unit-forget bias: a vector of 0s and 1s.
+        return {BINARY_VECTOR: value.astype(int).tolist()}
     return {"custom": getattr(initializer, "__name__", type(initializer).__name__)}
 
 
@@ -107,7 +112,7 @@ def trace(model, input_layout: tuple[int, ...], build_dir: Path, describe) -> di
             return [outputs, loss, *new_state]
         try:
             concrete = tf.function(forward).get_concrete_function(*specs)
-            frozen = convert_variables_to_constants_v2(concrete)
+            frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False)
         except Exception as error:  # noqa: BLE001 - Python in call() that a graph cannot hold
             raise SubmissionFailure(status.INVALID, f"the model cannot be traced into a graph: {describe(error)}: "
                                                     "write call() with keras.ops, without NumPy or Python "

@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 from pipeline.sandbox.trainer import runtime  # first: TensorFlow without its start-up noise
 import keras  # noqa: E402
@@ -85,17 +86,18 @@ def load_keras_config(path: Path):
 
 
 def load_built_model(workdir: Path, seed: int, image_shape: tuple[int, ...], max_constants: int):
-    """(model, traced, constant values) from what the build step handed over; the weights are new."""
+    """(model, traced, constant values, architecture or None) from what the build step handed over;
+    the weights are new."""
     build_dir = workdir / BUILD_DIR
     keras.utils.set_random_seed(seed)  # every initialiser draws from the track's seed, in order
     if (build_dir / MODEL_CONFIG_FROM_BUILD).is_file():
         model = load_keras_config(build_dir / MODEL_CONFIG_FROM_BUILD)
         if not model.built:
             model.build((None, *contract.input_shape_for(model, image_shape)))
-        return model, False, 0
+        return model, False, 0, None
     if (build_dir / TRACED_MANIFEST).is_file():
-        model, constants = traced_model.load(build_dir, seed, max_constants)
-        return model, True, constants
+        model, constants, described = traced_model.load(build_dir, seed, max_constants)
+        return model, True, constants, described
     raise SubmissionFailure(status.INVALID, "the build step handed over no model")
 
 
@@ -148,8 +150,8 @@ def train_submission(workdir: Path) -> dict:
 
     result: dict = {"status": status.OK, "error": None}
     try:
-        model, traced, constant_values = load_built_model(workdir, schedule["seed"], input_shape,
-                                                          limits["max_constant_params"])
+        model, traced, constant_values, traced_architecture = load_built_model(
+            workdir, schedule["seed"], input_shape, limits["max_constant_params"])
         result["custom_code"] = traced
         contract.check_shapes(model, input_shape, num_classes)
         result.update(count_parameters(model, traced, constant_values))
@@ -166,7 +168,7 @@ def train_submission(workdir: Path) -> dict:
     lines: list[str] = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
     (out_dir / SUMMARY_FILE).write_text("\n".join(lines) + "\n")
-    write_model_config(model, out_dir / MODEL_CONFIG_FILE)
+    write_model_config(model, traced_architecture, out_dir / MODEL_CONFIG_FILE)
     print(f"{LOG_PREFIX}model: {result['total_params']:,} parameters ({result['trainable_params']:,} trainable), "
           f"outputs {result['output_kind']}" + (" (custom code, traced to a graph)" if traced else ""), flush=True)
 
@@ -220,10 +222,11 @@ def train_submission(workdir: Path) -> dict:
     return result
 
 
-def write_model_config(model, path: Path) -> None:
-    """The architecture as Keras serialises it, for duplicate detection; skipped if it cannot be."""
+def write_model_config(model, traced_architecture: Optional[dict], path: Path) -> None:
+    """The architecture for duplicate detection: Keras' config, or a traced model's operations and
+    weight shapes; skipped if neither can be written."""
     try:
-        path.write_text(model.to_json())
+        path.write_text(json.dumps(traced_architecture) if traced_architecture else model.to_json())
     except Exception as error:  # noqa: BLE001 - subclassed models may not implement get_config
         print(f"{LOG_PREFIX}architecture not serialisable, no duplicate check: {type(error).__name__}", flush=True)
 
