@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,24 @@ def _partial(path: Path) -> Path:
     return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
+def _umask_mode() -> int:
+    """0o666 less the process umask: the mode any new file gets (0644 under umask 022)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_bytes(path: Path, content: bytes) -> None:
-    partial = _partial(path)
-    partial.write_bytes(content)
-    os.replace(partial, path)
+    # A unique temporary name, so two writers of one file never share a partial one.
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        os.fchmod(handle, _umask_mode())  # mkstemp makes it 0600; these are ordinary files
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def write_text(path: Path, text: str) -> None:

@@ -10,29 +10,76 @@ allowed, instead of a traceback from deep inside a stage.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from pipeline.course.settings import CourseSettings
-from pipeline.sandbox.isolation import UNSAFE_ENV_VAR, IsolationPolicy
+from pipeline.course_settings import CourseSettings
+from pipeline.strict import Strict
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
+# A student or submission id. Ids become folder names, MLflow run names and file names, so they
+# stay plain: never "..", absolute, or holding a path separator.
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+MIRROR_ENV = "GRADEBENCH_MIRROR"  # a local folder of dataset files, tried before the URLs
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where every command reads and writes, relative to the repository root (where commands run).
+    Resolved once by the command line and passed down; nothing below names these folders itself."""
+
+    root: Path = Path(".")
+    mirror: Optional[Path] = None  # GRADEBENCH_MIRROR: one subfolder per dataset
+
+    @classmethod
+    def from_environment(cls, root: Path = Path("."), environ=os.environ) -> "Paths":
+        value = environ.get(MIRROR_ENV, "").strip()
+        return cls(root, Path(value).expanduser() if value else None)
+
+    @property
+    def data_raw(self) -> Path:
+        return self.root / "data" / "raw"
+
+    @property
+    def data_prepared(self) -> Path:
+        return self.root / "data" / "prepared"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results"
+
+    @property
+    def submissions(self) -> Path:
+        return self.root / "submissions"
+
+    @property
+    def site(self) -> Path:
+        return self.root / "site"
+
+    @property
+    def feedback(self) -> Path:
+        # Per-submission feedback (curves, images): written by grade, published by report; not a DVC output.
+        return self.root / "feedback"
+
+    @property
+    def repo_cache(self) -> Path:
+        # Mirrored student repositories, outside submissions/ (git-ignored): cloned once, fetched after.
+        return self.root / ".gradebench" / "repos"
 
 
 class ConfigError(ValueError):
     """params.yaml is missing, unreadable or has a bad value."""
 
 
-class _Strict(BaseModel):
-    # Unknown keys are rejected so that a typo ("epoch:") is an error, not a silent default.
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class RemoteFile(_Strict):
+class RemoteFile(Strict):
     name: str = Field(min_length=1)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     # For archives that mirrors may re-pack: a digest of the members (names and bytes).
@@ -40,7 +87,7 @@ class RemoteFile(_Strict):
     urls: list[str] = Field(min_length=1)
 
 
-class Split(_Strict):
+class Split(Strict):
     validation_fraction: float = Field(default=0.2, gt=0, lt=1)
     # Only for datasets without an official test set (notMNIST): the hidden share and the seed
     # of the stratified split.
@@ -48,24 +95,24 @@ class Split(_Strict):
     seed: int = Field(default=0, ge=0)
 
 
-class Dataset(_Strict):
+class Dataset(Strict):
     files: list[RemoteFile] = Field(min_length=1)
     split: Split = Split()
 
 
-class DownloadSettings(_Strict):
+class DownloadSettings(Strict):
     retries: int = Field(default=4, ge=1, le=20)
     backoff_seconds: float = Field(default=1.0, ge=0)
     timeout_seconds: float = Field(default=30, gt=0)
 
 
-class Subset(_Strict):
+class Subset(Strict):
     train: Optional[int] = Field(default=None, gt=0)
     validation: Optional[int] = Field(default=None, gt=0)
     hidden: Optional[int] = Field(default=None, gt=0)
 
 
-class Schedule(_Strict):
+class Schedule(Strict):
     optimizer: Literal["sgd", "adam", "rmsprop"] = "sgd"
     learning_rate: float = Field(default=0.01, gt=0)
     epochs: int = Field(default=30, ge=1)
@@ -77,7 +124,7 @@ class Schedule(_Strict):
     threads: int = Field(default=1, ge=1, le=64)
 
 
-class Limits(_Strict):
+class Limits(Strict):
     wall_seconds: float = Field(default=3600, gt=0)
     memory_mb: int = Field(default=6144, ge=256)
     # Every parameter counts, trainable or not, and so do the values in a traced graph's constants.
@@ -104,7 +151,7 @@ class Limits(_Strict):
         return values
 
 
-class Track(_Strict):
+class Track(Strict):
     dataset: str
     subset: Subset = Subset()
     schedule: Schedule = Schedule()
@@ -117,14 +164,14 @@ class Track(_Strict):
         return [self.schedule.seed + offset for offset in range(self.seeds)]
 
 
-class RaySettings(_Strict):
+class RaySettings(Strict):
     # null: the RAY_ADDRESS environment variable if set, else a Ray instance started on this machine.
     # "host:6379" joins a cluster as a driver; "ray://host:10001" goes through Ray Client.
     address: Optional[str] = None
     max_retries: int = Field(default=2, ge=0, le=10)  # attempts after a lost worker/node, then `crashed`
 
 
-class Grading(_Strict):
+class Grading(Strict):
     executor: Literal["local", "ray"] = "local"
     workers: int = Field(default=1, ge=1, le=64)  # local executor only: throughput, never the scores
     # Run submissions WITHOUT the bubblewrap sandbox when it is unavailable (trusted code only).
@@ -132,18 +179,18 @@ class Grading(_Strict):
     ray: RaySettings = RaySettings()
 
 
-class MlflowSettings(_Strict):
+class MlflowSettings(Strict):
     tracking_uri: Optional[str] = None
 
 
-class HiddenSplit(_Strict):
+class HiddenSplit(Strict):
     """Kaggle's model: the hidden test split is divided into a public and a private part."""
 
     public_fraction: float = Field(default=0.3, gt=0, lt=1)
     seed: int = Field(default=2024, ge=0)
 
 
-class LeaderboardSettings(_Strict):
+class LeaderboardSettings(Strict):
     hidden_split: HiddenSplit = HiddenSplit()
     # False: rank and show public-part accuracy only; True: rank by the private part (final).
     reveal_private: bool = False
@@ -151,12 +198,12 @@ class LeaderboardSettings(_Strict):
     tie_break: Literal["parameters", "compute"] = "parameters"
 
 
-class Band(_Strict):
+class Band(Strict):
     min_accuracy: float = Field(ge=0, le=1)
     marks: float = Field(ge=0)
 
 
-class GradeSettings(_Strict):
+class GradeSettings(Strict):
     # Per track: the highest band whose min_accuracy a submission reaches gives its marks.
     bands: dict[str, list[Band]] = {}
     # Marks for a track whose submission failed (any status but ok) or reaches no band.
@@ -177,12 +224,12 @@ class GradeSettings(_Strict):
         return self
 
 
-class SiteSettings(_Strict):
+class SiteSettings(Strict):
     # false: the public site shows display names (meta.yaml display_name, else a pseudonym); true: real ids.
     show_ids: bool = False
 
 
-class Params(_Strict):
+class Params(Strict):
     datasets: dict[str, Dataset]
     download: DownloadSettings = DownloadSettings()
     tracks: dict[str, Track]
@@ -247,6 +294,14 @@ def load_params(path: Path | str = DEFAULT_PARAMS_PATH) -> Params:
         raise ConfigError(f"{path} has {len(lines)} problem(s):\n  " + "\n  ".join(lines)) from None
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What every command gets: params.yaml, validated, and where things are."""
+
+    params: Params
+    paths: Paths = Paths()
+
+
 def tracking_uri(params: Params, repo_root: Path) -> str:
     """params.yaml's URI wins, then MLFLOW_TRACKING_URI, then a sqlite file in the repo."""
     if params.mlflow.tracking_uri:
@@ -254,6 +309,20 @@ def tracking_uri(params: Params, repo_root: Path) -> str:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     return f"sqlite:///{(repo_root / 'mlflow.db').resolve()}"
+
+
+# The sandbox's opt-out, defined here (not in pipeline.sandbox) because config resolves it once.
+DEFAULT_BWRAP = "bwrap"
+UNSAFE_ENV_VAR = "GRADEBENCH_UNSAFE_NO_SANDBOX"
+
+
+@dataclass(frozen=True)
+class IsolationPolicy:
+    """The driver's decision: which bubblewrap to use and whether its absence may be tolerated."""
+
+    unsafe_no_sandbox: bool = False
+    opted_in_by: Optional[str] = None  # "grading.unsafe_no_sandbox", "--unsafe-no-sandbox" or the env var
+    bwrap: str = DEFAULT_BWRAP
 
 
 @dataclass(frozen=True)

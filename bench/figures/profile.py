@@ -53,11 +53,11 @@ def summarize_importtime(text: str) -> dict:
 PHASES = [  # (label, function, file) identifying a phase in the collapsed stacks
     ("load params (pydantic)", "load_params", "pipeline/config.py"),
     ("MLflow client + experiment + git provenance (background thread)", "__init__", "pipeline/reporting/tracking.py"),
-    ("cmd_grade (everything after imports)", "cmd_grade", "pipeline/__main__.py"),
+    ("grade command (everything after imports)", "main", "pipeline/commands/grade.py"),
     ("grade_track (everything below + the wait)", "grade_track", "pipeline/grading/orchestrate.py"),
     ("  hashing (data files, grader code, submissions)", "file_sha256", "pipeline/grading/fingerprints.py"),
     ("  arrays into the scratch folder (links, or np.savez without a run copy)", "link_or_write_arrays",
-     "pipeline/grading/jobs.py"),
+     "pipeline/sandbox/pair.py"),
     ("  sandbox, both steps (build, then train)", "run_in_sandbox", "pipeline/grading/jobs.py"),
     ("    one sandboxed step (waiting for the trainer)", "run_training", "pipeline/sandbox/runner.py"),
     ("  trusted scoring and checks", "judge", "pipeline/grading/scoring.py"),

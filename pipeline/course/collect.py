@@ -16,18 +16,18 @@ from __future__ import annotations
 import datetime
 import enum
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import yaml
 
+from pipeline import atomic
+from pipeline.config import SAFE_ID
 from pipeline.course import deadlines
 from pipeline.course.handin_names import META_FILE, MODEL_FILES
 from pipeline.course.lateness import RECORD_FILE
-from pipeline.course.roster import SAFE_ID, Student
+from pipeline.course.roster import Student
 
 MANAGED_FILES = (*MODEL_FILES, META_FILE, RECORD_FILE)
 RECORD_HEADER = ("# Written by `python -m pipeline collect`: what was handed in, when, and how late.\n"
@@ -92,27 +92,6 @@ def render_record(record: dict, files: dict[str, bytes]) -> bytes:
     return (RECORD_HEADER + yaml.safe_dump(full, sort_keys=False, allow_unicode=True, width=10_000)).encode("utf-8")
 
 
-def _umask_mode() -> int:
-    """0o666 less the process umask: the mode any new file of the instructor's gets (0644 under 022)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    # A temporary file in the same folder, then a rename: a reader (or a crash) never sees half a file.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        # mkstemp makes it 0600; collected files are ordinary repository files.
-        os.fchmod(handle, _umask_mode())
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_submission(submissions_dir: Path, student_id: str, files: dict[str, bytes]) -> Outcome:
     """Make submissions/<student_id>/ hold exactly `files` among the managed names; see the module doc."""
     if not SAFE_ID.match(student_id):
@@ -141,7 +120,7 @@ def write_submission(submissions_dir: Path, student_id: str, files: dict[str, by
     # next collect sees the difference and finishes the job.
     for name in sorted(files, key=lambda name: name != RECORD_FILE):
         if existing.get(name) != files[name]:
-            atomic_write(folder / name, files[name])
+            atomic.write_bytes(folder / name, files[name])
     for name in set(existing) - set(files):
         (folder / name).unlink()
     return Outcome.UPDATED if existing else Outcome.COLLECTED

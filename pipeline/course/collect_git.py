@@ -14,11 +14,12 @@ from typing import Optional
 
 import yaml
 
+from pipeline import atomic
 from pipeline.course import deadlines, git_checks, git_intake
-from pipeline.course.collect import (CollectReport, Outcome, StudentResult, atomic_write, earlier_handin_warning,
+from pipeline.course.collect import (CollectReport, Outcome, StudentResult, earlier_handin_warning,
                                      finish, iso, lateness_record, previous_record)
 from pipeline.course.roster import Student
-from pipeline.course.settings import CourseSettings
+from pipeline.course_settings import CourseSettings
 
 # Beside each mirrored repository: what the last collect saw (its time and the branch's tip), for
 # the "pushed after the date they claim" check. Outside submissions/, so records stay deterministic.
@@ -147,7 +148,7 @@ def collect_git_student(student: Student, course: CourseSettings, track: Optiona
 def _write_last_collect(cache: Path, now: datetime.datetime, tip: str) -> None:
     text = yaml.safe_dump({"collected_at": iso(now), "tip": tip}, sort_keys=False)
     try:
-        atomic_write(cache / LAST_COLLECT_FILE, text.encode("utf-8"))
+        atomic.write_text(cache / LAST_COLLECT_FILE, text)
     except OSError:
         pass  # only the "pushed after their date" check needs it, on the next collect
 

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Optional
 
 from pipeline.course import deadlines, lms_intake, lms_times
+from pipeline.course.archive import ArchiveLimits
 from pipeline.course.collect import (CollectReport, Outcome, StudentResult, earlier_handin_warning, finish, iso,
                                      lateness_record)
 from pipeline.course.handin_names import explain_missing
 from pipeline.course.roster import Student, name_key, name_keys
-from pipeline.course.settings import CourseSettings
+from pipeline.course_settings import CourseSettings
 
 
 def _suggestion(name: str, students: list[Student]) -> str:
@@ -99,7 +100,7 @@ def collect_lms(kind: str, zip_path: Path, students: list[Student], course: Cour
     track_deadline = course.deadlines.get(track) if track else None
     zone = track_deadline.tzinfo if track_deadline else datetime.timezone.utc
     recorded = _recorded_times(kind, list(times_files), zone)
-    limits = lms_intake.ArchiveLimits(course.max_file_mb, course.max_export_mb, course.max_export_entries)
+    limits = ArchiveLimits(course.max_file_mb, course.max_export_mb, course.max_export_entries)
     export = lms_intake.read_export(kind, zip_path, limits, zone)
     matched, unmatched = match_handins(export, students, course.ignore_accents)
     report = CollectReport(kind, unmatched=unmatched, refused=export.refused)

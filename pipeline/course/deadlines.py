@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from pipeline.course.settings import AcceptLate, LatePolicy, PenaltyLate, RejectLate
+from pipeline.course_settings import AcceptLate, LatePolicy, PenaltyLate, RejectLate
 
 DAY = datetime.timedelta(days=1)
 

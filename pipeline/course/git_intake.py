@@ -208,5 +208,5 @@ def _refusal(entry: TreeEntry, max_bytes: int) -> Optional[str]:
 
 
 def cache_name(student_id: str) -> str:
-    # student ids are safe folder names already (roster.SAFE_ID); this keeps the cache flat regardless.
+    # student ids are safe folder names already (config.SAFE_ID); this keeps the cache flat regardless.
     return re.sub(r"[^A-Za-z0-9_.-]", "_", student_id)

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import csv
 import itertools
-import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-# The same rule as pipeline/scaffold.py's VALID_ID: folder names become MLflow run names and file
-# names, so they stay plain (and can never be "..", absolute, or hold a path separator).
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+from pipeline.config import SAFE_ID
+
 COLUMNS = ("student_id", "display_name", "repo", "lms_name")
 REQUIRED = ("student_id",)
 

@@ -23,9 +23,8 @@ import requests
 import urllib3
 from tqdm import tqdm
 
-from pipeline.config import Dataset, DownloadSettings, RemoteFile
+from pipeline.config import MIRROR_ENV, Dataset, DownloadSettings, RemoteFile
 
-MIRROR_ENV = "GRADEBENCH_MIRROR"
 CHUNK_BYTES = 1 << 16
 
 log = logging.getLogger(__name__)
@@ -43,12 +42,6 @@ class _TransferFailed(Exception):
         self.retryable = retryable
 
 
-def mirror_from_env() -> Path | None:
-    """The local mirror folder named by GRADEBENCH_MIRROR, or None if unset or empty."""
-    value = os.environ.get(MIRROR_ENV, "").strip()
-    return Path(value).expanduser() if value else None
-
-
 def fetch_dataset(
     dataset_name: str,
     dataset: Dataset,
@@ -59,7 +52,7 @@ def fetch_dataset(
 ) -> list[Path]:
     """Ensure every file of dataset.files is present in dest_dir and verified; return their paths.
 
-    mirror_root (usually `mirror_from_env()`) is tried before the URLs; progress None means
+    mirror_root (GRADEBENCH_MIRROR, resolved by config.Paths) is tried before the URLs; progress None means
     "show a bar only when stderr is a terminal".
     """
     dest_dir = Path(dest_dir)

@@ -38,6 +38,8 @@ GRADER_CODE = (
     # The schedule, limits, subset and seeds: their defaults and validation decide the values the
     # trainer is given (the values themselves are in the key through track_fingerprint).
     "pipeline/config.py",
+    # The strict base of every settings model above (unknown keys rejected).
+    "pipeline/strict.py",
     # Grade-time data code: loading the prepared arrays and the public/private split of the hidden
     # set. (Download and preprocessing are in the key through their output, data_fingerprint.)
     "pipeline/data/layout.py",

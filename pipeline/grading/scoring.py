@@ -27,8 +27,8 @@ from pipeline import status
 from pipeline.config import HiddenSplit, Track
 from pipeline.data import layout, splits
 from pipeline.grading import fingerprints, integrity, jobs
-from pipeline.sandbox import exchange
-from pipeline.sandbox.runner import RunOutcome
+from pipeline.sandbox import exchange, pair
+from pipeline.sandbox.supervise import RunOutcome
 
 # What the trainer's result.json may contribute; anything else it writes is ignored.
 TRAINER_KEYS = ("status", "error", "trainable_params", "total_params", "constant_params", "output_kind", "train_seconds",
@@ -46,7 +46,7 @@ class TrackData:
 
     prepared_dir: Path
     meta: dict
-    inputs: jobs.TrainingInputs  # what every sandbox gets (the track's subset applied)
+    inputs: pair.TrainingInputs  # what every sandbox gets (the track's subset applied)
     hidden_y: np.ndarray  # the (subset's) hidden labels: stay in this process
     parts: tuple[np.ndarray, np.ndarray]  # public and private indices of hidden_y
 
@@ -54,7 +54,7 @@ class TrackData:
     def load(cls, prepared_dir: Path, track: Track, hidden_split: HiddenSplit) -> "TrackData":
         meta = layout.load_meta(prepared_dir)
         hidden_y = jobs.take(np.load(prepared_dir / layout.HIDDEN_Y_FILE), track.subset.hidden)
-        return cls(prepared_dir, meta, jobs.TrainingInputs.load(prepared_dir, meta, track.subset),
+        return cls(prepared_dir, meta, jobs.load_inputs(prepared_dir, meta, track.subset),
                    hidden_y, public_private_parts(hidden_y, hidden_split))
 
 
@@ -99,7 +99,7 @@ def score(result: dict, predictions_npy: Optional[bytes], hidden_y: np.ndarray, 
     """
     if predictions_npy is None:
         return {**result, "status": status.CRASHED, "error": "predictions unreadable: no predictions file "
-                                                             f"of at most {jobs.MAX_OUTPUT_BYTES // 2**20} MB"}
+                                                             f"of at most {pair.MAX_OUTPUT_BYTES // 2**20} MB"}
     try:
         predictions = np.load(io.BytesIO(predictions_npy), allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
@@ -120,7 +120,7 @@ def score(result: dict, predictions_npy: Optional[bytes], hidden_y: np.ndarray, 
     return {**result, **scores}
 
 
-def judge(run: jobs.TrainingRun, track: Track, data: TrackData) -> dict:
+def judge(run: pair.TrainingRun, track: Track, data: TrackData) -> dict:
     """Turn a finished (or lost) training into a result: status, error and, if it ran, the scores."""
     outcome = run.outcome
     if outcome is None:  # every attempt died with its worker: nothing the submission did
@@ -132,8 +132,7 @@ def judge(run: jobs.TrainingRun, track: Track, data: TrackData) -> dict:
         result = None  # missing, or garbled by the submission itself
     else:
         result = {key: result[key] for key in TRAINER_KEYS if key in result}
-    stopped = outcome.timed_out or outcome.out_of_memory or outcome.too_many_processes or outcome.out_of_disk
-    if result is None or stopped:
+    if result is None or outcome.stopped:
         code, message = outcome_failure(outcome, track)
         result = {**(result or {}), "status": code, "error": message}
     elif result["status"] == status.OK:

@@ -26,17 +26,16 @@ from pathlib import Path
 from typing import Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from pipeline.course.lateness import read_submission_record
 from pipeline.grading import duplicates
+from pipeline.strict import Strict
 
 META_FILE = "meta.yaml"
 
 
-class SubmissionMeta(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class SubmissionMeta(Strict):
     baseline: bool = False
     student_id: Optional[str] = Field(default=None, min_length=1, max_length=200)
     display_name: Optional[str] = Field(default=None, min_length=1, max_length=40)

@@ -3,13 +3,13 @@
 The sandbox puts each job into a child `memory` and `pids` cgroup (v1) of the grader's own cgroup,
 so the kernel enforces the limits: the job is stopped at its memory limit without swapping and
 without the OOM killer touching the grader, and fork bombs hit pids.max. Where a controller is
-not mounted or not writable, its group is None and the runner falls back to rlimits plus
-polling the process tree (runner.py).
+not mounted or not writable, its group is None and the sandbox falls back to rlimits plus
+polling the process tree (limits.py, supervise.py).
 
 Each job also gets its own CPU quota (v1 `cpu.cfs_quota_us`, or v2 `cpu.max` where the `cpu`
 controller lives on the unified hierarchy): one training's share, so a submission that starts
 extra threads slows only itself and cannot take CPU time from another's training. Where no cpu
-controller is writable there is no quota, and the runner says so (runner.py).
+controller is writable there is no quota, and the outcome says so (limits.py).
 """
 
 from __future__ import annotations
@@ -192,12 +192,8 @@ class RunCgroups:
         if "cpu" not in offered:
             self.problems.append(f"cgroup v2 offers no cpu controller at {parent} (cgroup.controllers)")
             return None
-        _remove_stale_groups(parent)
-        group = parent / name
-        try:
-            group.mkdir()
-        except OSError as error:
-            self.problems.append(f"cannot create {group}: {error}")
+        group = self._new_group(parent, name)
+        if group is None:
             return None
         if not (group / "cpu.max").exists():
             # Children get the controller only once the parent hands it down. The kernel refuses
@@ -218,16 +214,23 @@ class RunCgroups:
                 return None
         return group
 
-    def _create(self, parent: Optional[Path], name: str, settings, controller: str) -> Optional[Path]:
-        if parent is None:
-            self.problems.append(f"no cgroup v1 {controller} controller mounted")
-            return None
+    def _new_group(self, parent: Path, name: str) -> Optional[Path]:
+        """A fresh child group (stale ones of killed graders removed first), or None with the problem noted."""
         _remove_stale_groups(parent)
         group = parent / name
         try:
             group.mkdir()
         except OSError as error:
             self.problems.append(f"cannot create {group}: {error}")
+            return None
+        return group
+
+    def _create(self, parent: Optional[Path], name: str, settings, controller: str) -> Optional[Path]:
+        if parent is None:
+            self.problems.append(f"no cgroup v1 {controller} controller mounted")
+            return None
+        group = self._new_group(parent, name)
+        if group is None:
             return None
         for setting, value, required in settings:
             try:

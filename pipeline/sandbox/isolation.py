@@ -17,8 +17,8 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-DEFAULT_BWRAP = "bwrap"
-UNSAFE_ENV_VAR = "GRADEBENCH_UNSAFE_NO_SANDBOX"
+from pipeline.config import DEFAULT_BWRAP, UNSAFE_ENV_VAR, IsolationPolicy  # noqa: F401 (re-exported)
+
 # The sandbox user: "nobody" inside a user namespace, with no capabilities.
 SANDBOX_UID = 65534
 # Flags of newer bubblewraps, used when `bwrap --help` lists them.
@@ -56,15 +56,6 @@ class Isolation:
     @property
     def sandboxed(self) -> bool:
         return self.bwrap is not None
-
-
-@dataclass(frozen=True)
-class IsolationPolicy:
-    """The driver's decision: which bubblewrap to use and whether its absence may be tolerated."""
-
-    unsafe_no_sandbox: bool = False
-    opted_in_by: Optional[str] = None  # "grading.unsafe_no_sandbox", "--unsafe-no-sandbox" or the env var
-    bwrap: str = DEFAULT_BWRAP
 
 
 # ---------------------------------------------------------------------------------------------

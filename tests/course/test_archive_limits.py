@@ -12,7 +12,7 @@ import zlib
 
 import pytest
 
-from pipeline.course.lms_intake import EntryRefused, read_entry
+from pipeline.course.archive import EntryRefused, read_entry
 from tests.course.conftest import DEADLINE, REPO, model_source, write_raw_zip, zeros_compressed, zip_entry
 
 MOODLE = "_assignsubmission_file_"

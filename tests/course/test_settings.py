@@ -10,7 +10,7 @@ import yaml
 from pipeline.config import ConfigError, load_params
 from pipeline.course import deadlines
 from pipeline.course.lateness import read_submission_record
-from pipeline.course.settings import CourseSettings, PenaltyLate, RejectLate
+from pipeline.course_settings import CourseSettings, PenaltyLate, RejectLate
 from tests.course.conftest import DEADLINE, REPO
 
 UTC = datetime.timezone.utc

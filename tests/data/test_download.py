@@ -16,7 +16,8 @@ import pytest
 
 from pipeline.data import download
 from pipeline.config import Dataset, DownloadSettings, RemoteFile
-from pipeline.data.download import DownloadError, content_digest, fetch_dataset, mirror_from_env
+from pipeline.config import Paths
+from pipeline.data.download import DownloadError, content_digest, fetch_dataset
 
 NOTMNIST = Path("/work/shared/data/notmnist/notMNIST_small.tar.gz")
 NOTMNIST_CONTENT_SHA256 = "500d74cfb131cea91add2f956a4e9d6c97c8a03f3a0c10d015b8ae81c0ab34fd"
@@ -303,13 +304,10 @@ def test_missing_mirror_file_is_named_in_error(closed_port_url, tmp_path):
     assert f"local mirror {mirror / 'toy' / 'x.bin'}: not found" in str(caught.value)
 
 
-def test_mirror_from_env(monkeypatch, tmp_path):
-    monkeypatch.delenv("GRADEBENCH_MIRROR", raising=False)
-    assert mirror_from_env() is None
-    monkeypatch.setenv("GRADEBENCH_MIRROR", "")
-    assert mirror_from_env() is None
-    monkeypatch.setenv("GRADEBENCH_MIRROR", str(tmp_path))
-    assert mirror_from_env() == tmp_path
+def test_the_mirror_is_resolved_once_from_the_environment(tmp_path):
+    assert Paths.from_environment(environ={}).mirror is None
+    assert Paths.from_environment(environ={"GRADEBENCH_MIRROR": " "}).mirror is None
+    assert Paths.from_environment(environ={"GRADEBENCH_MIRROR": str(tmp_path)}).mirror == tmp_path
 
 
 # --- archive content digest ---------------------------------------------------------------------

@@ -72,7 +72,7 @@ def test_new_creates_a_template_that_passes_check(project):
     created = gradebench(["new", "alice"], project, check=True)
     assert "submissions/alice/model.py" in created.stdout
     again = gradebench(["new", "alice"], project)
-    assert again.returncode == 1 and "already exists" in again.stderr
+    assert again.returncode == 2 and "already exists" in again.stderr
     checked = gradebench(["check", "submissions/alice"], project)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "READY" in checked.stdout and "of them trainable" in checked.stdout
@@ -158,7 +158,7 @@ def test_a_broken_mlflow_store_is_one_clear_line_and_left_as_it_is(tmp_path):
     garbage = bytes(range(256)) * 20
     (tmp_path / "mlflow.db").write_bytes(garbage)
     completed = gradebench(["rerun", "0123456789abcdef"], tmp_path)
-    assert completed.returncode == 1, completed.stderr
+    assert completed.returncode == 3, completed.stderr
     assert "error: the MLflow store cannot be used: (sqlite3.DatabaseError) file is not a database" in completed.stderr
     assert "move it aside and run again" in completed.stderr and "Traceback" not in completed.stderr
     assert (tmp_path / "mlflow.db").read_bytes() == garbage
@@ -167,7 +167,7 @@ def test_a_broken_mlflow_store_is_one_clear_line_and_left_as_it_is(tmp_path):
 def test_leaderboard_prints_the_top_rows_of_a_large_class_and_writes_every_row(tmp_path):
     """A 1,000-student course must not scroll 1,000 rows past in every `dvc repro`: the terminal
     gets the top of the table and where the rest is; the Markdown file keeps every row."""
-    from pipeline.__main__ import TERMINAL_ROWS
+    from pipeline.commands.leaderboard import TERMINAL_ROWS
     from tests.helpers import write_result
 
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
@@ -181,3 +181,36 @@ def test_leaderboard_prints_the_top_rows_of_a_large_class_and_writes_every_row(t
     assert f"... 7 more rows in {Path('results') / 'leaderboard.md'}" in completed.stdout
     written = (tmp_path / "results" / "leaderboard.md").read_text()
     assert all(f"student_{i:02d}" in written for i in range(students))
+
+
+# Exit statuses (docs/instructors/exit-codes.md): 0 done, 1 a negative verdict, 2 bad input or
+# configuration, 3 an internal failure, 130 interrupted. The cheap ones, each as a user meets it.
+@pytest.mark.parametrize("args, message", [
+    (["check", "submissions/nobody"], "submissions/nobody is not a folder"),
+    (["check", "submissions/small_cnn", "--track", "cifar"], "unknown track 'cifar'"),
+    (["new", "../escape"], "submission id '../escape' is not allowed"),
+    (["download", "cifar"], "cifar"),
+    (["collect", "git"], "course"),
+    (["grade", "mnist", "--no-such-option"], "unrecognized arguments"),
+])
+def test_bad_input_exits_2_with_one_line(project, args, message):
+    completed = gradebench(args, project)
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert message in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_missing_params_file_exits_2(tmp_path):
+    completed = gradebench(["leaderboard"], tmp_path)
+    assert completed.returncode == 2 and "params.yaml: not found" in completed.stderr
+
+
+def test_internal_failures_exit_3_and_keep_their_traceback():
+    from pipeline.__main__ import exit_status
+    from pipeline.data.download import DownloadError
+
+    assert exit_status(RuntimeError("a bug"))[0] == 3
+    assert "internal failure (RuntimeError: a bug)" in exit_status(RuntimeError("a bug"))[1]
+    assert exit_status(DownloadError("no mirror delivered it"))[0] == 3
+    assert exit_status(PermissionError("results/ is read-only"))[0] == 3
+    assert exit_status(FileNotFoundError("no such submission"))[0] == 2
+    assert exit_status(ValueError("bad value"))[0] == 2

@@ -32,5 +32,5 @@ def test_rerun_reproduces_a_score_bit_identically(dvc_project):
 def test_rerun_of_an_unknown_run_is_a_clear_error(dvc_project):
     completed = run([sys.executable, "-m", "pipeline", "rerun", "0123456789abcdef"], dvc_project.root,
                     dvc_project.env, check=False)
-    assert completed.returncode == 1 and "error: MLflow:" in completed.stderr
+    assert completed.returncode == 2 and "error: MLflow:" in completed.stderr
     assert "Traceback" not in completed.stderr

@@ -1,4 +1,4 @@
-"""Spare sandbox pairs (grading/jobs.py SandboxPair, executors/local.py): the next job's sandboxes
+"""Spare sandbox pairs (sandbox/pair.py SandboxPair, executors/local.py): the next job's sandboxes
 start, and import TensorFlow, while the current job runs; the job is handed over later.
 
 What must hold: the same predictions as a pair started with its submission, a wall clock that
@@ -18,12 +18,12 @@ import pytest
 
 from pipeline import status
 from pipeline.config import HiddenSplit
-from pipeline.grading import jobs
+from pipeline.sandbox.pair import SandboxPair, TrainingRun
 from pipeline.grading.executors.local import LocalExecutor
 from pipeline.grading.scoring import TrackData
 from pipeline.sandbox import exchange, leftovers
 from pipeline.sandbox.isolation import IsolationPolicy, choose_isolation
-from pipeline.sandbox.runner import TRAINER_MODULE
+from pipeline.sandbox.command import TRAINER_MODULE
 from tests.helpers import FIXTURES, make_project, needs_bwrap, needs_mnist, tiny_track
 
 SUBMISSIONS = ["good", "custom_layer", "subclassed_model"]
@@ -35,7 +35,7 @@ def data(tmp_path_factory):
     return TrackData.load(project / "data" / "prepared" / "mnist", tiny_track(), HiddenSplit())
 
 
-def result_of(run: jobs.TrainingRun) -> dict:
+def result_of(run: TrainingRun) -> dict:
     return json.loads(run.outputs[exchange.RESULT_FILE])
 
 
@@ -77,7 +77,7 @@ def test_jobs_on_spares_give_the_same_predictions_and_leave_nothing_behind(data)
 @needs_mnist
 def test_a_spare_waits_past_the_wall_limit_and_its_clock_starts_at_the_hand_over(data):
     track = tiny_track(wall_seconds=6)
-    pair = jobs.SandboxPair(data.inputs, track, 1, choose_isolation(IsolationPolicy()))
+    pair = SandboxPair(data.inputs, track, 1, choose_isolation(IsolationPolicy()))
     time.sleep(9)  # imports done, waiting for its job, longer than the limit
     pair.start_job(FIXTURES / "good", track)
     run = pair.finish()

@@ -14,7 +14,7 @@ import pytest
 from pipeline.config import HiddenSplit
 from pipeline.grading.executors.local import LocalExecutor
 from pipeline.grading.scoring import TrackData
-from pipeline.sandbox import exchange, runner
+from pipeline.sandbox import command, exchange
 from pipeline.sandbox.isolation import IsolationPolicy, choose_isolation
 from tests.helpers import FIXTURES, make_project, needs_bwrap, needs_mnist, tiny_track
 
@@ -23,7 +23,7 @@ SUBMISSIONS = ["channel_axis_input", "good"]
 
 
 def test_the_sandbox_fixes_threads_and_kernels_whatever_the_machine():
-    environment = runner.sandbox_environment("/home", "/tmp", "/opt", threads=3, seed=1, path="/usr/bin")
+    environment = command.sandbox_environment("/home", "/tmp", "/opt", threads=3, seed=1, path="/usr/bin")
     assert environment["ONEDNN_MAX_CPU_ISA"] == "AVX2"
     assert environment["OMP_NUM_THREADS"] == "3"
     assert "TF_ENABLE_ONEDNN_OPTS" not in environment  # oneDNN stays on: the cap is what makes it agree

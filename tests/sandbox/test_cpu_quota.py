@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.sandbox import cgroups, runner
+from pipeline.sandbox import cgroups, command, limits, runner
 from pipeline.sandbox.isolation import DEFAULT_BWRAP, Isolation, probe_bwrap
 from tests.helpers import needs_bwrap, tiny_track
 
@@ -45,15 +45,15 @@ def _spin(tmp_path: Path, monkeypatch, isolation: Isolation, threads: int):
     (submission / "spin.py").write_text(SPIN_SCRIPT)
     workdir = tmp_path / "scratch"
     workdir.mkdir()
-    real_command = runner.bwrap_command
+    real_command = command.bwrap_command
 
     def spin_command(*arguments, **keywords):
-        command = real_command(*arguments, **keywords)
+        argv = real_command(*arguments, **keywords)
         # The command ends: python -m pipeline.sandbox.trainer <step> /submission /scratch
-        assert command[-5:-3] == ["-m", runner.TRAINER_MODULE], command[-6:]
-        return [*command[:-5], f"{runner.SANDBOX_SUBMISSION}/spin.py"]
+        assert argv[-5:-3] == ["-m", command.TRAINER_MODULE], argv[-6:]
+        return [*argv[:-5], f"{command.SANDBOX_SUBMISSION}/spin.py"]
 
-    monkeypatch.setattr(runner, "bwrap_command", spin_command)
+    monkeypatch.setattr(command, "bwrap_command", spin_command)
     outcome = runner.run_training("build", submission, workdir, tiny_track().limits, threads, 1234, isolation)
     spin_lines = [line for line in outcome.log_tail.splitlines() if line.startswith("SPIN ")]
     assert spin_lines, outcome.log_tail[-2000:]
@@ -93,7 +93,7 @@ def test_the_quota_holds_even_on_a_busy_machine(tmp_path, monkeypatch):
 
 @needs_bwrap
 def test_without_cgroups_the_outcome_says_there_is_no_quota(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(runner, "_WARNED_NO_CPU_QUOTA", [])
+    monkeypatch.setattr(limits, "_WARNED_NO_CPU_QUOTA", [])
     isolation = Isolation(bwrap=probe_bwrap(DEFAULT_BWRAP)[0], use_cgroups=False)
     outcome, _ = _spin(tmp_path, monkeypatch, isolation, threads=1)
     assert outcome.cpu_quota_cores is None

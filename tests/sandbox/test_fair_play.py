@@ -23,7 +23,8 @@ import pytest
 
 from pipeline import status
 from pipeline.config import Grading, GradingSettings
-from pipeline.grading import jobs, scoring
+from pipeline.grading import scoring
+from pipeline.sandbox import pair
 from pipeline.grading.orchestrate import TrackJob, grade_track
 from pipeline.sandbox import exchange
 from pipeline.sandbox.isolation import IsolationPolicy
@@ -254,7 +255,7 @@ class FakeData:
     """What cross_check reads of a track's data: the training and validation labels."""
 
     def __init__(self, train: int, y_val):
-        self.inputs = jobs.TrainingInputs(np.zeros((train, 2, 2)), np.zeros(train, np.uint8), np.zeros((4, 2, 2)),
+        self.inputs = pair.TrainingInputs(np.zeros((train, 2, 2)), np.zeros(train, np.uint8), np.zeros((4, 2, 2)),
                                           np.asarray(y_val), np.zeros((1, 2, 2)), [2, 2], 3)
 
 
@@ -308,7 +309,7 @@ def test_weights_are_counted_from_headers_without_decompressing(tmp_path):
 @needs_mnist
 @pytest.mark.slow
 def test_the_arrays_every_job_shares_cannot_be_corrupted(graded, tmp_path):
-    """The run writes the arrays once and links them into every job (grading/jobs.py): a student
+    """The run writes the arrays once and links them into every job (grading/pair.py): a student
     who could write them would poison everyone graded after them ("good" comes later in the batch)."""
     results, logs = graded
     log = logs["corrupts_shared_arrays"]

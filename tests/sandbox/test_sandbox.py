@@ -30,7 +30,7 @@ from pipeline.data.layout import HIDDEN_Y_FILE
 from pipeline.grading.executors.local import LocalExecutor
 from pipeline.grading.orchestrate import TrackJob, grade_track, train_and_score
 from pipeline.grading.scoring import TrackData
-from pipeline.sandbox import cgroups, runner
+from pipeline.sandbox import cgroups, command, supervise
 from pipeline.sandbox.isolation import (DEFAULT_BWRAP, UNSAFE_ENV_VAR, Isolation, IsolationPolicy, SandboxUnavailable,
                                         choose_isolation, probe_bwrap)
 from tests.helpers import (FIXTURES, LOG_TAIL_BYTES, MESSAGE_HINTS, MIRROR, REPO, add_fixtures, bwrap_problem,
@@ -130,7 +130,7 @@ class Attack:
 
     def sandbox_aliases(self) -> list[str]:
         """The same places as the sandbox names them (its package and its own folder)."""
-        return [f"{runner.SANDBOX_PACKAGE_ROOT}/pipeline/{self.token}", f"{runner.SANDBOX_SUBMISSION}/{self.token}"]
+        return [f"{command.SANDBOX_PACKAGE_ROOT}/pipeline/{self.token}", f"{command.SANDBOX_SUBMISSION}/{self.token}"]
 
     def arm(self, submissions: Path, include_real_repo: bool = True) -> None:
         self.drop_dir.mkdir(exist_ok=True)
@@ -430,14 +430,14 @@ def test_output_tail_is_bounded_and_marks_what_it_dropped():
     reader, writer = os.pipe()
     lines = []
     with open(reader, "rb", buffering=0) as stream:
-        tail = runner.OutputTail(stream, 1000, lines.append)
+        tail = supervise.OutputTail(stream, 1000, lines.append)
         with open(writer, "wb") as sink:
             sink.write(b"line\n" * 100_000 + b"y" * 3_000_000 + b"\nend\n")
         text = tail.text()
     assert text.startswith("[gradebench: ") and text.endswith("end\n")
     assert len(text) < 1100
     assert lines[-1] == "end" and len(lines) == 100_002
-    assert max(len(line) for line in lines) <= runner.OutputTail.MAX_LINE
+    assert max(len(line) for line in lines) <= supervise.OutputTail.MAX_LINE
 
 
 def test_messages_become_one_line():
@@ -449,9 +449,9 @@ def test_messages_become_one_line():
 
 
 def test_bwrap_exit_codes_map_to_signals():
-    assert runner._bwrap_returncode(137) == -9
-    assert runner._bwrap_returncode(1) == 1
-    assert runner._bwrap_returncode(None) is None
+    assert command.bwrap_returncode(137) == -9
+    assert command.bwrap_returncode(1) == 1
+    assert command.bwrap_returncode(None) is None
 
 
 @needs_bwrap
@@ -466,10 +466,10 @@ def test_sandbox_command_binds_only_what_it_needs(tmp_path):
     (work / "control").mkdir()
     isolation = choose_isolation()
     for step in ("build", "train"):
-        command = runner.bwrap_command(isolation, step, submission, work, threads=1, seed=0,
-                                       disk_bytes=2**30, status_fd=3)
-        sources = {command[i + 1] for i, word in enumerate(command) if word in ("--bind", "--ro-bind")}
-        writable = {command[i + 1] for i, word in enumerate(command) if word == "--bind"}
+        argv = command.bwrap_command(isolation, step, submission, work, threads=1, seed=0,
+                                    disk_bytes=2**30, status_fd=3)
+        sources = {argv[i + 1] for i, word in enumerate(argv) if word in ("--bind", "--ro-bind")}
+        writable = {argv[i + 1] for i, word in enumerate(argv) if word == "--bind"}
         assert str(REPO) not in sources and str(REPO / "data") not in sources
         assert str(REPO / "pipeline") in sources
         # Only the build step (the one that runs student code) sees the submission.
@@ -479,9 +479,9 @@ def test_sandbox_command_binds_only_what_it_needs(tmp_path):
         # The build step (student code) sees no data: neither the public arrays nor the hidden inputs.
         assert (str(work.resolve() / "hidden_x.npy") in sources) == (step == "train")
         assert (str(work.resolve() / "public.npz") in sources) == (step == "train")
-    assert "--clearenv" in command and "--unshare-all" in command and "--cap-drop" in command
-    environment = {command[i + 1] for i, word in enumerate(command) if word == "--setenv"}
-    assert environment <= set(runner.sandbox_environment("h", "t", "p", 1, 0, "x"))
+    assert "--clearenv" in argv and "--unshare-all" in argv and "--cap-drop" in argv
+    environment = {argv[i + 1] for i, word in enumerate(argv) if word == "--setenv"}
+    assert environment <= set(command.sandbox_environment("h", "t", "p", 1, 0, "x"))
 
 
 def test_the_next_grader_sweeps_scratch_folders_of_dead_graders(tmp_path):

@@ -3,7 +3,7 @@
 Grading a submission is a pure function of (track, submission, data, schedule), so training fans
 out; everything around it stays in the grading process: the cache, scoring against the hidden
 labels (which never leave it), statuses, results and MLflow logging. An executor only turns
-(submission, track) into a `jobs.TrainingRun`, through one interface:
+(submission, track) into a `pair.TrainingRun`, through one interface:
 
     executor.expect(jobs)   # how many train() calls are coming
     executor.train(submission_dir, track, on_line, on_training) -> TrainingRun
@@ -15,12 +15,12 @@ Ray is optional (`pip install '.[ray]'`) and imported only when `grading.executo
 from __future__ import annotations
 
 from pipeline.config import Grading
-from pipeline.grading import jobs
+from pipeline.sandbox import pair
 from pipeline.grading.executors.base import ExecutorError, SubmissionTooLarge  # noqa: F401
 from pipeline.sandbox.isolation import IsolationPolicy, choose_isolation
 
 
-def make_executor(settings: Grading, inputs: jobs.TrainingInputs, policy: IsolationPolicy, threads: int):
+def make_executor(settings: Grading, inputs: pair.TrainingInputs, policy: IsolationPolicy, threads: int):
     """The executor grading.executor names, for trainings of `threads` threads (the track's
     schedule.threads: the same on every executor, so where a job runs never changes its scores). `local` probes the sandbox here and refuses without it
     (before any student code runs); on `ray` each worker probes its own node, with this policy."""

@@ -1,6 +1,6 @@
 """The local executor: `workers` trainings at a time on this machine, each in its own sandbox.
 
-While more jobs are coming it keeps one spare sandbox pair started (jobs.SandboxPair without a
+While more jobs are coming it keeps one spare sandbox pair started (pair.SandboxPair without a
 submission): the next job's two TensorFlow imports, about 1.8 s, then overlap the current job
 instead of adding to it. A run of one job starts no spare, so nothing competes with its training.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from pipeline.config import Track
-from pipeline.grading import jobs
+from pipeline.sandbox.pair import SandboxPair, TrainingInputs, TrainingRun, write_arrays
 from pipeline.sandbox import leftovers
 from pipeline.sandbox.isolation import Isolation
 
@@ -22,12 +22,12 @@ from pipeline.sandbox.isolation import Isolation
 class LocalExecutor:
     name = "local"
 
-    def __init__(self, inputs: jobs.TrainingInputs, isolation: Isolation, threads: int, workers: int = 1):
+    def __init__(self, inputs: TrainingInputs, isolation: Isolation, threads: int, workers: int = 1):
         self.inputs, self.isolation, self.workers, self.threads = inputs, isolation, workers, threads
         self._arrays_dir: Optional[Path] = None  # the track's arrays, written once, on first use
         self._arrays_lock = threading.Lock()
         self._spare_lock = threading.Lock()
-        self._spare: Optional[jobs.SandboxPair] = None
+        self._spare: Optional[SandboxPair] = None
         self._jobs_to_come = 0
         self.spares_used = 0  # jobs that ran on a pre-started pair (bench and tests read it)
 
@@ -40,13 +40,13 @@ class LocalExecutor:
         with self._arrays_lock:
             if self._arrays_dir is None:
                 folder = Path(tempfile.mkdtemp(prefix=leftovers.scratch_prefix("arrays")))
-                jobs.write_arrays(folder, self.inputs)
+                write_arrays(folder, self.inputs)
                 self._arrays_dir = folder
             return self._arrays_dir
 
     def train(self, submission_dir: Path, track: Track,
               on_line: Optional[Callable[[str], None]] = None,
-              on_training: Optional[Callable[[], None]] = None) -> jobs.TrainingRun:
+              on_training: Optional[Callable[[], None]] = None) -> TrainingRun:
         with self._spare_lock:
             self._jobs_to_come -= 1
             pair = None
@@ -61,7 +61,7 @@ class LocalExecutor:
                 pair.cancel()
                 pair = None
         if pair is None:
-            pair = jobs.SandboxPair(self.inputs, track, self.threads, self.isolation, self.arrays_dir(), submission_dir)
+            pair = SandboxPair(self.inputs, track, self.threads, self.isolation, self.arrays_dir(), submission_dir)
         self._start_spare(track)
         return pair.finish(on_line, on_training)
 
@@ -70,7 +70,7 @@ class LocalExecutor:
             # Each seed of a multi-seed track is its own hash seed at start: no spare fits them all.
             if self._spare is not None or self._jobs_to_come <= 0 or len(track.seed_list()) > 1:
                 return
-            self._spare = jobs.SandboxPair(self.inputs, track, self.threads, self.isolation, self.arrays_dir())
+            self._spare = SandboxPair(self.inputs, track, self.threads, self.isolation, self.arrays_dir())
 
     def __enter__(self) -> "LocalExecutor":
         return self

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 from pipeline.config import ConfigError, Grading, Track
 from pipeline.grading import fingerprints, jobs
 from pipeline.grading.executors.base import ExecutorError, SubmissionTooLarge
-from pipeline.sandbox import leftovers
+from pipeline.sandbox import leftovers, pair
 from pipeline.sandbox.isolation import Isolation, IsolationPolicy, SandboxError, SandboxUnavailable, choose_isolation
 
 MAX_SUBMISSION_BYTES = 64 * 2**20  # what one submission may ship to a Ray worker
@@ -48,8 +48,8 @@ def _worker_isolation(policy: IsolationPolicy) -> Isolation:
     return choose_isolation(policy)  # probed once per worker process, with the driver's policy
 
 
-def train_on_worker(submission_id: str, payload: dict[str, bytes], inputs: jobs.TrainingInputs, track: Track,
-                    threads: int, policy: IsolationPolicy, grader_key: str) -> jobs.TrainingRun:
+def train_on_worker(submission_id: str, payload: dict[str, bytes], inputs: pair.TrainingInputs, track: Track,
+                    threads: int, policy: IsolationPolicy, grader_key: str) -> pair.TrainingRun:
     """The body of a Ray task: rebuild the submission folder on this node and train it in the sandbox."""
     import ray
 
@@ -82,7 +82,7 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, inputs: jobs.TrainingInputs, settings: Grading, policy: IsolationPolicy, threads: int):
+    def __init__(self, inputs: pair.TrainingInputs, settings: Grading, policy: IsolationPolicy, threads: int):
         ray = self.ray = _import_ray()
         self.settings = settings.ray
         self.policy, self.grader_key = policy, fingerprints.grader_fingerprint()
@@ -110,7 +110,7 @@ class RayExecutor:
 
     def train(self, submission_dir: Path, track: Track,
               on_line: Optional[Callable[[str], None]] = None,
-              on_training: Optional[Callable[[], None]] = None) -> jobs.TrainingRun:
+              on_training: Optional[Callable[[], None]] = None) -> pair.TrainingRun:
         if on_training is not None:
             on_training()  # the trainings run in Ray's workers: nothing on this machine to wait for
         payload = read_submission(submission_dir)
@@ -134,7 +134,7 @@ class RayExecutor:
                                     f"{type(cause).__name__}: {cause}") from None
             run.lost_attempts = lost
             return run
-        return jobs.TrainingRun(outcome=None, outputs={}, node="?", lost_attempts=lost,
+        return pair.TrainingRun(outcome=None, outputs={}, node="?", lost_attempts=lost,
                                 lost_seconds=time.monotonic() - started)
 
     def expect(self, count: int) -> None:

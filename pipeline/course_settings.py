@@ -1,4 +1,8 @@
-"""The `course:` section of params.yaml: roster, deadlines, late policy, extensions, limits, template."""
+"""The `course:` section of params.yaml: roster, deadlines, late policy, extensions, limits, template.
+
+It sits beside pipeline.config (which embeds it) rather than in pipeline/course, so that config
+imports nothing above the bottom layer.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,21 @@ import datetime
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from pipeline.strict import Strict
 
 EXAMPLE_DEADLINE = "2025-03-01T17:00:00+00:00"
 
 
-class _Strict(BaseModel):
-    # Unknown keys are rejected, as everywhere in params.yaml (pipeline/config.py), so that a typo
-    # ("late_polcy:") is an error instead of a silently ignored policy.
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class AcceptLate(_Strict):
+class AcceptLate(Strict):
     """Late work is accepted and flagged (late, late_days), with no penalty."""
 
     kind: Literal["accept"]
 
 
-class PenaltyLate(_Strict):
+class PenaltyLate(Strict):
     """percent_per_day of the marks is taken off per started day late; beyond max_days it is rejected."""
 
     kind: Literal["penalty"]
@@ -31,14 +32,14 @@ class PenaltyLate(_Strict):
     max_days: int = Field(ge=0)
 
 
-class RejectLate(_Strict):
+class RejectLate(Strict):
     """Late work is accepted and flagged for after_days days, then rejected (not collected)."""
 
     kind: Literal["reject"]
     after_days: int = Field(ge=0)
 
 
-class StarterTemplate(_Strict):
+class StarterTemplate(Strict):
     """GitHub Classroom's starter code: a commit whose tree equals it is not a hand-in.
 
     repo: the template repository (any git URL or path); commit: a commit or branch in it
@@ -59,7 +60,7 @@ def _aware(value: datetime.datetime, where: str) -> datetime.datetime:
     return value
 
 
-class CourseSettings(_Strict):
+class CourseSettings(Strict):
     # The class list; a relative path is read from the directory collect runs in (the repo root).
     roster: Path = Path("roster.csv")
     # Track name -> deadline (ISO 8601 with a time zone). A track without one has no late work.

@@ -1,0 +1,61 @@
+"""`grade <track>`: train and score every stale submission of a track, publish to MLflow, record history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from pipeline.commands import EXIT_OK
+from pipeline.config import Settings, resolve_grading, tracking_uri
+
+
+def rank_track(track_name: str, settings: Settings, results: list):
+    """The track's full ranked table (private scores included: trusted steps only), from the
+    current results `grade_track` returned, not from the result files read again."""
+    from pipeline.reporting import leaderboard
+
+    reveal = settings.params.leaderboard.reveal_private
+    return leaderboard.rank(leaderboard.results_frame(results, track_name), reveal,
+                            settings.params.leaderboard.tie_break)
+
+
+def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, executor: Optional[str] = None,
+         ray_address: Optional[str] = None, on_grading_start=lambda: None) -> int:
+    """`on_grading_start()`: called once the inputs are known good, before any sandbox starts
+    (the command line installs its stop-at-once interrupt handling there)."""
+    from pipeline.data.layout import is_prepared
+    from pipeline.grading.orchestrate import TrackJob, grade_track
+    from pipeline.reporting.publish import MlflowPublisher
+    from pipeline.sandbox import leftovers
+
+    params, paths = settings.params, settings.paths
+    track_settings = params.track(track)
+    prepared_dir = paths.data_prepared / track_settings.dataset
+    if not is_prepared(prepared_dir):
+        raise FileNotFoundError(f"{prepared_dir}/ is not prepared yet: "
+                                f"run `python -m pipeline preprocess {track_settings.dataset}`")
+    grading = resolve_grading(params, unsafe_no_sandbox, executor, ray_address)
+    on_grading_start()
+    job = TrackJob(track, track_settings, paths.submissions, prepared_dir, paths.results / track,
+                   params.leaderboard.hidden_split, paths.feedback / track)
+    uri = tracking_uri(params, Path.cwd())
+    leftovers.sweep()  # scratch folders and cgroups of graders that were killed
+    publisher = MlflowPublisher(uri, track, track_settings.dataset, paths.submissions, job.results_dir)
+    if publisher.store_is_new():
+        # Creating a sqlite store runs MLflow's schema migrations (seconds; on a scratch file, so
+        # that an interrupt leaves no half-made store: tracking.create_sqlite_store): start them
+        # first, so the first result need not wait. Later runs open it once training is under way.
+        publisher.start()
+    try:
+        results = grade_track(job, grading, on_result=publisher.log, on_start=publisher.start)
+        ranked = rank_track(track, settings, results)
+        publisher.publish_ranks(ranked, params.leaderboard.reveal_private)
+    finally:
+        publisher.close()
+    from pipeline.reporting import history, tracking
+
+    history.record(paths.results, track, ranked, results)  # this run's changes and summary, for the site
+    ok = sum(result is not None and result.status == "ok" for result in results)
+    print(f"{track}: {ok}/{len(results)} submissions graded ok; MLflow experiment "
+          f"{tracking.experiment_name(track)!r} at {uri}")
+    return EXIT_OK

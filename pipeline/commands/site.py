@@ -1,0 +1,22 @@
+"""`site`: render site/ (public leaderboard, its history, private feedback pages)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from pipeline.commands import EXIT_OK
+from pipeline.config import Settings
+
+
+def main(*, settings: Settings, ranked_tables: Optional[dict] = None) -> int:
+    from pipeline.reporting import site
+
+    params, paths = settings.params, settings.paths
+    key, where = site.resolve_key()  # GRADEBENCH_SITE_KEY, else .gradebench/site-key (created on the first run)
+    print(where)
+    print("\n".join(site.build_site(paths.results, paths.submissions, paths.site, list(params.tracks),
+                                    params.leaderboard.reveal_private, params.site.show_ids, key,
+                                    ranked_tables=ranked_tables,
+                                    context=site.track_context(params, paths.data_prepared),
+                                    grades=params.grades, feedback_root=paths.feedback)))
+    return EXIT_OK
