@@ -5,7 +5,7 @@ logging is set up, so no environment variable silences them; students read them 
 the last of them used to end up as the failure message. Importing this module imports
 TensorFlow with the process's stderr captured, passes on every line that is not such noise,
 and turns TensorFlow's and absl's later logging down to errors. The sandbox also sets
-TF_CPP_MIN_LOG_LEVEL=3 (pipeline.sandbox.runner), which silences the C++ lines after start-up.
+TF_CPP_MIN_LOG_LEVEL=3 (pipeline.sandbox.command), which silences the C++ lines after start-up.
 """
 
 from __future__ import annotations
