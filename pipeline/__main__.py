@@ -241,7 +241,8 @@ def cmd_site(args, params, ranked_tables: dict | None = None) -> int:
     print("\n".join(site.build_site(RESULTS, SUBMISSIONS, Path("site"), list(params.tracks),
                                     params.leaderboard.reveal_private, params.site.show_ids, key,
                                     ranked_tables=ranked_tables, context=site.track_context(params, DATA_PREPARED),
-                                    grades=params.grades, feedback_root=FEEDBACK)))
+                                    grades=params.grades, feedback_root=FEEDBACK,
+                                    tie_break=params.leaderboard.tie_break)))
     return 0
 
 
