@@ -252,6 +252,56 @@ def test_feedback_page_shows_status_plots_versions_and_check_command(tmp_path):
     assert "python -m pipeline check submissions/small_cnn --track mnist" in baseline
 
 
+def test_the_compute_front_renders_and_says_who_has_no_figure_and_ties_rank_as_configured(tmp_path):
+    """The accuracy-vs-compute chart: the compute front as stars (not the parameter front), the
+    submissions with no FLOPs figure left out and counted in a sentence; a feedback page states the
+    figures and the track's budget; `tie_break: compute` orders a tie by MFLOPs as `leaderboard` does."""
+    results, submissions = make_results(tmp_path)
+    track_dir = results / "mnist"
+    # alice: small in parameters, costly in compute; dan: alice's accuracy, many parameters, cheap;
+    # bob: graded before the count (no figure).
+    figures = {"alice": (4.94, 2100.0), "small_cnn": (2.31, 950.0)}
+    for name, (mflops, speed) in figures.items():
+        path = track_dir / f"{name}.json"
+        path.write_text(json.dumps(dict(json.loads(path.read_text()), mflops_per_image=mflops, images_per_second=speed)))
+    (submissions / "dan").mkdir()
+    (submissions / "dan" / "meta.yaml").write_text("student_id: s9004\n")
+    (track_dir / "dan.json").write_text(json.dumps(dict(_result("dan", 0.91, 0.8, 60000, student_id="s9004"),
+                                                        mflops_per_image=0.0157, images_per_second=41.25)))
+    site_dir = tmp_path / "site"
+    context = {"mnist": site.TrackContext(hidden_images=1000, max_mflops_per_image=20)}
+
+    def build_with(tie_break):
+        site.build_site(results, submissions, site_dir, ["mnist"], False, False, KEY, context=context,
+                        tie_break=tie_break)
+        links = pd.read_csv(results / site.LINKS_FILE).set_index("submission")["page"]
+        return (site_dir / "index.html").read_text(), {name: (site_dir / page).read_text() for name, page in links.items()}
+
+    index, pages = build_with("compute")
+    figure = re.search(r'<figure class="pareto compute".*?</figure>', index, re.S).group(0)
+    assert "accuracy against compute" in figure and "MFLOPs per image (log scale)" in figure
+    assert "Pareto front: no one is both more accurate and cheaper" in figure
+    assert len(re.findall(r'<svg class="chart (?:wide|narrow)"', figure)) == 2  # a desktop and a phone version
+    # On the compute front: small_cnn (most accurate) and dan (the cheapest); alice is dominated by
+    # dan (as accurate, cheaper), though on the parameter front.
+    wide = re.search(r'<svg class="chart wide".*?</svg>', figure, re.S).group(0)
+    markers = {group: len(re.findall(r"<use ", body))
+               for group, body in re.findall(r'-points-([\w-]+)">(.*?)</g>', wide, re.S)}
+    assert markers == {"front": 1, "front-baseline": 1, "other": 1}, markers
+    assert "1 ranked submission was graded before the grader counted FLOPs" in figure
+    assert "3 of 3 points named" in wide  # bob is not a point
+    assert "Ties go to fewer MFLOPs per image" in index
+    dan_page = pages["dan"]
+    assert "0.0157 MFLOPs per image (this track's budget: 20)" in dan_page
+    assert "on the compute Pareto front ★" in dan_page and "41.2 images per second" in dan_page
+    assert "4.94 MFLOPs per image" in pages["alice"] and "2,100 images per second" in pages["alice"]
+    assert "on the compute Pareto front" not in pages["alice"]
+    assert "not counted (graded before the grader counted FLOPs)" in pages["bob"]
+    assert "2 of 4" in dan_page and "3 of 4" in pages["alice"]  # the tie goes to the cheaper model
+    _, pages = build_with("parameters")
+    assert "2 of 4" in pages["alice"] and "3 of 4" in pages["dan"]  # now to fewer parameters
+
+
 def test_pages_publish_the_grade_stages_images_and_never_one_titled_with_an_id(tmp_path):
     """The site draws nothing per page: it links the images the grade stage drew (titled by track,
     marked so in the PNG). An image without that mark, like those older versions titled with the
