@@ -338,7 +338,8 @@ def _entries(shown: pd.DataFrame, names: dict[str, str], redact: Redactor, revea
             private_accuracy=_value(row.get("private_accuracy")) if reveal_private else None,
             trainable_params=_value(row["trainable_params"]), total_params=_value(row["total_params"]), train_seconds=_value(row["train_seconds"]),
             pareto=bool(row["pareto"]), validation_accuracy=_value(row.get("validation_accuracy")),
-            mflops_per_image=_value(row.get("mflops_per_image")), images_per_second=_value(row.get("images_per_second")),
+            mflops_per_image=_value(row.get("mflops_per_image")),
+            images_per_second=_value(row.get("images_per_second")),
             pareto_compute=bool(row.get("pareto_compute", False)),
             last_submission=_when(_value(row.get("submitted_at")) or (seen[0]["first_seen"] if seen else "")),
             versions=len(seen),
@@ -593,7 +594,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         results_dir = results_root / track_name
         ranked = (ranked_tables or {}).get(track_name)
         if ranked is None:
-            ranked = leaderboard.rank(leaderboard.load_track_results(results_dir, track_name), reveal_private, tie_break)
+            ranked = leaderboard.rank(leaderboard.load_track_results(results_dir, track_name), reveal_private,
+                                      tie_break)
         shown_tables[track_name] = leaderboard.export(ranked, reveal_private)
         result_records[track_name] = {path.stem: json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))}
         histories[track_name] = history_rows(history.load(results_root, track_name), ranked["submission"].tolist())
@@ -628,6 +630,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                            versions[track_name])
         points, to_label = _pareto_points(entries, reveal_private)
         compute_points, compute_to_label = _pareto_points(entries, reveal_private, compute=True)
+        uncounted = sum(entry.rank is not None and entry.mflops_per_image is None for entry in entries)
         frame = histories[track_name]
         # The base of every feedback page's chart: the leader and the class median.
         bases = [site_charts.history_chart(track_name, frame, names, variant, everyone=False)
@@ -643,8 +646,10 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
             pareto_svgs=[site_charts.pareto_chart(track_name, points, to_label, metric_label, variant)
                          for variant in site_charts.VARIANTS],
             compute_svgs=[site_charts.pareto_chart(track_name, compute_points, compute_to_label, metric_label, variant,
-                                                   site_charts.COMPUTE) for variant in site_charts.VARIANTS],
-            uncounted=sum(entry.rank is not None and entry.mflops_per_image is None for entry in entries),
+                                                   site_charts.COMPUTE,
+                                                   empty="no FLOPs counted yet" if uncounted else None)
+                          for variant in site_charts.VARIANTS],
+            uncounted=uncounted,
             history_svgs=[chart.svg for chart in history_charts if chart is not None],
             runs=history_runs(frame, names),
             ranked_count=sum(entry.rank is not None for entry in entries), context=numbers,

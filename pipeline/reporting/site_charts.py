@@ -173,10 +173,10 @@ def _decimal_ticks(**options):
 
 
 def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int], metric_label: str,
-                 variant: Variant, kind: ParetoAxis = SIZE) -> str:
+                 variant: Variant, kind: ParetoAxis = SIZE, empty: Optional[str] = None) -> str:
     """Accuracy against `kind`'s x (parameters or MFLOPs per image, log scale): the front as stars joined
     by a step line, the others as circles; baselines hollow. Names where they fit (`to_label`: which
-    may be named)."""
+    may be named). `empty`: what an empty chart says (default: no graded submissions yet)."""
     front_label = f"Pareto front: no one is both more accurate and {kind.better}"
     if variant.legend_columns == 1:
         front_label = f"Pareto front: no one is both\nmore accurate and {kind.better}"
@@ -199,8 +199,9 @@ def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int]
         axis.set_ylabel(metric_label)
         axis.grid(alpha=0.6, linewidth=0.6)
         if not points:
-            axis.text(0.5, 0.5, "no graded submissions yet", ha="center", va="center", transform=axis.transAxes)
-            return _svg(figure, f"{kind.salt}-{track_name}", f"{track_name}: no graded submissions yet", variant)
+            empty = empty or "no graded submissions yet"
+            axis.text(0.5, 0.5, empty, ha="center", va="center", transform=axis.transAxes)
+            return _svg(figure, f"{kind.salt}-{track_name}", f"{track_name}: {empty}", variant)
         sizes = np.array([point.size for point in points], dtype=float)
         accuracy = np.array([point.accuracy for point in points], dtype=float)
         axis.set_xscale("log")

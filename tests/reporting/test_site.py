@@ -171,20 +171,23 @@ def test_every_mark_of_the_charts_has_3_to_1_contrast_and_the_front_is_a_star():
     names = {f"student_{index:03d}": f"name {index:03d}" for index in range(5)}
     frame = _history_frame(3, 5, changed_at=1)
     svgs = [site_charts.pareto_chart("mnist", points, list(range(6)), "public accuracy", site_charts.WIDE),
+            site_charts.pareto_chart("mnist", points, list(range(6)), "public accuracy", site_charts.NARROW,
+                                     site_charts.COMPUTE),
             site_charts.history_chart("mnist", frame, names, site_charts.NARROW).svg,
             site_charts.history_chart("mnist", frame, names, site_charts.WIDE, everyone=False).svg]
     for svg in svgs:
         for group in re.findall(r'<g id="[^"]*-(?:points-[\w-]+|pareto-line|leader|history-[\w-]+)">(.*?)</g>', svg, re.S):
             colours = set(re.findall(r"(?:stroke|fill): (#[0-9a-f]{6})", group)) - {"#ffffff"}
             assert colours and all(_contrast_on_white(colour) >= 3 for colour in colours), colours
-    pareto = svgs[0]
-    front = re.search(r'-points-front">(.*?)</g>', pareto, re.S).group(1)
-    other = re.search(r'-points-other">(.*?)</g>', pareto, re.S).group(1)
-    marker = re.compile(r'<path id="([^"]+)" d="([^"]+)"')
-    shapes = dict(marker.findall(pareto))
-    used = lambda group: {shapes[ref] for ref in re.findall(r'xlink:href="#([^"]+)"', group)}  # noqa: E731
-    assert used(front) and used(other) and not used(front) & used(other)  # different marker paths
-    assert "Pareto front: no one is both more accurate and smaller" in pareto  # the legend says what ★ is
+    for pareto, better in ((svgs[0], "smaller"), (svgs[1], "cheaper")):  # parameters, compute
+        front = re.search(r'-points-front">(.*?)</g>', pareto, re.S).group(1)
+        other = re.search(r'-points-other">(.*?)</g>', pareto, re.S).group(1)
+        marker = re.compile(r'<path id="([^"]+)" d="([^"]+)"')
+        shapes = dict(marker.findall(pareto))
+        used = lambda group: {shapes[ref] for ref in re.findall(r'xlink:href="#([^"]+)"', group)}  # noqa: E731
+        assert used(front) and used(other) and not used(front) & used(other)  # different marker paths
+        legend = " ".join(re.findall(r"<text[^>]*>([^<]*)</text>", pareto))
+        assert f"Pareto front: no one is both more accurate and {better}" in legend  # what ★ is
 
 
 def test_numbers_come_with_their_context():
@@ -263,7 +266,8 @@ def test_the_compute_front_renders_and_says_who_has_no_figure_and_ties_rank_as_c
     figures = {"alice": (4.94, 2100.0), "small_cnn": (2.31, 950.0)}
     for name, (mflops, speed) in figures.items():
         path = track_dir / f"{name}.json"
-        path.write_text(json.dumps(dict(json.loads(path.read_text()), mflops_per_image=mflops, images_per_second=speed)))
+        record = dict(json.loads(path.read_text()), mflops_per_image=mflops, images_per_second=speed)
+        path.write_text(json.dumps(record))
     (submissions / "dan").mkdir()
     (submissions / "dan" / "meta.yaml").write_text("student_id: s9004\n")
     (track_dir / "dan.json").write_text(json.dumps(dict(_result("dan", 0.91, 0.8, 60000, student_id="s9004"),
@@ -275,7 +279,8 @@ def test_the_compute_front_renders_and_says_who_has_no_figure_and_ties_rank_as_c
         site.build_site(results, submissions, site_dir, ["mnist"], False, False, KEY, context=context,
                         tie_break=tie_break)
         links = pd.read_csv(results / site.LINKS_FILE).set_index("submission")["page"]
-        return (site_dir / "index.html").read_text(), {name: (site_dir / page).read_text() for name, page in links.items()}
+        pages = {name: (site_dir / page).read_text() for name, page in links.items()}
+        return (site_dir / "index.html").read_text(), pages
 
     index, pages = build_with("compute")
     figure = re.search(r'<figure class="pareto compute".*?</figure>', index, re.S).group(0)
@@ -300,6 +305,13 @@ def test_the_compute_front_renders_and_says_who_has_no_figure_and_ties_rank_as_c
     assert "2 of 4" in dan_page and "3 of 4" in pages["alice"]  # the tie goes to the cheaper model
     _, pages = build_with("parameters")
     assert "2 of 4" in pages["alice"] and "3 of 4" in pages["dan"]  # now to fewer parameters
+
+
+def test_a_track_graded_before_flops_were_counted_says_so_on_its_compute_chart(tmp_path):
+    site_dir, _ = build(tmp_path)  # results without mflops_per_image, as graded before the count
+    figure = re.search(r'<figure class="pareto compute".*?</figure>', (site_dir / "index.html").read_text(), re.S)
+    assert "mnist: no FLOPs counted yet" in figure.group(0)
+    assert "3 ranked submissions were graded before the grader counted FLOPs, so they are" in figure.group(0)
 
 
 def test_pages_publish_the_grade_stages_images_and_never_one_titled_with_an_id(tmp_path):
