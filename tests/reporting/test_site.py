@@ -307,6 +307,22 @@ def test_the_compute_front_renders_and_says_who_has_no_figure_and_ties_rank_as_c
     assert "2 of 4" in pages["alice"] and "3 of 4" in pages["dan"]  # now to fewer parameters
 
 
+def test_the_track_context_carries_the_compute_budget(tmp_path):
+    from pipeline.config import load_params
+    from pipeline.data import layout
+    from tests.helpers import REPO
+
+    params = load_params(REPO / "params.yaml")
+    name, track = next(iter(params.tracks.items()))
+    track = track.model_copy(update={"limits": track.limits.model_copy(update={"max_mflops_per_image": 20.0})})
+    params = params.model_copy(update={"tracks": {**params.tracks, name: track}})
+    (tmp_path / track.dataset).mkdir()
+    (tmp_path / track.dataset / layout.META_FILE).write_text(json.dumps({"counts": {"hidden": 1000}}))
+    found = site.track_context(params, tmp_path)
+    assert found[name].max_mflops_per_image == 20.0 and found[name].hidden_images
+    assert all(context.max_mflops_per_image is None for other, context in found.items() if other != name)
+
+
 def test_a_track_graded_before_flops_were_counted_says_so_on_its_compute_chart(tmp_path):
     site_dir, _ = build(tmp_path)  # results without mflops_per_image, as graded before the count
     figure = re.search(r'<figure class="pareto compute".*?</figure>', (site_dir / "index.html").read_text(), re.S)
