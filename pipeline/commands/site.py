@@ -18,5 +18,6 @@ def main(*, settings: Settings, ranked_tables: Optional[dict] = None) -> int:
                                     params.leaderboard.reveal_private, params.site.show_ids, key,
                                     ranked_tables=ranked_tables,
                                     context=site.track_context(params, paths.data_prepared),
-                                    grades=params.grades, feedback_root=paths.feedback)))
+                                    grades=params.grades, feedback_root=paths.feedback,
+                                    tie_break=params.leaderboard.tie_break)))
     return EXIT_OK

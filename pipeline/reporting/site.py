@@ -1,8 +1,9 @@
 """Results -> site/: the static course site (public leaderboard and its history, a private feedback page per submission).
 
     site/index.html                       every track: the leaderboard with the public part's size and
-                                          what one image is worth, accuracy-vs-parameters (Pareto) and
-                                          the leaderboard over time, each chart drawn for a phone and a desktop
+                                          what one image is worth, accuracy-vs-parameters and
+                                          accuracy-vs-compute (Pareto) and the leaderboard over time,
+                                          each chart drawn for a phone and a desktop
     site/charts/history-<track>-*.svg     the chart over time behind every feedback page (leader, median)
     site/feedback/<keyed hash>/index.html one page per submission (all its tracks): its row in the
                                           leaderboard, its own line over time, grade band, plots and their data
@@ -141,6 +142,9 @@ class Entry:
     train_seconds: Optional[float]
     pareto: bool
     validation_accuracy: Optional[float] = None
+    mflops_per_image: Optional[float] = None  # None: graded before the grader counted FLOPs
+    images_per_second: Optional[float] = None
+    pareto_compute: bool = False
     last_submission: str = ""  # when it was handed in (its commit time), else first graded
     versions: int = 0  # how many versions of the folder the grader has seen
     rank_change: Optional[int] = None  # places moved up since the previous grade run (negative: down)
@@ -154,6 +158,7 @@ class TrackContext:
 
     hidden_images: Optional[int] = None
     public_fraction: float = 0.3
+    max_mflops_per_image: Optional[float] = None  # the track's compute budget (limits), if it has one
 
     @property
     def public_images(self) -> Optional[int]:
@@ -184,7 +189,7 @@ def train_time_label(quotas: list) -> str:
 def track_context(params, prepared_root: Path) -> dict[str, TrackContext]:
     """Each track's hidden-split size, from its prepared data's meta.json (counts only: no labels are
     read) and its subset; the public part is `public_fraction` of it (to within a few images, as the
-    split rounds per class)."""
+    split rounds per class); and its compute budget."""
     from pipeline.data import layout
 
     found = {}
@@ -193,11 +198,11 @@ def track_context(params, prepared_root: Path) -> dict[str, TrackContext]:
         try:
             hidden = int(layout.load_meta(prepared_root / track.dataset)["counts"]["hidden"])
         except (OSError, ValueError, KeyError, TypeError):
-            found[track_name] = TrackContext(None, fraction)
+            found[track_name] = TrackContext(None, fraction, track.limits.max_mflops_per_image)
             continue
         if track.subset.hidden:
             hidden = min(hidden, track.subset.hidden)
-        found[track_name] = TrackContext(hidden, fraction)
+        found[track_name] = TrackContext(hidden, fraction, track.limits.max_mflops_per_image)
     return found
 
 
@@ -206,6 +211,7 @@ class TrackView:
     name: str
     entries: list[Entry]
     pareto_svgs: list[str]  # one per chart variant (site_charts.VARIANTS)
+    compute_svgs: list[str]  # the same against MFLOPs per image
     history_svgs: list[str]  # empty before two grade runs
     runs: list[dict]  # per grade run: time, leader, leader_accuracy, entries (the chart's text alternative)
     ranked_count: int = 0
@@ -213,6 +219,7 @@ class TrackView:
     decimals: int = 4
     time_label: str = "wall time on a shared machine"
     feedback_charts: list = field(default_factory=list)  # site_charts.Chart per variant: the base of each page's
+    uncounted: int = 0  # ranked entries with no FLOPs figure, left out of the compute chart
     rows: list = field(default_factory=list)  # each entry's table row, rendered once
 
 
@@ -331,6 +338,9 @@ def _entries(shown: pd.DataFrame, names: dict[str, str], redact: Redactor, revea
             private_accuracy=_value(row.get("private_accuracy")) if reveal_private else None,
             trainable_params=_value(row["trainable_params"]), total_params=_value(row["total_params"]), train_seconds=_value(row["train_seconds"]),
             pareto=bool(row["pareto"]), validation_accuracy=_value(row.get("validation_accuracy")),
+            mflops_per_image=_value(row.get("mflops_per_image")),
+            images_per_second=_value(row.get("images_per_second")),
+            pareto_compute=bool(row.get("pareto_compute", False)),
             last_submission=_when(_value(row.get("submitted_at")) or (seen[0]["first_seen"] if seen else "")),
             versions=len(seen),
             rank_change=(int(earlier) - int(rank)) if rank is not None and earlier is not None else None,
@@ -474,9 +484,18 @@ def _template_environment():
     environment.filters["accuracy"] = _format_accuracy
     environment.filters["thousands"] = lambda value: "" if value is None else f"{int(value):,}"
     environment.filters["seconds"] = lambda value: "" if value is None else f"{value:.1f}"
+    environment.filters["mflops"] = lambda value: "" if value is None else leaderboard.format_mflops(value)
+    environment.filters["per_second"] = _per_second
     environment.filters["rank_change"] = _rank_change
     environment.tests["gap"] = lambda value: isinstance(value, int)
     return environment
+
+
+def _per_second(value: Optional[float]) -> str:
+    """Images per second: whole thousands-separated numbers, three figures below 100."""
+    if value is None:
+        return ""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def _grade(entry: Entry, bands, failed_marks: float, reveal_private: bool) -> Optional[dict]:
@@ -527,14 +546,17 @@ def _is_id_char(text: str, index: int) -> bool:
     return 0 <= index < len(text) and _ID_CHAR.match(text[index]) is not None
 
 
-def _pareto_points(entries: list[Entry], reveal_private: bool) -> tuple[list, list[int]]:
-    """The chart's points (ranked entries with a size) and which of them may carry their name."""
+def _pareto_points(entries: list[Entry], reveal_private: bool, compute: bool = False) -> tuple[list, list[int]]:
+    """A Pareto chart's points (ranked entries with a size: parameters, or with `compute` MFLOPs
+    per image) and which of them may carry their name."""
     metric = "private_accuracy" if reveal_private else "public_accuracy"
-    ok = [entry for entry in entries if entry.status == status.OK and getattr(entry, metric) is not None
-          and entry.total_params]
-    points = [site_charts.ParetoPoint(entry.name, entry.total_params, getattr(entry, metric), entry.pareto,
-                                      entry.baseline) for entry in ok]
-    to_label = leaderboard.points_to_label([point.accuracy for point in points], [point.params for point in points],
+    points = []
+    for entry in entries:
+        size = entry.mflops_per_image if compute else entry.total_params
+        if entry.status == status.OK and getattr(entry, metric) is not None and size:
+            points.append(site_charts.ParetoPoint(entry.name, size, getattr(entry, metric),
+                                                  entry.pareto_compute if compute else entry.pareto, entry.baseline))
+    to_label = leaderboard.points_to_label([point.accuracy for point in points], [point.size for point in points],
                                            [point.front for point in points], [point.baseline for point in points])
     return points, to_label
 
@@ -557,13 +579,14 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                reveal_private: bool, show_ids: bool, key: Optional[bytes],
                now: Optional[datetime.datetime] = None, ranked_tables: Optional[dict] = None,
                context: Optional[dict[str, TrackContext]] = None, grades=None,
-               feedback_root: Optional[Path] = None) -> list[str]:
+               feedback_root: Optional[Path] = None, tie_break: str = "parameters") -> list[str]:
     """Render site/ from the results of `track_names` (with the feedback images the grade stage
     drew), the history and the submissions' meta.yaml; return the lines to print.
     `ranked_tables`: each track's ranked table when the caller has it already (leaderboard's).
     `context`: each track's public-part size (track_context); `grades`: params' GradeSettings.
     `feedback_root`: where the grade stage put the feedback, <root>/<track>/<id>/ (default:
-    results_root/<track>/feedback/<id>/, as grading.cache.ResultCache)."""
+    results_root/<track>/feedback/<id>/, as grading.cache.ResultCache).
+    `tie_break`: params' leaderboard.tie_break, so that ties rank as on the leaderboard."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     context = context or {}
     shown_tables, result_records, histories = {}, {}, {}
@@ -571,7 +594,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         results_dir = results_root / track_name
         ranked = (ranked_tables or {}).get(track_name)
         if ranked is None:
-            ranked = leaderboard.rank(leaderboard.load_track_results(results_dir, track_name), reveal_private)
+            ranked = leaderboard.rank(leaderboard.load_track_results(results_dir, track_name), reveal_private,
+                                      tie_break)
         shown_tables[track_name] = leaderboard.export(ranked, reveal_private)
         result_records[track_name] = {path.stem: json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))}
         histories[track_name] = history_rows(history.load(results_root, track_name), ranked["submission"].tolist())
@@ -605,6 +629,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         entries = _entries(shown, names, redact, reveal_private, result_records[track_name], histories[track_name],
                            versions[track_name])
         points, to_label = _pareto_points(entries, reveal_private)
+        compute_points, compute_to_label = _pareto_points(entries, reveal_private, compute=True)
+        uncounted = sum(entry.rank is not None and entry.mflops_per_image is None for entry in entries)
         frame = histories[track_name]
         # The base of every feedback page's chart: the leader and the class median.
         bases = [site_charts.history_chart(track_name, frame, names, variant, everyone=False)
@@ -619,6 +645,11 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
             name=track_name, entries=entries,
             pareto_svgs=[site_charts.pareto_chart(track_name, points, to_label, metric_label, variant)
                          for variant in site_charts.VARIANTS],
+            compute_svgs=[site_charts.pareto_chart(track_name, compute_points, compute_to_label, metric_label, variant,
+                                                   site_charts.COMPUTE,
+                                                   empty="no FLOPs counted yet" if uncounted else None)
+                          for variant in site_charts.VARIANTS],
+            uncounted=uncounted,
             history_svgs=[chart.svg for chart in history_charts if chart is not None],
             runs=history_runs(frame, names),
             ranked_count=sum(entry.rank is not None for entry in entries), context=numbers,
@@ -633,7 +664,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
     for track in tracks:
         row_html[track.name] = {entry.submission: entry_row(track, entry, reveal_private, False) for entry in track.entries}
         track.rows = list(row_html[track.name].values())
-    common = {"reveal_private": reveal_private, "generated": now.strftime("%Y-%m-%d %H:%M UTC")}
+    common = {"reveal_private": reveal_private, "generated": now.strftime("%Y-%m-%d %H:%M UTC"), "tie_break": tie_break}
     files.write("index.html", environment.get_template("index.html").render(tracks=tracks, **common))
 
     lines = [f"site: {site_dir}/index.html: {len(tracks)} track(s), "

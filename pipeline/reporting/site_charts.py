@@ -1,4 +1,5 @@
-"""The course site's charts as inline SVG: accuracy against size (Pareto) and the leaderboard over time.
+"""The course site's charts as inline SVG: accuracy against size and against compute (Pareto) and the
+leaderboard over time.
 
 Each chart is drawn twice, for the width it is shown at: `WIDE` (a desktop column, 720 px) and
 `NARROW` (a phone, about 330 px); the page's CSS shows one of them, so text is drawn at 12 px
@@ -55,10 +56,29 @@ class Chart:
 @dataclass
 class ParetoPoint:
     name: str
-    params: float
+    size: float  # the x axis: parameters, or MFLOPs per image (ParetoAxis)
     accuracy: float
     front: bool
     baseline: bool
+
+
+@dataclass(frozen=True)
+class ParetoAxis:
+    """What a Pareto chart puts on x: its words, and its id (salt) on the page."""
+
+    salt: str
+    title: str
+    x_label: str
+    better: str  # "no one is both more accurate and <better>"
+    description: str  # for screen readers: "<metric> against <description>"
+    plain_ticks: bool = False  # 0.01, 0.1, 1 rather than powers of ten
+
+
+SIZE = ParetoAxis("pareto", "accuracy against size", "parameters, trainable or not (log scale)", "smaller",
+                  "parameters (trainable or not)")
+# MFLOPs span 0.01 (a linear model) to hundreds (a CNN): plain decimals read better than 10^-2.
+COMPUTE = ParetoAxis("compute", "accuracy against compute", "MFLOPs per image (log scale)", "cheaper",
+                     "MFLOPs per image", plain_ticks=True)
 
 
 def _svg(figure, salt: str, label: str, variant: Variant) -> str:
@@ -141,13 +161,25 @@ def _limits(values, log: bool = False, pad: float = 0.06) -> tuple[float, float]
     return (10 ** low, 10 ** high) if log else (low, high)
 
 
+def _decimal_ticks(**options):
+    """matplotlib's own choice of which log ticks to label, written as decimals (0.01, not 1e-02)."""
+    from matplotlib.ticker import LogFormatter
+
+    class Decimal(LogFormatter):
+        def __call__(self, value, pos=None):
+            return f"{value:g}" if super().__call__(value, pos) else ""
+
+    return Decimal(**options)
+
+
 def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int], metric_label: str,
-                 variant: Variant) -> str:
-    """Accuracy against parameters, trainable or not (log scale): the front as stars joined by a step line,
-    the others as circles; baselines hollow. Names where they fit (`to_label`: which may be named)."""
-    front_label = "Pareto front: no one is both more accurate and smaller"
+                 variant: Variant, kind: ParetoAxis = SIZE, empty: Optional[str] = None) -> str:
+    """Accuracy against `kind`'s x (parameters or MFLOPs per image, log scale): the front as stars joined
+    by a step line, the others as circles; baselines hollow. Names where they fit (`to_label`: which
+    may be named). `empty`: what an empty chart says (default: no graded submissions yet)."""
+    front_label = f"Pareto front: no one is both more accurate and {kind.better}"
     if variant.legend_columns == 1:
-        front_label = "Pareto front: no one is both\nmore accurate and smaller"
+        front_label = f"Pareto front: no one is both\nmore accurate and {kind.better}"
     groups = [(on_front, baseline, label) for on_front, baseline, label in (
         (True, False, front_label), (False, False, "not on the front"), (True, True, "baseline on the front"),
         (False, True, "baseline (course reference model)"))
@@ -162,27 +194,31 @@ def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int]
         figure.subplots_adjust(left=0.7 / variant.width_in, right=1 - 0.15 / variant.width_in, bottom=bottom,
                                top=1 - 0.35 / variant.height_in)
         axis = figure.subplots()
-        axis.set_title(f"{track_name}: accuracy against size")
-        axis.set_xlabel("parameters, trainable or not (log scale)")
+        axis.set_title(f"{track_name}: {kind.title}")
+        axis.set_xlabel(kind.x_label)
         axis.set_ylabel(metric_label)
         axis.grid(alpha=0.6, linewidth=0.6)
         if not points:
-            axis.text(0.5, 0.5, "no graded submissions yet", ha="center", va="center", transform=axis.transAxes)
-            return _svg(figure, f"pareto-{track_name}", f"{track_name}: no graded submissions yet", variant)
-        params = np.array([point.params for point in points], dtype=float)
+            empty = empty or "no graded submissions yet"
+            axis.text(0.5, 0.5, empty, ha="center", va="center", transform=axis.transAxes)
+            return _svg(figure, f"{kind.salt}-{track_name}", f"{track_name}: {empty}", variant)
+        sizes = np.array([point.size for point in points], dtype=float)
         accuracy = np.array([point.accuracy for point in points], dtype=float)
         axis.set_xscale("log")
-        axis.set_xlim(*_limits(params, log=True, pad=0.08))
+        axis.set_xlim(*_limits(sizes, log=True, pad=0.08))
+        if kind.plain_ticks:
+            axis.xaxis.set_major_formatter(_decimal_ticks())
+            axis.xaxis.set_minor_formatter(_decimal_ticks(labelOnlyBase=False))
         axis.set_ylim(*_limits(accuracy, pad=0.1))
-        front = sorted((point for point in points if point.front), key=lambda point: point.params)
-        line, = axis.step([point.params for point in front], [point.accuracy for point in front], where="post",
+        front = sorted((point for point in points if point.front), key=lambda point: point.size)
+        line, = axis.step([point.size for point in front], [point.accuracy for point in front], where="post",
                           color=RED, linewidth=1.2, zorder=2)
         line.set_gid("pareto-line")
         handles = []
         for on_front, baseline, label in groups:
             chosen = [point for point in points if point.front == on_front and point.baseline == baseline]
             colour = RED if on_front else GREY
-            drawn = axis.scatter([point.params for point in chosen], [point.accuracy for point in chosen],
+            drawn = axis.scatter([point.size for point in chosen], [point.accuracy for point in chosen],
                                  marker="*" if on_front else "o", s=110 if on_front else 30,
                                  facecolors="white" if baseline else colour, edgecolors=colour,
                                  linewidths=1.2, label=label, zorder=3)
@@ -190,10 +226,10 @@ def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int]
             handles.append(drawn)
         figure.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.3 / variant.width_in, 0.01),
                       ncol=columns, frameon=False, handletextpad=0.3, columnspacing=1.2, borderaxespad=0.2)
-        display = axis.transData.transform(np.column_stack([params, accuracy]))
+        display = axis.transData.transform(np.column_stack([sizes, accuracy]))
         # Markers and the front's segments are obstacles for names.
         obstacles = [(x - 5, y - 5, x + 5, y + 5) for x, y in display]
-        front_display = axis.transData.transform([(point.params, point.accuracy) for point in front]) if front else []
+        front_display = axis.transData.transform([(point.size, point.accuracy) for point in front]) if front else []
         for (x0, y0), (x1, y1) in zip(front_display[:-1], front_display[1:]):
             obstacles += [(min(x0, x1), y0 - 1, max(x0, x1), y0 + 1), (x1 - 1, min(y0, y1), x1 + 1, max(y0, y1))]
         order = sorted(to_label, key=lambda i: (not points[i].front, not points[i].baseline, -points[i].accuracy))
@@ -204,7 +240,7 @@ def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int]
             text = axis.text(data_x, data_y, name, ha=align, va="bottom", color="#111827", zorder=4)
             text.set_gid(f"point-label-{number}")
         shown = len(placed)
-    return _svg(figure, f"pareto-{track_name}", f"{track_name}: {metric_label} against parameters (trainable or not); the "
+    return _svg(figure, f"{kind.salt}-{track_name}", f"{track_name}: {metric_label} against {kind.description}; the "
                 f"Pareto front drawn as red stars joined by a line, other submissions as grey circles, baselines "
                 f"hollow; {shown} of {len(points)} points named", variant)
 

@@ -171,20 +171,23 @@ def test_every_mark_of_the_charts_has_3_to_1_contrast_and_the_front_is_a_star():
     names = {f"student_{index:03d}": f"name {index:03d}" for index in range(5)}
     frame = _history_frame(3, 5, changed_at=1)
     svgs = [site_charts.pareto_chart("mnist", points, list(range(6)), "public accuracy", site_charts.WIDE),
+            site_charts.pareto_chart("mnist", points, list(range(6)), "public accuracy", site_charts.NARROW,
+                                     site_charts.COMPUTE),
             site_charts.history_chart("mnist", frame, names, site_charts.NARROW).svg,
             site_charts.history_chart("mnist", frame, names, site_charts.WIDE, everyone=False).svg]
     for svg in svgs:
         for group in re.findall(r'<g id="[^"]*-(?:points-[\w-]+|pareto-line|leader|history-[\w-]+)">(.*?)</g>', svg, re.S):
             colours = set(re.findall(r"(?:stroke|fill): (#[0-9a-f]{6})", group)) - {"#ffffff"}
             assert colours and all(_contrast_on_white(colour) >= 3 for colour in colours), colours
-    pareto = svgs[0]
-    front = re.search(r'-points-front">(.*?)</g>', pareto, re.S).group(1)
-    other = re.search(r'-points-other">(.*?)</g>', pareto, re.S).group(1)
-    marker = re.compile(r'<path id="([^"]+)" d="([^"]+)"')
-    shapes = dict(marker.findall(pareto))
-    used = lambda group: {shapes[ref] for ref in re.findall(r'xlink:href="#([^"]+)"', group)}  # noqa: E731
-    assert used(front) and used(other) and not used(front) & used(other)  # different marker paths
-    assert "Pareto front: no one is both more accurate and smaller" in pareto  # the legend says what ★ is
+    for pareto, better in ((svgs[0], "smaller"), (svgs[1], "cheaper")):  # parameters, compute
+        front = re.search(r'-points-front">(.*?)</g>', pareto, re.S).group(1)
+        other = re.search(r'-points-other">(.*?)</g>', pareto, re.S).group(1)
+        marker = re.compile(r'<path id="([^"]+)" d="([^"]+)"')
+        shapes = dict(marker.findall(pareto))
+        used = lambda group: {shapes[ref] for ref in re.findall(r'xlink:href="#([^"]+)"', group)}  # noqa: E731
+        assert used(front) and used(other) and not used(front) & used(other)  # different marker paths
+        legend = " ".join(re.findall(r"<text[^>]*>([^<]*)</text>", pareto))
+        assert f"Pareto front: no one is both more accurate and {better}" in legend  # what ★ is
 
 
 def test_numbers_come_with_their_context():
@@ -250,6 +253,81 @@ def test_feedback_page_shows_status_plots_versions_and_check_command(tmp_path):
     assert "Status: invalid." in carol and "SyntaxError" in carol and "No plots" in carol
     baseline = (site_dir / links["small_cnn"]).read_text()
     assert "python -m pipeline check submissions/small_cnn --track mnist" in baseline
+
+
+def test_the_compute_front_renders_and_says_who_has_no_figure_and_ties_rank_as_configured(tmp_path):
+    """The accuracy-vs-compute chart: the compute front as stars (not the parameter front), the
+    submissions with no FLOPs figure left out and counted in a sentence; a feedback page states the
+    figures and the track's budget; `tie_break: compute` orders a tie by MFLOPs as `leaderboard` does."""
+    results, submissions = make_results(tmp_path)
+    track_dir = results / "mnist"
+    # alice: small in parameters, costly in compute; dan: alice's accuracy, many parameters, cheap;
+    # bob: graded before the count (no figure).
+    figures = {"alice": (4.94, 2100.0), "small_cnn": (2.31, 950.0)}
+    for name, (mflops, speed) in figures.items():
+        path = track_dir / f"{name}.json"
+        record = dict(json.loads(path.read_text()), mflops_per_image=mflops, images_per_second=speed)
+        path.write_text(json.dumps(record))
+    (submissions / "dan").mkdir()
+    (submissions / "dan" / "meta.yaml").write_text("student_id: s9004\n")
+    (track_dir / "dan.json").write_text(json.dumps(dict(_result("dan", 0.91, 0.8, 60000, student_id="s9004"),
+                                                        mflops_per_image=0.0157, images_per_second=41.25)))
+    site_dir = tmp_path / "site"
+    context = {"mnist": site.TrackContext(hidden_images=1000, max_mflops_per_image=20)}
+
+    def build_with(tie_break):
+        site.build_site(results, submissions, site_dir, ["mnist"], False, False, KEY, context=context,
+                        tie_break=tie_break)
+        links = pd.read_csv(results / site.LINKS_FILE).set_index("submission")["page"]
+        pages = {name: (site_dir / page).read_text() for name, page in links.items()}
+        return (site_dir / "index.html").read_text(), pages
+
+    index, pages = build_with("compute")
+    figure = re.search(r'<figure class="pareto compute".*?</figure>', index, re.S).group(0)
+    assert "accuracy against compute" in figure and "MFLOPs per image (log scale)" in figure
+    assert "Pareto front: no one is both more accurate and cheaper" in figure
+    assert len(re.findall(r'<svg class="chart (?:wide|narrow)"', figure)) == 2  # a desktop and a phone version
+    # On the compute front: small_cnn (most accurate) and dan (the cheapest); alice is dominated by
+    # dan (as accurate, cheaper), though on the parameter front.
+    wide = re.search(r'<svg class="chart wide".*?</svg>', figure, re.S).group(0)
+    markers = {group: len(re.findall(r"<use ", body))
+               for group, body in re.findall(r'-points-([\w-]+)">(.*?)</g>', wide, re.S)}
+    assert markers == {"front": 1, "front-baseline": 1, "other": 1}, markers
+    assert "1 ranked submission was graded before the grader counted FLOPs" in figure
+    assert "3 of 3 points named" in wide  # bob is not a point
+    assert "Ties go to fewer MFLOPs per image" in index
+    dan_page = pages["dan"]
+    assert "0.0157 MFLOPs per image (this track's budget: 20)" in dan_page
+    assert "on the compute Pareto front ★" in dan_page and "41.2 images per second" in dan_page
+    assert "4.94 MFLOPs per image" in pages["alice"] and "2,100 images per second" in pages["alice"]
+    assert "on the compute Pareto front" not in pages["alice"]
+    assert "not counted (graded before the grader counted FLOPs)" in pages["bob"]
+    assert "2 of 4" in dan_page and "3 of 4" in pages["alice"]  # the tie goes to the cheaper model
+    _, pages = build_with("parameters")
+    assert "2 of 4" in pages["alice"] and "3 of 4" in pages["dan"]  # now to fewer parameters
+
+
+def test_the_track_context_carries_the_compute_budget(tmp_path):
+    from pipeline.config import load_params
+    from pipeline.data import layout
+    from tests.helpers import REPO
+
+    params = load_params(REPO / "params.yaml")
+    name, track = next(iter(params.tracks.items()))
+    track = track.model_copy(update={"limits": track.limits.model_copy(update={"max_mflops_per_image": 20.0})})
+    params = params.model_copy(update={"tracks": {**params.tracks, name: track}})
+    (tmp_path / track.dataset).mkdir()
+    (tmp_path / track.dataset / layout.META_FILE).write_text(json.dumps({"counts": {"hidden": 1000}}))
+    found = site.track_context(params, tmp_path)
+    assert found[name].max_mflops_per_image == 20.0 and found[name].hidden_images
+    assert all(context.max_mflops_per_image is None for other, context in found.items() if other != name)
+
+
+def test_a_track_graded_before_flops_were_counted_says_so_on_its_compute_chart(tmp_path):
+    site_dir, _ = build(tmp_path)  # results without mflops_per_image, as graded before the count
+    figure = re.search(r'<figure class="pareto compute".*?</figure>', (site_dir / "index.html").read_text(), re.S)
+    assert "mnist: no FLOPs counted yet" in figure.group(0)
+    assert "3 ranked submissions were graded before the grader counted FLOPs, so they are" in figure.group(0)
 
 
 def test_pages_publish_the_grade_stages_images_and_never_one_titled_with_an_id(tmp_path):

@@ -41,6 +41,10 @@ ROWS = [
     ("s_jo", 0.9650, 45_000, False, "ok"),
 ]
 DISPLAY = {"s_anna": "Anna the Very Thorough Experimenter", "s_ben": "Ben"}
+# MFLOPs per image and images per second; s_gus was graded before the grader counted FLOPs.
+COMPUTE = {"mlp_512_512_dropout": (1.34, 5200.0), "small_cnn": (11.6, 810.0), "s_anna": (24.0, 300.0),
+           "s_ben": (0.041, 41000.0), "s_chloe": (0.043, 39500.0), "s_dev": (0.35, 9100.0),
+           "s_emma": (0.0081, 88000.0), "s_farid": (0.5, 7000.0), "s_hana": (5.2, 1500.0), "s_jo": (9.1, 950.0)}
 VALIDATION = 60
 OWN = "s_chloe"
 
@@ -56,6 +60,8 @@ def _record(folder, accuracy, params, baseline, status, content_hash):
             "error": "the model's output shape is (None, 12), expected (None, 10): end with Dense(10)"
             if status != "ok" else None,
             "model_summary": f"Model: {folder}\nDense (10)   7,850" if status != "crashed" else None,
+            "mflops_per_image": COMPUTE.get(folder, (None, None))[0],
+            "images_per_second": COMPUTE.get(folder, (None, None))[1],
             "schema_version": 2, "track": "notmnist", "cache_key": "k", "data_fingerprint": "d",
             "grader_fingerprint": "g", "schedule": {}, "grading_config": {}, "graded_at": "2026-01-05T15:00:00+00:00"}
 
@@ -112,7 +118,8 @@ def class_site(tmp_path_factory):
     grades = GradeSettings(bands={"notmnist": [Band(min_accuracy=0.95, marks=10), Band(min_accuracy=0.9, marks=7)]})
     site.build_site(results, root / "submissions", root / "site", ["notmnist"], False, False, KEY,
                     now=datetime.datetime(2026, 1, 5, 16, 0, tzinfo=datetime.timezone.utc),
-                    context={"notmnist": site.TrackContext(hidden_images=3647, public_fraction=0.3)}, grades=grades)
+                    context={"notmnist": site.TrackContext(hidden_images=3647, public_fraction=0.3,
+                                                           max_mflops_per_image=50)}, grades=grades)
     links = pd.read_csv(results / site.LINKS_FILE).set_index("submission")["page"]
     return root / "site", links
 
@@ -216,6 +223,21 @@ def page_checks(driver, name: str, size: str) -> None:
                             for violation in violations]
 
 
+def element_screenshot(driver, selector: str, name: str) -> None:
+    """One element of the page as shown (a chart and its caption), clipped from the whole page:
+    Selenium's element screenshot misplaces the clip under device emulation."""
+    import base64
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    x, y, width, height = driver.execute_script(
+        "const box = document.querySelector(arguments[0]).getBoundingClientRect();"
+        "return [box.left + window.scrollX, box.top + window.scrollY, box.width, box.height]", selector)
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": x, "y": y, "width": width, "height": height, "scale": 1}})
+    (ARTIFACTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
+
+
 def screenshot(driver, name: str, size: str) -> None:
     """The whole page, at the size's width."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -248,6 +270,31 @@ def test_the_leaderboard_fits_and_reads_at_phone_and_desktop_width(class_site, b
 
 
 @pytest.mark.parametrize("size", list(SIZES))
+def test_the_compute_chart_fits_and_reads_at_phone_and_desktop_width(class_site, browser, size):
+    """The accuracy-vs-compute front: one version shown per width, names whole, the submission
+    without a figure left out and said so (page_checks: no sideways scroll, text >= 11 px, no
+    overlapping or clipped name, axe clean)."""
+    site_dir, _ = class_site
+    show(browser, site_dir / "index.html", size)
+    page_checks(browser, "index.html", size)
+    shown = browser.execute_script(
+        "return [...document.querySelectorAll('figure.pareto.compute svg.chart')].filter(svg =>"
+        " svg.getBoundingClientRect().width > 0).map(svg => [svg.classList.contains('wide') ? 'wide' : 'narrow',"
+        " svg.getBoundingClientRect().width, svg.querySelectorAll('g[id*=points-front] use').length,"
+        " [...svg.querySelectorAll('g[id*=point-label]')].map(g => g.textContent.trim())])")
+    assert len(shown) == 1, shown
+    variant, width, stars, names = shown[0]
+    assert variant == ("narrow" if size == "phone" else "wide") and width <= SIZES[size][0]
+    assert stars == 4  # small_cnn (most accurate), s_jo, s_ben, s_emma (the cheapest); s_anna ties small_cnn, costs more
+    assert "s_emma" not in names and names, names  # display names, never folder names
+    caption = browser.find_element("css selector", "figure.pareto.compute figcaption").text
+    assert "1 ranked submission was graded before the grader counted FLOPs" in caption
+    text = browser.find_element("tag name", "body").text
+    assert "Accuracy against compute" in text
+    element_screenshot(browser, "figure.pareto.compute", f"site_compute_{size}")
+
+
+@pytest.mark.parametrize("size", list(SIZES))
 def test_a_feedback_page_shows_the_students_own_row_and_line(class_site, browser, size):
     site_dir, links = class_site
     show(browser, site_dir / links[OWN], size)
@@ -266,6 +313,8 @@ def test_a_feedback_page_shows_the_students_own_row_and_line(class_site, browser
     assert "← The whole leaderboard" in text and "Validation accuracy" in text
     assert "7 marks" in text and "provisional" in text.lower()
     assert "41.3 s, wall time on a shared machine" in text
+    assert "0.043 MFLOPs per image (this track's budget: 50)" in text
+    assert "39,500 images per second" in text
     images = browser.execute_script("return [...document.querySelectorAll('img.plot')].map(image =>"
                                     " [image.complete && image.naturalWidth > 0, image.getBoundingClientRect().width, image.width])")
     assert len(images) == 3 and all(loaded and shown >= 0.95 * drawn for loaded, shown, drawn in images), images
