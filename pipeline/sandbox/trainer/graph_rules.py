@@ -118,6 +118,31 @@ def constant_size(node) -> int:
     return int(np.prod([dim.size for dim in shape.dim], dtype=np.int64))
 
 
+FIXED_SEED = ("draws random numbers from a fixed seed of its own: give the layer a keras.random.SeedGenerator "
+              "and pass it as seed=, so the track's seed drives it")
+
+
+def _seed_inputs(node) -> list[str]:
+    """The inputs a stateless random op takes its seed (or key) from: all of them for the op that
+    turns a seed into a key, every input but the shape for the others."""
+    inputs = [name for name in node.input if not name.startswith("^")]
+    return inputs if node.op.startswith("StatelessRandomGetKeyCounter") else inputs[1:]
+
+
+def _reaches_an_input(start: list[str], nodes: dict) -> bool:
+    """Whether any of these tensors depends on a graph input (a weight, the random-number state)."""
+    seen, stack = set(), [name.split(":")[0].lstrip("^") for name in start]
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in nodes:
+            continue
+        seen.add(name)
+        if nodes[name].op == "Placeholder":
+            return True
+        stack.extend(item.split(":")[0].lstrip("^") for item in nodes[name].input)
+    return False
+
+
 def check_graph(graph_def, layer_classes: dict[str, str], source_name: str = "model.py") -> GraphFacts:
     """Every operation on the allow-list? Returns the first problem in a student's words, and the
     number of values the graph's large constants carry."""
@@ -136,4 +161,19 @@ def check_graph(graph_def, layer_classes: dict[str, str], source_name: str = "mo
             reason = REFUSED.get(node.op, f"uses the TensorFlow operation {node.op}, which grading does not allow: "
                                           "write the layer with keras.ops")
             problem = f"{place}: {reason}"
+    if problem is None:
+        problem = _fixed_seed_problem(graph_def, layer_classes, source_name)
     return GraphFacts(problem, constants, largest_in)
+
+
+def _fixed_seed_problem(graph_def, layer_classes: dict[str, str], source_name: str) -> Optional[str]:
+    """Random numbers must come from the random-number state the trainer passes in (seeded with
+    the track's seed), not from a seed written into the graph. Checked in the graph itself; ops in
+    a loop's body take their seed through the loop and are left to the loop's inputs."""
+    nodes = {node.name: node for node in graph_def.node}
+    for node in graph_def.node:
+        if (node.op.startswith(("StatelessRandom", "StatelessTruncatedNormal", "StatelessMultinomial"))
+                and node.op != "StatelessRandomGetAlg" and not _reaches_an_input(_seed_inputs(node), nodes)):
+            owner = layer_of(node.name, layer_classes)
+            return f"{source_name}, {owner}.call: {FIXED_SEED}" if owner else f"{source_name}: {FIXED_SEED}"
+    return None
