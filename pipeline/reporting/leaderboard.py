@@ -19,6 +19,7 @@ import hashlib
 import json
 from importlib import metadata
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -229,12 +230,33 @@ def _drawing_code_key() -> str:
     return digest.hexdigest()
 
 
-def pareto_inputs_key(ok: pd.DataFrame, track_name: str, metric: str) -> str:
+@dataclass(frozen=True)
+class FrontPlot:
+    """One accuracy-against-cost plot: the cost column, the front's column, and its words."""
+
+    cost: str
+    front: str
+    colour: str
+    x_label: str
+    title: str
+    empty: str
+    x_margin: Optional[float] = None  # room for the costliest model's name at the right edge
+
+
+SIZE_PLOT = FrontPlot("total_params", "pareto", "tab:red", "parameters, trainable or not (log scale)",
+                      "accuracy vs size", "no graded submissions yet")
+COMPUTE_PLOT = FrontPlot("mflops_per_image", "pareto_compute", "tab:blue",
+                         "MFLOPs per image, one forward pass (log scale)", "accuracy vs compute",
+                         "no counted submissions yet", x_margin=0.12)
+
+
+def pareto_inputs_key(ok: pd.DataFrame, track_name: str, metric: str, plot: FrontPlot = SIZE_PLOT) -> str:
     """The hash of everything a Pareto plot shows (every point, its name and flags, the titles) and
     of the code that draws it."""
-    columns = ["submission", "total_params", metric, "pareto", "baseline"]
+    columns = ["submission", plot.cost, metric, plot.front, "baseline"]
     points = ok[columns].astype(object).where(ok[columns].notna(), None).values.tolist()
-    return hashlib.sha256(json.dumps([_drawing_code_key(), track_name, metric, points], default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([_drawing_code_key(), track_name, metric, plot.title, points],
+                                     default=str).encode()).hexdigest()
 
 
 def drawn_from(path: Path, key: str) -> bool:
@@ -250,11 +272,20 @@ def drawn_from(path: Path, key: str) -> bool:
 
 def plot_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) -> bool:
     """Accuracy against parameters (every one, trainable or not; log scale), the Pareto front
-    joined up. Drawn only
-    when what it shows changed (its inputs' key, kept in the PNG): a run that re-grades one track
-    leaves the other tracks' plots as they are. Returns whether it drew."""
-    ok = ranked[ranked["status"] == status.OK]
-    key = pareto_inputs_key(ok, track_name, metric)
+    joined up. Returns whether it drew (see plot_front)."""
+    return plot_front(ranked, track_name, metric, path, SIZE_PLOT)
+
+
+def plot_compute_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) -> bool:
+    """Accuracy against FLOPs per image (log scale), the second Pareto front joined up."""
+    return plot_front(ranked, track_name, metric, path, COMPUTE_PLOT)
+
+
+def plot_front(ranked: pd.DataFrame, track_name: str, metric: str, path: Path, plot: FrontPlot) -> bool:
+    """Drawn only when what it shows changed (its inputs' key, kept in the PNG): a run that
+    re-grades one track leaves the other tracks' plots as they are. Returns whether it drew."""
+    ok = ranked[(ranked["status"] == status.OK) & ranked[plot.cost].notna()]
+    key = pareto_inputs_key(ok, track_name, metric, plot)
     if drawn_from(path, key):
         return False
     from matplotlib.figure import Figure  # the object API: no global pyplot state, no display
@@ -262,22 +293,24 @@ def plot_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) 
     figure = Figure(figsize=(7, 4.5))
     axis = figure.subplots()
     if len(ok):
-        front = ok[ok["pareto"]].sort_values("total_params")
-        axis.scatter(ok["total_params"], ok[metric], color="tab:gray", label="submission")
-        axis.step(front["total_params"], front[metric], where="post", color="tab:red", alpha=0.6)
-        axis.scatter(front["total_params"], front[metric], color="tab:red", zorder=3, label="Pareto front")
-        labelled = ok.iloc[points_to_label(ok[metric].tolist(), ok["total_params"].tolist(),
-                                           ok["pareto"].astype(bool).tolist(), ok["baseline"].astype(bool).tolist())]
+        front = ok[ok[plot.front]].sort_values(plot.cost)
+        axis.scatter(ok[plot.cost], ok[metric], color="tab:gray", label="submission")
+        axis.step(front[plot.cost], front[metric], where="post", color=plot.colour, alpha=0.6)
+        axis.scatter(front[plot.cost], front[metric], color=plot.colour, zorder=3, label="Pareto front")
+        labelled = ok.iloc[points_to_label(ok[metric].tolist(), ok[plot.cost].tolist(),
+                                           ok[plot.front].astype(bool).tolist(), ok["baseline"].astype(bool).tolist())]
         for row in labelled.itertuples():
-            axis.annotate(row.submission, (row.total_params, getattr(row, metric)), fontsize=8,
+            axis.annotate(row.submission, (getattr(row, plot.cost), getattr(row, metric)), fontsize=8,
                           xytext=(4, 4), textcoords="offset points")
         axis.set_xscale("log")
+        if plot.x_margin is not None:
+            axis.margins(x=plot.x_margin)
         axis.legend(loc="lower right")
     else:
-        axis.text(0.5, 0.5, "no graded submissions yet", ha="center", va="center", transform=axis.transAxes)
-    axis.set_xlabel("parameters, trainable or not (log scale)")
+        axis.text(0.5, 0.5, plot.empty, ha="center", va="center", transform=axis.transAxes)
+    axis.set_xlabel(plot.x_label)
     axis.set_ylabel(metric.replace("_", " "))
-    axis.set_title(f"{track_name}: accuracy vs size")
+    axis.set_title(f"{track_name}: {plot.title}")
     axis.grid(alpha=0.3)
     # Fixed margins, not tight_layout: that measures every label by drawing the figure an extra time
     # (a second of every report at 1,000 students, with the Pareto front's names).
@@ -285,38 +318,6 @@ def plot_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) 
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=80, metadata={INPUTS_KEY_CHUNK: key})
     return True
-
-
-def plot_compute_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) -> None:
-    """Accuracy against FLOPs per image (log scale), the second Pareto front joined up."""
-    from matplotlib.figure import Figure  # the object API: no global pyplot state, no display
-
-    ok = ranked[(ranked["status"] == status.OK) & ranked["mflops_per_image"].notna()]
-    figure = Figure(figsize=(7, 4.5))
-    axis = figure.subplots()
-    if len(ok):
-        front = ok[ok["pareto_compute"]].sort_values("mflops_per_image")
-        axis.scatter(ok["mflops_per_image"], ok[metric], color="tab:gray", label="submission")
-        axis.step(front["mflops_per_image"], front[metric], where="post", color="tab:blue", alpha=0.6)
-        axis.scatter(front["mflops_per_image"], front[metric], color="tab:blue", zorder=3, label="Pareto front")
-        labelled = ok.iloc[points_to_label(ok[metric].tolist(), ok["mflops_per_image"].tolist(),
-                                           ok["pareto_compute"].astype(bool).tolist(),
-                                           ok["baseline"].astype(bool).tolist())]
-        for row in labelled.itertuples():
-            axis.annotate(row.submission, (row.mflops_per_image, getattr(row, metric)), fontsize=8,
-                          xytext=(4, 4), textcoords="offset points")
-        axis.set_xscale("log")
-        axis.margins(x=0.12)  # room for the name of the costliest model at the right edge
-        axis.legend(loc="lower right")
-    else:
-        axis.text(0.5, 0.5, "no counted submissions yet", ha="center", va="center", transform=axis.transAxes)
-    axis.set_xlabel("MFLOPs per image, one forward pass (log scale)")
-    axis.set_ylabel(metric.replace("_", " "))
-    axis.set_title(f"{track_name}: accuracy vs compute")
-    axis.grid(alpha=0.3)
-    figure.subplots_adjust(left=0.1, right=0.97, bottom=0.12, top=0.92)  # fixed margins, as plot_pareto
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=80)
 
 
 def write_leaderboards(results_root: Path, track_names: list[str], reveal_private: bool = False,
