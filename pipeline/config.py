@@ -69,6 +69,16 @@ class Paths:
         return self.root / "feedback"
 
     @property
+    def dvc_lock(self) -> Path:
+        # What DVC recorded of each stage's outputs: each MLflow run names its prepared data's hash in it.
+        return self.root / "dvc.lock"
+
+    @property
+    def mlruns(self) -> Path:
+        # The artifacts of a local sqlite MLflow store (a tracking server keeps its own).
+        return self.root / "mlruns"
+
+    @property
     def repo_cache(self) -> Path:
         # Mirrored student repositories, outside submissions/ (git-ignored): cloned once, fetched after.
         return self.root / ".gradebench" / "repos"
