@@ -188,3 +188,25 @@ def test_a_grader_killed_while_creating_the_store_leaves_no_half_made_database(t
     assert sorted(path.name for path in tmp_path.iterdir() if "creating" in path.name) == [], "leftover kept"
     client = tracking_store.make_client(uri)  # opens with MLflow's schema check
     assert [experiment.name for experiment in client.search_experiments()] == ["Default"]
+
+
+@pytest.mark.parametrize("first", ["pipeline.reporting.run_fields", "pipeline.reporting.ui",
+                                   "pipeline.grading.rerun, pipeline.reporting.tracking_store"])
+def test_mlflow_telemetry_stays_off_whichever_module_imports_mlflow_first(first):
+    """MLflow 3 starts a usage-telemetry client when it is first imported, unless told not to;
+    grading machines are often offline and the records are the course's own. The `ui` and `rerun`
+    commands once imported MLflow before the switch was set (`rerun` through grading/rerun.py)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    # Without the variables by which MLflow itself turns telemetry off under pytest or in CI.
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "PYTEST_CURRENT_TEST", "CI", "GITHUB_ACTIONS")}
+    code = (f"import {first}; from mlflow.telemetry import get_telemetry_client; "
+            "print(get_telemetry_client() is None)")
+    shown = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert shown.stdout.split() == ["True"], shown.stderr[-2000:]
