@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from pipeline.config import HiddenSplit, Track
-from pipeline.course.lateness import RECORD_FILE as HANDIN_RECORD
+from pipeline.handin_record import RECORD_FILE as HANDIN_RECORD
 from pipeline.data.layout import HIDDEN_X_FILE, HIDDEN_Y_FILE, PUBLIC_FILE
 
 IGNORED_NAMES = {"__pycache__", ".DS_Store"}
