@@ -56,6 +56,8 @@ GRADER_CODE = (
     "pipeline/grading/duplicates.py",
     # meta.yaml's validation (a bad one is status invalid) and the facts stored with each result.
     "pipeline/grading/submission_facts.py",
+    # The collect record read back into each result: its lateness and penalty reach grades.csv.
+    "pipeline/handin_record.py",
     # The result record: its fields and schema version (a new schema makes stored results stale).
     "pipeline/grading/record.py",
     # This file: the key's own recipe, so a new recipe re-runs the stage that applies it.
