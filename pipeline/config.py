@@ -184,6 +184,8 @@ class RaySettings(Strict):
 class Grading(Strict):
     executor: Literal["local", "ray"] = "local"
     workers: int = Field(default=1, ge=1, le=64)  # local executor only: throughput, never the scores
+    # The order a batch starts in (grading/ordering.py): costliest first, or by folder name.
+    order: Literal["longest_first", "folder"] = "longest_first"
     # Run submissions WITHOUT the bubblewrap sandbox when it is unavailable (trusted code only).
     unsafe_no_sandbox: bool = False
     ray: RaySettings = RaySettings()

@@ -8,6 +8,14 @@ from pipeline.commands import EXIT_OK
 from pipeline.config import Settings, resolve_grading, tracking_uri
 
 
+def draw_feedback(*args, **kwargs):
+    """reporting.feedback.write_feedback, imported when the first plot is drawn (matplotlib is slow
+    to import, and a run with nothing stale draws nothing)."""
+    from pipeline.reporting import feedback
+
+    return feedback.write_feedback(*args, **kwargs)
+
+
 def rank_track(track_name: str, settings: Settings, results: list):
     """The track's full ranked table (private scores included: trusted steps only), from the
     current results `grade_track` returned, not from the result files read again."""
@@ -47,7 +55,8 @@ def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, exe
         # first, so the first result need not wait. Later runs open it once training is under way.
         publisher.start()
     try:
-        results = grade_track(job, grading, on_result=publisher.log, on_start=publisher.start)
+        results = grade_track(job, grading, on_result=publisher.log, on_start=publisher.start,
+                              draw_feedback=draw_feedback)
         ranked = rank_track(track, settings, results)
         publisher.publish_ranks(ranked, params.leaderboard.reveal_private)
     finally:

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from pipeline.config import HiddenSplit, Track
-from pipeline.course.lateness import RECORD_FILE as HANDIN_RECORD
+from pipeline.handin_record import RECORD_FILE as HANDIN_RECORD
 from pipeline.data.layout import HIDDEN_X_FILE, HIDDEN_Y_FILE, PUBLIC_FILE
 
 IGNORED_NAMES = {"__pycache__", ".DS_Store"}
@@ -56,6 +56,8 @@ GRADER_CODE = (
     "pipeline/grading/duplicates.py",
     # meta.yaml's validation (a bad one is status invalid) and the facts stored with each result.
     "pipeline/grading/submission_facts.py",
+    # The collect record read back into each result: its lateness and penalty reach grades.csv.
+    "pipeline/handin_record.py",
     # The result record: its fields and schema version (a new schema makes stored results stale).
     "pipeline/grading/record.py",
     # This file: the key's own recipe, so a new recipe re-runs the stage that applies it.
