@@ -23,7 +23,8 @@ import requests
 import urllib3
 from tqdm import tqdm
 
-from pipeline.config import MIRROR_ENV, Dataset, DownloadSettings, RemoteFile
+from pipeline.config import Dataset, DownloadSettings, RemoteFile
+from pipeline.paths import MIRROR_ENV
 
 CHUNK_BYTES = 1 << 16
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.config import Paths
+from pipeline.paths import Paths
 from pipeline.reporting.publish import local_artifact_root
 from tests.helpers import REFERENCES, STUDENTS, run
 
