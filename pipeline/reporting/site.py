@@ -39,7 +39,7 @@ import pandas as pd
 from pipeline import status
 from pipeline.grading.submission_facts import MetaError, load_meta
 from pipeline.reporting import (feedback, history, leaderboard, pseudonyms, rubric, site_charts, site_history_chart,
-                                site_key, site_leaks, site_pareto, site_view)
+                                site_history, site_key, site_leaks, site_pareto, site_view)
 from pipeline.reporting.site_files import SiteFiles, already_linked, sync
 
 FEEDBACK_DIR = "feedback"
@@ -106,7 +106,6 @@ def _log_tail(path: Path, redact: site_leaks.Redactor) -> str:
     return redact("\n".join(lines[-LOG_TAIL_LINES:]))
 
 
-
 def _format_accuracy(value, decimals: int = 4) -> str:
     return "" if value is None else f"{value:.{decimals}f}"
 
@@ -148,7 +147,6 @@ def _grade(entry: site_view.Entry, bands, failed_marks: float, reveal_private: b
             "bands": [{"min": f"{b.min_accuracy:g}", "marks": f"{b.marks:g}", "reached": b is band} for b in bands]}
 
 
-
 def _pareto_points(entries: list[site_view.Entry], reveal_private: bool, compute: bool = False) -> tuple[list, list[int]]:
     """A Pareto chart's points (ranked entries with a size: parameters, or with `compute` MFLOPs
     per image) and which of them may carry their name."""
@@ -162,16 +160,6 @@ def _pareto_points(entries: list[site_view.Entry], reveal_private: bool, compute
     to_label = leaderboard.points_to_label([point.accuracy for point in points], [point.size for point in points],
                                            [point.front for point in points], [point.baseline for point in points])
     return points, to_label
-
-
-def _runs_by_submission(frame: pd.DataFrame) -> dict[str, list[tuple[int, float]]]:
-    """Per submission: (run index, public accuracy) at each grade run it was scored in, in run order."""
-    scored = frame[frame["public_accuracy"].notna()]
-    run_of = {time: index for index, time in enumerate(sorted(scored["time"].unique()))}
-    found: dict[str, list[tuple[int, float]]] = {}
-    for submission, time, accuracy in zip(scored["submission"], scored["time"], scored["public_accuracy"]):
-        found.setdefault(submission, []).append((run_of[time], float(accuracy)))
-    return {submission: sorted(runs) for submission, runs in found.items()}
 
 
 def _chart_file(track_name: str, chart) -> str:
@@ -192,7 +180,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
     `tie_break`: params' leaderboard.tie_break, so that ties rank as on the leaderboard."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     context = context or {}
-    shown_tables, result_records, histories = {}, {}, {}
+    shown_tables, result_records, histories, versions = {}, {}, {}, {}
     for track_name in track_names:
         results_dir = results_root / track_name
         ranked = (ranked_tables or {}).get(track_name)
@@ -201,7 +189,9 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                                       tie_break)
         shown_tables[track_name] = leaderboard.export(ranked, reveal_private)
         result_records[track_name] = {path.stem: json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))}
-        histories[track_name] = site_view.history_rows(history.load(results_root, track_name), ranked["submission"].tolist())
+        past = history.load(results_root, track_name)
+        histories[track_name] = site_history.read(past, ranked["submission"].tolist())
+        versions[track_name] = history.versions_by_submission(past)
 
     # Who is who: baselines (public reference code) keep their ids; students get display names.
     everything = pd.concat(shown_tables.values(), ignore_index=True)
@@ -226,20 +216,19 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                        if real and real in forbidden})
 
     tracks = []
-    versions = {name: site_view.versions_by_submission(frame) for name, frame in histories.items()}
     metric_label = "private accuracy" if reveal_private else "public accuracy"
     for track_name, shown in shown_tables.items():
-        entries = site_view.track_entries(shown, names, redact, reveal_private, result_records[track_name], histories[track_name],
-                           versions[track_name])
+        entries = site_view.track_entries(shown, names, redact, reveal_private, result_records[track_name],
+                                          histories[track_name], versions[track_name])
         points, to_label = _pareto_points(entries, reveal_private)
         compute_points, compute_to_label = _pareto_points(entries, reveal_private, compute=True)
         uncounted = sum(entry.rank is not None and entry.mflops_per_image is None for entry in entries)
-        frame = histories[track_name]
+        past = histories[track_name]
         # The base of every feedback page's chart: the leader and the class median.
-        bases = [site_history_chart.history_chart(track_name, frame, names, variant, everyone=False)
+        bases = [site_history_chart.history_chart(track_name, past, names, variant, everyone=False)
                  for variant in site_charts.VARIANTS]
         # On a phone, a large class's lines are one grey blob: the narrow chart is then the base's.
-        history_charts = [site_history_chart.history_chart(track_name, frame, names, variant)
+        history_charts = [site_history_chart.history_chart(track_name, past, names, variant)
                           if variant is site_charts.WIDE or len(entries) <= EVERY_LINE_ON_A_PHONE_UP_TO else base
                           for variant, base in zip(site_charts.VARIANTS, bases)]
         numbers = context.get(track_name, site_view.TrackContext())
@@ -254,7 +243,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                           for variant in site_charts.VARIANTS],
             uncounted=uncounted,
             history_svgs=[chart.svg for chart in history_charts if chart is not None],
-            runs=site_view.history_runs(frame, names),
+            runs=site_view.history_runs(past, names),
             ranked_count=sum(entry.rank is not None for entry in entries), context=numbers,
             decimals=site_view.decimals_for(images),
             time_label=site_view.train_time_label([entry.cpu_quota_cores for entry in entries if entry.status == status.OK]),
@@ -284,7 +273,6 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         entries = {track.name: {entry.submission: entry for entry in track.entries} for track in tracks}
         positions = {track.name: {entry.submission: index for index, entry in enumerate(track.entries)}
                      for track in tracks}
-        runs_by_submission = {track.name: _runs_by_submission(histories[track.name]) for track in tracks}
         for track in tracks:  # the base of each page's chart, one file per track and width
             for chart in track.feedback_charts:
                 if chart is not None:
@@ -301,7 +289,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                 feedback_dir = feedback_root / track.name if feedback_root else results_root / track.name / "feedback"
                 images = feedback_images(feedback_dir, submission_id, track.name, site_dir, page, files)
                 folder = submission_id if (show_ids or submission_id in baselines) else FOLDER_PLACEHOLDER
-                own_runs = runs_by_submission[track.name]
+                own_line = histories[track.name].lines.get(submission_id, [])
                 bands = (grades.bands.get(track.name) if grades is not None else None)
                 sections.append({
                     "track": track, "entry": entry, "ranked_count": track.ranked_count, "images": images,
@@ -309,7 +297,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                              if row.submission == submission_id else row_html[track.name][row.submission]
                              for row in site_view.window(track.entries, positions[track.name].get(submission_id, 0))],
                     "history_svgs": [site_history_chart.own_line(
-                        chart, f"../../{_chart_file(track.name, chart)}", own_runs.get(submission_id, []), entry.name,
+                        chart, f"../../{_chart_file(track.name, chart)}", own_line, entry.name,
                         f"{track.name}: your public accuracy at each grade run in blue, the leader's in red, the "
                         f"class median dashed in grey") for chart in track.feedback_charts if chart is not None],
                     "grade": _grade(entry, bands, grades.failed_marks if grades is not None else 0, reveal_private),

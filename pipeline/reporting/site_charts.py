@@ -84,7 +84,6 @@ def style():
                                   "axes.labelsize": FONT_PT, "axes.edgecolor": GREY, "grid.color": "#d1d5db"})
 
 
-
 def limits(values, log: bool = False, pad: float = 0.06) -> tuple[float, float]:
     low, high = float(np.min(values)), float(np.max(values))
     if log:

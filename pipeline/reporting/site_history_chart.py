@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipeline.reporting import site_charts
 from pipeline.reporting.site_charts import BLUE, FONT_PT, GREY, RED, WIDE, Chart, Variant, id_prefix
+from pipeline.reporting.site_history import HistoryView
 
 def run_label(time: str) -> str:
     stamp = pd.Timestamp(time)
@@ -34,35 +35,40 @@ def dodged(run_index: np.ndarray, accuracy: np.ndarray, spread: float = 0.3) -> 
     return run_index.astype(float) + (position - (count - 1) / 2) * step
 
 
-def history_chart(track_name: str, frame: pd.DataFrame, names: dict[str, str], variant: Variant,
+def line_points(view: HistoryView, names: dict[str, str]) -> pd.DataFrame:
+    """Every submission's line as the chart draws it (submission, name, run, public_accuracy), in
+    display-name order: the order of points must not reveal how the real ids sort."""
+    rows = [(submission, names.get(submission, ""), run, accuracy)
+            for submission, line in view.lines.items() for run, accuracy in line]
+    frame = pd.DataFrame(rows, columns=["submission", "name", "run", "public_accuracy"])
+    return frame.sort_values(["name", "submission", "run"], kind="stable").reset_index(drop=True)
+
+
+def history_chart(track_name: str, view: HistoryView, names: dict[str, str], variant: Variant,
                   everyone: bool = True) -> Optional[Chart]:
     """Public accuracy per grade run (x: the runs, equally spaced, and nothing more): the leader in
     red and, with `everyone`, each submission's line in grey (ties side by side), else the class
     median (a feedback page's base, to which `own_line` adds the student). None before two runs."""
     from matplotlib.ticker import FixedLocator, MaxNLocator
 
-    scored = frame[frame["public_accuracy"].notna()]
-    times = sorted(scored["time"].unique())
+    times = view.times
     if len(times) < 2:
         return None
-    run_of = {time: index for index, time in enumerate(times)}
-    scored = scored.assign(run=scored["time"].map(run_of).astype(int), name=scored["submission"].map(names).fillna(""))
+    marked = line_points(view, names)
+    shown = np.concatenate([marked["public_accuracy"].to_numpy(float), np.array(view.leader_accuracy, float)])
     with site_charts.style():
         figure = site_charts.figure(variant)
         figure.subplots_adjust(left=0.7 / variant.width_in, right=1 - 0.2 / variant.width_in,
                                bottom=1.05 / variant.height_in, top=1 - 0.35 / variant.height_in)
         axis = figure.subplots()
         axis.set_xlim(-0.35, len(times) - 1 + 0.35)
-        axis.set_ylim(*site_charts.limits(scored["public_accuracy"].to_numpy(float), pad=0.12))
+        axis.set_ylim(*site_charts.limits(shown, pad=0.12))
         ticks = MaxNLocator(nbins=6 if variant is WIDE else 3, integer=True).tick_values(0, len(times) - 1)
         ticks = [int(tick) for tick in ticks if 0 <= tick <= len(times) - 1]
         axis.xaxis.set_major_locator(FixedLocator(ticks))
         axis.set_xticklabels([run_label(times[tick]) for tick in ticks])
         if everyone:
-            # In display-name order: the order of points must not reveal how the real ids sort.
-            scored = scored.sort_values(["name", "submission", "run"], kind="stable").reset_index(drop=True)
-            marked = scored[changes_and_ends(scored["submission"].to_numpy(), scored["public_accuracy"].to_numpy(float))]
-            marked = marked.assign(x=dodged(marked["run"].to_numpy(), marked["public_accuracy"].to_numpy(float))[:])
+            marked = marked.assign(x=dodged(marked["run"].to_numpy(), marked["public_accuracy"].to_numpy(float)))
             submissions = marked["submission"].to_numpy()
             breaks = np.flatnonzero(submissions[1:] != submissions[:-1]) + 1
             # One artist for every line, broken by NaN: an artist each cost a second at 1,000 students.
@@ -72,13 +78,11 @@ def history_chart(track_name: str, frame: pd.DataFrame, names: dict[str, str], v
                               label="each submission")
             line.set_gid("history-submissions")
         else:
-            ranked = scored[scored["rank"].notna()]
-            median = ranked.groupby("run")["public_accuracy"].median()
-            line, = axis.plot(median.index, median.to_numpy(float), linestyle="--", marker="o", markersize=3,
-                              linewidth=1.2, color=GREY, label="class median")
+            median = [(run, value) for run, value in enumerate(view.median_accuracy) if value is not None]
+            line, = axis.plot([run for run, _ in median], [value for _, value in median], linestyle="--", marker="o",
+                              markersize=3, linewidth=1.2, color=GREY, label="class median")
             line.set_gid("history-median")
-        leader = scored[scored["rank"] == 1].sort_values("run")
-        line, = axis.plot(leader["run"], leader["public_accuracy"], marker="o", markersize=5, linewidth=2,
+        line, = axis.plot(range(len(times)), view.leader_accuracy, marker="o", markersize=5, linewidth=2,
                           color=RED, drawstyle="steps-post", label="leader (rank 1)")
         line.set_gid("leader")
         axis.set_xlabel("grade run (UTC)")
@@ -95,9 +99,8 @@ def history_chart(track_name: str, frame: pd.DataFrame, names: dict[str, str], v
 
         what = "each submission in grey" if everyone else "the class median dashed in grey"
         salt = f"history-{track_name}-{'all' if everyone else 'base'}"
-        svg = site_charts.svg(figure, salt,
-                   f"{track_name}: public accuracy at each of {len(times)} grade runs; the leader in red, {what}",
-                   variant)
+        svg = site_charts.svg(figure, salt, f"{track_name}: public accuracy at each of {len(times)} grade runs; the "
+                              f"leader in red, {what}", variant)
     return Chart(svg=svg, to_svg=to_svg, variant=variant, id_prefix=id_prefix(salt, variant))
 
 
@@ -105,7 +108,8 @@ def own_line(chart: Chart, href: str, runs: list[tuple[int, float]], name: str, 
     """An inline SVG showing `chart` (history_chart with everyone=False, published as its own file at
     `href`: one copy for every page, not a copy per page) with one student's line on top, in the
     same coordinates: thick, blue, its points marked, its last point labelled with the name.
-    `runs`: (run index, accuracy), in run order."""
+    `runs`: the points of the student's line (site_history: (run index, accuracy) where it changed,
+    and its ends), in run order."""
     width, height = chart.variant.width_in * 72, chart.variant.height_in * 72
     group = ""
     if runs:
@@ -123,16 +127,3 @@ def own_line(chart: Chart, href: str, runs: list[tuple[int, float]], name: str, 
     return (f'<svg class="chart {chart.variant.name}" role="img" aria-label={quoteattr(label)} width="{width:g}pt" '
             f'height="{height:g}pt" viewBox="0 0 {width:g} {height:g}" xmlns="http://www.w3.org/2000/svg">'
             f'<image href={quoteattr(href)} x="0" y="0" width="{width:g}" height="{height:g}"/>{group}</svg>')
-
-
-def changes_and_ends(submissions, accuracy):
-    """Which rows of a history sorted by submission and time the chart marks: each submission's
-    first and last grade run and every run that changed its accuracy. Every grade run records every
-    submission, so marking them all grows by N points per run (10,000 at 1,000 students after ten
-    runs: a 1.5 MB page and a second of every report); the steps between are the same line."""
-    if len(submissions) == 0:
-        return np.zeros(0, dtype=bool)
-    first = np.r_[True, submissions[1:] != submissions[:-1]]
-    last = np.r_[submissions[1:] != submissions[:-1], True]
-    changed = np.r_[True, accuracy[1:] != accuracy[:-1]]
-    return first | last | changed

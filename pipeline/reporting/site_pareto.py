@@ -77,7 +77,6 @@ def place_labels(axis, points: list[tuple[float, float, str]], obstacles: list) 
     return placed
 
 
-
 def _decimal_ticks(**options):
     """matplotlib's own choice of which log ticks to label, written as decimals (0.01, not 1e-02)."""
     from matplotlib.ticker import LogFormatter

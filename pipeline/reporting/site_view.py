@@ -12,6 +12,7 @@ from typing import Optional
 
 import pandas as pd
 
+from pipeline.reporting.site_history import HistoryView
 from pipeline.reporting.site_leaks import Redactor
 
 
@@ -114,7 +115,6 @@ class TrackView:
     rows: list = field(default_factory=list)  # each entry's table row, rendered once
 
 
-
 def _value(value):
     """pandas' missing values (NaN, NA) as None, numpy scalars as Python ones, for the templates."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
@@ -122,69 +122,21 @@ def _value(value):
     return value.item() if hasattr(value, "item") else value
 
 
-
-HISTORY_ROW_COLUMNS = ["time", "submission", "content_hash", "public_accuracy", "rank"]
-
-
-def history_rows(loaded, order: list[str]) -> pd.DataFrame:
-    """A track's history (`history.load`) as the site reads it: one row per submission and grade run
-    it took part in (HISTORY_ROW_COLUMNS). `load` returns either that frame itself (a snapshot per
-    run) or a `History` of points (each submission's state where it began and at its last run,
-    `runs` the grade runs it stands for) and runs; the points are spread back over the runs here,
-    so that this is the one place that knows how the history is stored. A run's ranks missing from
-    the points (a rank that changed without the submission changing) are worked out again from the
-    run's accuracies, ties in the order of today's leaderboard (`order`: its submissions)."""
-    if isinstance(loaded, pd.DataFrame):
-        return loaded[HISTORY_ROW_COLUMNS]
-    times = [str(time) for time in loaded.runs["time"]]
-    run_of = {time: index for index, time in enumerate(times)}
-    points = loaded.points.sort_values(["submission", "time"], kind="stable")
-    rows = []
-    columns = (points[name].tolist() for name in ("submission", "time", "content_hash", "public_accuracy"))
-    previous = None
-    for submission, time, content_hash, accuracy in zip(*columns):
-        if previous is not None and previous[0] == submission:
-            # The state of the previous point holds from its run up to this one's.
-            for run in range(run_of[previous[1]] + 1, run_of[str(time)]):
-                rows.append((times[run], submission, previous[2], previous[3]))
-        rows.append((str(time), submission, content_hash, accuracy))
-        previous = (submission, str(time), content_hash, accuracy)
-    frame = pd.DataFrame(rows, columns=HISTORY_ROW_COLUMNS[:-1]).drop_duplicates(["time", "submission"], keep="last")
-    position = {submission: index for index, submission in enumerate(order)}
-    frame["_order"] = frame["submission"].map(position).fillna(len(order))
-    frame = frame.sort_values(["time", "public_accuracy", "_order", "submission"],
-                              ascending=[True, False, True, True], kind="stable", na_position="last")
-    scored = frame["public_accuracy"].notna()
-    frame["rank"] = pd.array([pd.NA] * len(frame), dtype="Int64")
-    frame.loc[scored, "rank"] = frame[scored].groupby("time").cumcount().to_numpy() + 1
-    return frame.drop(columns="_order").reset_index(drop=True)
-
-
-def history_runs(frame: pd.DataFrame, names: dict[str, str]) -> list[dict]:
-    """Per grade run (newest first): when, the leader and its accuracy, how many were ranked."""
-    runs = []
-    for time, rows in frame.groupby("time", sort=True):
-        leader = rows[rows["rank"] == 1]
-        runs.append({
-            "time": str(time).replace("T", " ").replace("+00:00", " UTC"),
-            "leader": names.get(leader["submission"].iloc[0], "") if len(leader) else "",
-            "leader_accuracy": _value(leader["public_accuracy"].iloc[0]) if len(leader) else None,
-            "ranked": int(rows["rank"].notna().sum()),
-        })
-    return runs[::-1]
-
-
+def history_runs(view: HistoryView, names: dict[str, str]) -> list[dict]:
+    """Per grade run (newest first), from its summary row: when, the leader and its accuracy, how
+    many were ranked."""
+    return [{"time": str(run["time"]).replace("T", " ").replace("+00:00", " UTC"),
+             "leader": names.get(run["leader"], "") if run["leader"] else "",
+             "leader_accuracy": _value(run["leader_accuracy"]), "ranked": int(run["ranked"])}
+            for run in reversed(view.runs)]
 
 
 def track_entries(shown: pd.DataFrame, names: dict[str, str], redact: Redactor, reveal_private: bool,
-             records: dict[str, dict], frame: pd.DataFrame, versions: dict[str, list[dict]]) -> list[Entry]:
-    """The rows as the site shows them, with what the history adds: versions seen, when the last
-    was handed in, and the rank change since the previous grade run."""
-    times = sorted(frame["time"].dropna().unique())
-    previous = {}
-    if len(times) >= 2:
-        before = frame[frame["time"] == times[-2]]
-        previous = {submission: _value(rank) for submission, rank in zip(before["submission"], before["rank"])}
+                  records: dict[str, dict], past: HistoryView, versions: dict[str, list[dict]]) -> list[Entry]:
+    """The rows as the site shows them, with what the history adds: versions seen
+    (history.versions_by_submission), when the last was handed in, and the rank change since the
+    previous grade run."""
+    previous = past.previous_ranks
     entries = []
     for row in shown.to_dict("records"):
         submission = row["submission"]
@@ -242,31 +194,11 @@ def window(entries: list[Entry], own: int, whole_up_to: int = 30, top: int = 3, 
     return shown
 
 
-def versions_by_submission(frame: pd.DataFrame) -> dict[str, list[dict]]:
-    """Each submission's versions in the history (by folder hash), newest first, in one pass over
-    the rows: a pandas groupby per student cost 1.5 s of every report at 1,000 students."""
-    found: dict[str, dict[str, dict]] = {}
-    columns = (frame[name].tolist() for name in ("submission", "content_hash", "time", "public_accuracy", "rank"))
-    for submission, content_hash, time, accuracy, rank in zip(*columns):
-        rank = _value(rank)
-        version = found.setdefault(submission, {}).setdefault(str(content_hash), {
-            "content_hash": str(content_hash), "hash": str(content_hash)[:12], "first_seen": str(time), "runs": 0,
-            "best_rank": None})
-        version["first_seen"] = min(version["first_seen"], str(time))
-        version["runs"] += 1
-        version["public_accuracy"] = _value(accuracy)  # the latest row's
-        if rank is not None and (version["best_rank"] is None or rank < version["best_rank"]):
-            version["best_rank"] = int(rank)
-    return {submission: sorted(versions.values(), key=lambda version: version["first_seen"], reverse=True)
-            for submission, versions in found.items()}
-
-
 def earlier_versions(versions: list[dict], current_hash: Optional[str]) -> list[dict]:
-    """One submission's versions (versions_by_submission) as its page shows them."""
+    """One submission's versions (history.versions_by_submission) as its page shows them."""
     return [{**version, "current": version["content_hash"] == str(current_hash),
              "first_seen": _when(version["first_seen"])}
             for version in versions]
-
 
 
 def rank_change(entry: Entry) -> dict:

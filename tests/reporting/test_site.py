@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.reporting import (feedback, history, leaderboard, pseudonyms, site, site_charts, site_history_chart, site_key,
-                                site_leaks, site_pareto, site_view)
+from pipeline.reporting import (feedback, history, leaderboard, pseudonyms, site, site_charts, site_history,
+                                site_history_chart, site_key, site_leaks, site_pareto, site_view)
 from tests.helpers import ARTIFACTS, STUDENTS, chromium, needs_chromium
 
 KEY = b"test-site-key-0123456789abcdef"
 VALIDATION_LABELS = [position % 10 for position in range(30)]
 VALIDATION_IMAGES = np.random.default_rng(0).integers(0, 255, (30, 28, 28), dtype=np.uint8)
+START_OF_TERM = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 PRIVATE_VALUES = {"alice": 0.8123456, "bob": 0.7012345, "small_cnn": 0.9345678}
 
 
@@ -104,33 +105,39 @@ def test_history_records_each_grade_run_and_its_changes(tmp_path):
     assert len(past.runs) == 2 and past.runs["leader"].tolist() == ["small_cnn"] * 2
     # Four submissions at the first run, alice's new version at the second, a summary row each.
     assert len(pd.read_csv(history.history_path(results, "mnist"))) == 4 + 1 + 1 + 1
-    frame = site_view.history_rows(past, ["small_cnn", "alice", "bob", "carol"])  # as the site reads it
-    assert frame["time"].nunique() == 2 and len(frame) == 8
-    alice = frame[frame["submission"] == "alice"]
-    assert alice["content_hash"].tolist() == ["hash-a1", "hash-a2"]
-    assert frame.loc[frame["submission"] == "carol", "rank"].isna().all()
-    assert frame.loc[frame["rank"] == 1, "submission"].unique().tolist() == ["small_cnn"]
+    view = site_history.read(past, ["small_cnn", "alice", "bob", "carol"])  # as the site reads it
+    assert len(view.times) == 2 and [run["ranked"] for run in view.runs] == [3, 3]
+    assert view.lines == {"small_cnn": [(0, 0.95), (1, 0.95)], "alice": [(0, 0.91), (1, 0.91)],
+                          "bob": [(0, 0.85), (1, 0.85)]}  # carol failed: no line
+    assert view.median_accuracy == [0.91, 0.91] and view.leader_accuracy == [0.95, 0.95]
+    assert view.previous_ranks == {"small_cnn": 1, "alice": 2, "bob": 3, "carol": None}
+    versions = history.versions_by_submission(past)
+    assert [version["content_hash"] for version in versions["alice"]] == ["hash-a2", "hash-a1"]
 
 
-def _history_frame(runs: int, students: int, changed_at: int) -> pd.DataFrame:
-    """`runs` grade runs of `students`; student_000's accuracy improves at run `changed_at`."""
+def _history(root: Path, runs: int, students: int, changed_at: int, fixed: dict = None) -> site_history.HistoryView:
+    """`runs` grade runs of `students`, recorded by history.record and read as the site reads them;
+    student_000's accuracy improves at run `changed_at`; `fixed`: submissions with a fixed accuracy."""
+    from tests.reporting.test_history import ranked_table
+
     start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-    rows = [{"time": (start + datetime.timedelta(hours=run)).isoformat(), "submission": f"student_{index:03d}",
-             "content_hash": f"h{index}", "public_accuracy": 0.5 + index / 1000 + (0.1 if index == 0 and run >= changed_at
-                                                                                     else 0), "rank": None}
-            for run in range(runs) for index in range(students)]
-    frame = pd.DataFrame(rows, columns=history.SNAPSHOT_COLUMNS)
-    frame["rank"] = frame.groupby("time")["public_accuracy"].rank(ascending=False, method="min").astype("Int64")
-    return frame
+    for run in range(runs):
+        class_state = {f"student_{index:03d}": (f"h{index}", (fixed or {}).get(
+            f"student_{index:03d}", 0.5 + index / 1000 + (0.1 if index == 0 and run >= changed_at else 0)))
+            for index in range(students)}
+        table, results = ranked_table(class_state)
+        history.record(root, "mnist", table, results, start + datetime.timedelta(hours=run))
+    return site_history.read(history.load(root, "mnist"), [])
 
 
-def test_the_history_chart_marks_changes_not_every_grade_run():
+def test_the_history_chart_marks_changes_not_every_grade_run(tmp_path):
     """Every grade run records every submission; drawing each record would grow the page by N points
     per run. Per submission: its first and last run and each change, joined by flat steps."""
     names = {f"student_{index:03d}": f"name {index:03d}" for index in range(50)}
     points = []
     for runs in (10, 40):
-        svg = site_history_chart.history_chart("mnist", _history_frame(runs, 50, changed_at=5), names, site_charts.WIDE).svg
+        view = _history(tmp_path / str(runs), runs, 50, changed_at=5)
+        svg = site_history_chart.history_chart("mnist", view, names, site_charts.WIDE).svg
         group = svg[svg.index('-history-submissions"'):svg.index('-leader"')]
         points.append(group.count("<use"))
         leader = re.search(r'\n( *)<g id="[^"]*-leader">(.*?)\n\1</g>', svg, re.S).group(2)
@@ -138,12 +145,42 @@ def test_the_history_chart_marks_changes_not_every_grade_run():
     assert points == [50 * 2 + 1, 50 * 2 + 1]  # first + last of each, + student_000's change
 
 
-def test_the_history_chart_waits_for_two_runs_spans_only_the_runs_and_shows_ties():
+def test_the_site_reads_the_history_in_time_linear_in_its_changes(tmp_path):
+    """R grade runs of N submissions with a few changes: what the chart is handed (each line's
+    points) and what the history holds grow with the changes, not with R x N; the per-run figures
+    come from one summary row a run."""
+    from tests.reporting.test_history import ranked_table
+
+    students = 200
+    names = {f"s{index:03d}": f"name {index:03d}" for index in range(students)}
+    drawn = {}
+    for runs in (5, 40):
+        root = tmp_path / str(runs)
+        class_state = {submission: (f"h{index}", 0.5 + index / 1000) for index, submission in enumerate(names)}
+        changes = 0
+        for run in range(runs):
+            if run % 4 == 0 and 0 < run < runs - 1:  # two students hand in better models
+                for submission in (f"s{run:03d}", f"s{run + 1:03d}"):
+                    class_state[submission] = (class_state[submission][0] + "+", class_state[submission][1] + 0.2)
+                    changes += 1
+            table, results = ranked_table(class_state)
+            history.record(root, "mnist", table, results, START_OF_TERM + datetime.timedelta(hours=run))
+        past = history.load(root, "mnist")
+        view = site_history.read(past, [])
+        points = site_history_chart.line_points(view, names)
+        # A line's first and last run, and each change: 2 N + changes points, whatever R.
+        assert len(points) == 2 * students + changes, (runs, len(points))
+        assert len(past.points) <= 2 * (students + changes)
+        assert len(view.runs) == runs and len(view.leader_accuracy) == len(view.median_accuracy) == runs
+        drawn[runs] = (len(points), changes)
+    assert drawn == {5: (2 * students, 0), 40: (2 * students + 18, 18)}  # 8 times the runs: only the changes add points
+
+
+def test_the_history_chart_waits_for_two_runs_spans_only_the_runs_and_shows_ties(tmp_path):
     names = {f"student_{index:03d}": f"name {index:03d}" for index in range(4)}
-    one_run = _history_frame(1, 4, changed_at=5)
+    one_run = _history(tmp_path / "one", 1, 4, changed_at=5)
     assert site_history_chart.history_chart("mnist", one_run, names, site_charts.WIDE) is None
-    frame = _history_frame(3, 4, changed_at=5)
-    frame.loc[frame["submission"].isin(["student_001", "student_002"]), "public_accuracy"] = 0.7  # a tie
+    frame = _history(tmp_path / "three", 3, 4, changed_at=5, fixed={"student_001": 0.7, "student_002": 0.7})  # a tie
     chart = site_history_chart.history_chart("mnist", frame, names, site_charts.NARROW)
     left, _ = chart.to_svg(-0.35, 0.7)
     right, _ = chart.to_svg(2.35, 0.7)
@@ -164,13 +201,13 @@ def _contrast_on_white(colour: str) -> float:
     return 1.05 / (0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2] + 0.05)
 
 
-def test_every_mark_of_the_charts_has_3_to_1_contrast_and_the_front_is_a_star():
+def test_every_mark_of_the_charts_has_3_to_1_contrast_and_the_front_is_a_star(tmp_path):
     """WCAG 1.4.11: every data mark (points, lines) at least 3:1 against the white background; the
     Pareto front differs from the rest by shape (a star path) as well as colour."""
     points = [site_pareto.ParetoPoint(f"m{index}", 1000 * (index + 1), 0.8 + index / 100, index % 2 == 0, index == 3)
               for index in range(6)]
     names = {f"student_{index:03d}": f"name {index:03d}" for index in range(5)}
-    frame = _history_frame(3, 5, changed_at=1)
+    frame = _history(tmp_path, 3, 5, changed_at=1)
     svgs = [site_pareto.pareto_chart("mnist", points, list(range(6)), "public accuracy", site_charts.WIDE),
             site_pareto.pareto_chart("mnist", points, list(range(6)), "public accuracy", site_charts.NARROW,
                                      site_pareto.COMPUTE),
@@ -561,12 +598,13 @@ def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_proje
         assert sorted(name for _, name in shown[len(ok):]) == sorted(names[s] for s in rows[rows["status"] != "ok"]["submission"])
         # The history chart: a leader point per grade run; per submission, a point at its first and
         # last grade run and at each run that changed its score (flat steps between).
-        recorded = site_view.history_rows(history.load(dvc_project.root / "results", track), rows["submission"].tolist())
-        marked = 0
-        for _, runs in recorded[recorded["public_accuracy"].notna()].sort_values("time").groupby("submission"):
-            scores = runs["public_accuracy"].tolist()
+        past = history.load(dvc_project.root / "results", track)
+        marked = 0  # from the points (a submission's scored states, where each began and at its last run)
+        for _, points in past.points[past.points["public_accuracy"].notna()].groupby("submission"):
+            scores = points.sort_values("time")["public_accuracy"].tolist()
             marked += sum(1 for i, score in enumerate(scores) if i in (0, len(scores) - 1) or score != scores[i - 1])
-        if recorded["time"].nunique() < 2:  # a sentence instead of a chart of one column of dots
+        charted = int((past.runs["ranked"] > 0).sum())
+        if charted < 2:  # a sentence instead of a chart of one column of dots
             assert browser.execute_script(
                 "return document.querySelector(`p.history-pending[data-track='${arguments[0]}']`) !== null", track)
             continue
@@ -575,7 +613,7 @@ def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_proje
             "const svg = figure.querySelector('svg.wide');"
             "return [svg.querySelectorAll('g[id$=-leader] use').length, svg.querySelectorAll('g[id$=-history-submissions] use').length]",
             track)
-        assert leader_points == recorded["time"].nunique()
+        assert leader_points == charted
         assert submission_points == marked
 
     links = pd.read_csv(dvc_project.root / "results" / site.LINKS_FILE)
