@@ -3,12 +3,13 @@
 Each grade run appends a row for every submission whose version (folder hash), status or public
 accuracy changed since the run before (`change`), one for every submission that is gone
 (`removed`), then one summary row (`run`: its time, the leader, its accuracy, how many were
-ranked, their median accuracy). So the file grows by the number of changes, not by the size of the class, and reading it
-back (`load`) is one pass over its rows. Only the public score is kept: the history is shown on
-the site while the private part is still hidden.
+ranked, their median accuracy). So the file grows by the number of changes, not by the size of
+the class, and reading it back (`load`) is one pass over its rows. Only the public score is
+kept: the history is shown on the site while the private part is still hidden.
 
 Ranks are not a reason for a row: one better model moves the rank of everyone it overtakes
-(hundreds of ranks in a large class), which would make the file grow by the class size again. What the site shows of ranks is each run's leader (in the summary row) and each version's
+(hundreds of ranks in a large class), which would make the file grow by the class size again.
+What the site shows of ranks is each run's leader (in the summary row) and each version's
 best rank: a row that ends a version (a new version, a removal) carries the best rank it reached,
 and the best ranks of the current versions are kept in results/<track>/.history-state,
 rewritten each run (one entry per current submission: it does not grow from run to run).
