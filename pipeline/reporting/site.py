@@ -212,8 +212,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
             forbidden |= {submission_id, str(student_ids.get(submission_id) or submission_id)}
         forbidden -= {names[submission_id] for submission_id in submission_ids}  # a name chosen equal to the id
     redact = site_leaks.Redactor({real: names[submission_id] for submission_id in submission_ids
-                       for real in (submission_id, str(student_ids.get(submission_id) or ""))
-                       if real and real in forbidden})
+                                  for real in (submission_id, str(student_ids.get(submission_id) or ""))
+                                  if real and real in forbidden})
 
     tracks = []
     metric_label = "private accuracy" if reveal_private else "public accuracy"
@@ -223,12 +223,12 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         points, to_label = _pareto_points(entries, reveal_private)
         compute_points, compute_to_label = _pareto_points(entries, reveal_private, compute=True)
         uncounted = sum(entry.rank is not None and entry.mflops_per_image is None for entry in entries)
-        past = histories[track_name]
+        view = histories[track_name]
         # The base of every feedback page's chart: the leader and the class median.
-        bases = [site_history_chart.history_chart(track_name, past, names, variant, everyone=False)
+        bases = [site_history_chart.history_chart(track_name, view, names, variant, everyone=False)
                  for variant in site_charts.VARIANTS]
         # On a phone, a large class's lines are one grey blob: the narrow chart is then the base's.
-        history_charts = [site_history_chart.history_chart(track_name, past, names, variant)
+        history_charts = [site_history_chart.history_chart(track_name, view, names, variant)
                           if variant is site_charts.WIDE or len(entries) <= EVERY_LINE_ON_A_PHONE_UP_TO else base
                           for variant, base in zip(site_charts.VARIANTS, bases)]
         numbers = context.get(track_name, site_view.TrackContext())
@@ -243,7 +243,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                           for variant in site_charts.VARIANTS],
             uncounted=uncounted,
             history_svgs=[chart.svg for chart in history_charts if chart is not None],
-            runs=site_view.history_runs(past, names),
+            runs=site_view.history_runs(view, names),
             ranked_count=sum(entry.rank is not None for entry in entries), context=numbers,
             decimals=site_view.decimals_for(images),
             time_label=site_view.train_time_label([entry.cpu_quota_cores for entry in entries if entry.status == status.OK]),
