@@ -23,6 +23,8 @@ Sections (each figure is a ratio taken within one run; medians over --repeats):
   cohort      a synthetic cohort of N students with ~3 resubmissions each (--cohort-sizes, default
               100,300,1000; graded once and cached in --cohort-cache): no-op repro, one change,
               MLflow rank publishing, leaderboard, grader memory, fixed cost, throughput (issue 17)
+  first_run   the README's first `dvc repro` from nothing, real schedule, with grading.order folder
+              and longest_first (issue 28): wall time of each                       longest_first < folder
   lever       Keras backends (TensorFlow; JAX from --jax-python) and input pipelines (NumPy vs tf.data):
               train time vs TF+NumPy, and whether two runs of a config give bit-identical predictions
 
@@ -50,23 +52,25 @@ if __package__ in (None, ""):  # `python bench/run.py`: make the `bench` package
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import BENCH, CORES, log, print_rows, write_report  # noqa: E402
-from bench.figures import cohort, dvc_noop, fixed_cost, lever, overhead, preprocess, profile, throughput  # noqa: E402
+from bench.figures import (cohort, dvc_noop, first_run, fixed_cost, lever, overhead, preprocess, profile,  # noqa: E402
+                           throughput)
 
 # Sections in the order they run; preprocess always runs first (it prepares the data the others use).
 SECTIONS = {"overhead": overhead, "noop": dvc_noop, "throughput": throughput, "lever": lever,
-            "profile": profile, "fixed_cost": fixed_cost, "cohort": cohort}
+            "profile": profile, "fixed_cost": fixed_cost, "cohort": cohort, "first_run": first_run}
 DEFAULT_SECTIONS = "preprocess,overhead,noop,throughput,lever,profile"
 
 
 def print_table(report: dict) -> None:
     print_rows(preprocess.rows(report) + overhead.rows(report) + dvc_noop.rows(report) + throughput.rows(report)
-               + overhead.memory_rows(report) + lever.rows(report) + fixed_cost.rows(report) + cohort.rows(report))
+               + overhead.memory_rows(report) + lever.rows(report) + fixed_cost.rows(report) + cohort.rows(report)
+               + first_run.rows(report))
     profile.print_details(report)
 
 
 def run_section(name: str, args, root: Path, prepared: Path, report: dict) -> None:
     module = SECTIONS[name]
-    if module in (dvc_noop, cohort):  # they build their own DVC workspaces
+    if module in (dvc_noop, cohort, first_run):  # they build their own DVC workspaces
         module.section(args, root, report)
     else:
         module.section(args, root, prepared, report)
@@ -149,8 +153,8 @@ def main(argv=None) -> int:
     log(f"workspaces in {root}")
     out = args.results_dir / f"{stamp}{'-quick' if quick else ''}.json"
     try:
-        # The cohort section prepares its data in its own (cached) workspace.
-        prepared = preprocess.section(args, root, report) if sections - {"cohort"} else None
+        # The cohort and first_run sections prepare their data in their own workspaces.
+        prepared = preprocess.section(args, root, report) if sections - {"cohort", "first_run"} else None
         for name in SECTIONS:
             if name in sections:
                 started = time.perf_counter()

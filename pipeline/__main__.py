@@ -18,7 +18,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from pipeline.config import ConfigError, Paths, Settings, load_params
+from pipeline.config import ConfigError, Settings, load_params
+from pipeline.paths import Paths
 from pipeline.data.download import DownloadError
 
 EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 3, 130

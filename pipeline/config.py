@@ -19,59 +19,13 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from pipeline.course_settings import CourseSettings
+from pipeline.paths import Paths
 from pipeline.strict import Strict
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 # A student or submission id. Ids become folder names, MLflow run names and file names, so they
 # stay plain: never "..", absolute, or holding a path separator.
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-MIRROR_ENV = "GRADEBENCH_MIRROR"  # a local folder of dataset files, tried before the URLs
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Where every command reads and writes, relative to the repository root (where commands run).
-    Resolved once by the command line and passed down; nothing below names these folders itself."""
-
-    root: Path = Path(".")
-    mirror: Optional[Path] = None  # GRADEBENCH_MIRROR: one subfolder per dataset
-
-    @classmethod
-    def from_environment(cls, root: Path = Path("."), environ=os.environ) -> "Paths":
-        value = environ.get(MIRROR_ENV, "").strip()
-        return cls(root, Path(value).expanduser() if value else None)
-
-    @property
-    def data_raw(self) -> Path:
-        return self.root / "data" / "raw"
-
-    @property
-    def data_prepared(self) -> Path:
-        return self.root / "data" / "prepared"
-
-    @property
-    def results(self) -> Path:
-        return self.root / "results"
-
-    @property
-    def submissions(self) -> Path:
-        return self.root / "submissions"
-
-    @property
-    def site(self) -> Path:
-        return self.root / "site"
-
-    @property
-    def feedback(self) -> Path:
-        # Per-submission feedback (curves, images): written by grade, published by report; not a DVC output.
-        return self.root / "feedback"
-
-    @property
-    def repo_cache(self) -> Path:
-        # Mirrored student repositories, outside submissions/ (git-ignored): cloned once, fetched after.
-        return self.root / ".gradebench" / "repos"
 
 
 class ConfigError(ValueError):
@@ -174,6 +128,8 @@ class RaySettings(Strict):
 class Grading(Strict):
     executor: Literal["local", "ray"] = "local"
     workers: int = Field(default=1, ge=1, le=64)  # local executor only: throughput, never the scores
+    # The order a batch starts in (grading/ordering.py): costliest first, or by folder name.
+    order: Literal["longest_first", "folder"] = "longest_first"
     # Run submissions WITHOUT the bubblewrap sandbox when it is unavailable (trusted code only).
     unsafe_no_sandbox: bool = False
     ray: RaySettings = RaySettings()

@@ -270,22 +270,24 @@ PUBLISH_SCRIPT = r'''
 import json, sys, time
 from pathlib import Path
 from pipeline.config import load_params
-from pipeline.reporting import leaderboard, tracking
+from pipeline.reporting import leaderboard
 from pipeline.reporting.publish import publish_ranks
+from pipeline.reporting.run_search import current_runs, search_all_runs
+from pipeline.reporting.tracking_store import experiment_name, make_client
 
 uri, track = sys.argv[1], sys.argv[2]
 params = load_params()
 reveal = params.leaderboard.reveal_private
 ranked = leaderboard.rank(leaderboard.load_track_results(Path("results") / track, track), reveal)
 started = time.perf_counter()
-client = tracking.make_client(uri)
-experiment = client.get_experiment_by_name(tracking.experiment_name(track))
+client = make_client(uri)
+experiment = client.get_experiment_by_name(experiment_name(track))
 opened = time.perf_counter() - started
 started = time.perf_counter()
-every_run = tracking.search_all_runs(client, [experiment.experiment_id], "")
+every_run = search_all_runs(client, [experiment.experiment_id], "")
 search_all = time.perf_counter() - started
 started = time.perf_counter()
-current = tracking.current_runs(client, experiment.experiment_id)
+current = current_runs(client, experiment.experiment_id)
 search_current = time.perf_counter() - started
 # A full re-rank: every rank changes (reversed), then back to the true order, then no change.
 reversed_ranks = ranked.copy()

@@ -55,7 +55,7 @@ PHASES = [  # (label, function, file) identifying a phase in the collapsed stack
     ("MLflow client + experiment + git provenance (background thread)", "__init__", "pipeline/reporting/tracking.py"),
     ("grade command (everything after imports)", "main", "pipeline/commands/grade.py"),
     ("grade_track (everything below + the wait)", "grade_track", "pipeline/grading/orchestrate.py"),
-    ("  hashing (data files, grader code, submissions)", "file_sha256", "pipeline/grading/fingerprints.py"),
+    ("  hashing (data files, grader code, submissions)", "file_sha256", "pipeline/file_hash.py"),
     ("  arrays into the scratch folder (links, or np.savez without a run copy)", "link_or_write_arrays",
      "pipeline/sandbox/pair.py"),
     ("  sandbox, both steps (build, then train)", "run_in_sandbox", "pipeline/grading/jobs.py"),

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 from pipeline.commands import EXIT_OK
 from pipeline.config import Settings, resolve_grading, tracking_uri
+
+
+def draw_feedback(*args, **kwargs):
+    """reporting.feedback.write_feedback, imported when the first plot is drawn (matplotlib is slow
+    to import, and a run with nothing stale draws nothing)."""
+    from pipeline.reporting import feedback
+
+    return feedback.write_feedback(*args, **kwargs)
 
 
 def rank_track(track_name: str, settings: Settings, results: list):
@@ -25,7 +32,7 @@ def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, exe
     (the command line installs its stop-at-once interrupt handling there)."""
     from pipeline.data.layout import is_prepared
     from pipeline.grading.orchestrate import TrackJob, grade_track
-    from pipeline.reporting.publish import MlflowPublisher
+    from pipeline.reporting.publish import MlflowPublisher, local_artifact_root
     from pipeline.sandbox import leftovers
 
     params, paths = settings.params, settings.paths
@@ -38,24 +45,27 @@ def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, exe
     on_grading_start()
     job = TrackJob(track, track_settings, paths.submissions, prepared_dir, paths.results / track,
                    params.leaderboard.hidden_split, paths.feedback / track)
-    uri = tracking_uri(params, Path.cwd())
+    uri = tracking_uri(params, paths.root)
     leftovers.sweep()  # scratch folders and cgroups of graders that were killed
-    publisher = MlflowPublisher(uri, track, track_settings.dataset, paths.submissions, job.results_dir)
+    publisher = MlflowPublisher(uri, track, track_settings.dataset, paths.submissions, job.results_dir,
+                                dvc_lock=paths.dvc_lock, artifact_root=local_artifact_root(uri, paths.mlruns))
     if publisher.store_is_new():
         # Creating a sqlite store runs MLflow's schema migrations (seconds; on a scratch file, so
-        # that an interrupt leaves no half-made store: tracking.create_sqlite_store): start them
+        # that an interrupt leaves no half-made store: tracking_store.create_sqlite_store): start them
         # first, so the first result need not wait. Later runs open it once training is under way.
         publisher.start()
     try:
-        results = grade_track(job, grading, on_result=publisher.log, on_start=publisher.start)
+        results = grade_track(job, grading, on_result=publisher.log, on_start=publisher.start,
+                              draw_feedback=draw_feedback)
         ranked = rank_track(track, settings, results)
         publisher.publish_ranks(ranked, params.leaderboard.reveal_private)
     finally:
         publisher.close()
-    from pipeline.reporting import history, tracking
+    from pipeline.reporting import history
+    from pipeline.reporting.tracking_store import experiment_name
 
     history.record(paths.results, track, ranked, results)  # this run's changes and summary, for the site
     ok = sum(result is not None and result.status == "ok" for result in results)
     print(f"{track}: {ok}/{len(results)} submissions graded ok; MLflow experiment "
-          f"{tracking.experiment_name(track)!r} at {uri}")
+          f"{experiment_name(track)!r} at {uri}")
     return EXIT_OK

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pipeline.commands import EXIT_OK, EXIT_VERDICT
 from pipeline.config import Settings, resolve_grading, tracking_uri
 
 
 def main(*, settings: Settings, run_id: str, unsafe_no_sandbox: bool = False) -> int:
     from pipeline.grading import rerun
-    from pipeline.reporting import tracking
+    from pipeline.reporting.tracking_store import make_client
 
-    client = tracking.make_client(tracking_uri(settings.params, Path.cwd()))
+    client = make_client(tracking_uri(settings.params, settings.paths.root))
     isolation = resolve_grading(settings.params, unsafe_no_sandbox).isolation
     report = rerun.rerun(client, run_id, settings.paths.data_prepared, isolation)
     print("\n".join(report.lines))

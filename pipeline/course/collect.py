@@ -26,7 +26,7 @@ from pipeline import atomic
 from pipeline.config import SAFE_ID
 from pipeline.course import deadlines
 from pipeline.course.handin_names import META_FILE, MODEL_FILES
-from pipeline.course.lateness import RECORD_FILE
+from pipeline.handin_record import RECORD_FILE
 from pipeline.course.roster import Student
 
 MANAGED_FILES = (*MODEL_FILES, META_FILE, RECORD_FILE)

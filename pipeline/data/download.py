@@ -23,7 +23,9 @@ import requests
 import urllib3
 from tqdm import tqdm
 
-from pipeline.config import MIRROR_ENV, Dataset, DownloadSettings, RemoteFile
+from pipeline.config import Dataset, DownloadSettings, RemoteFile
+from pipeline.file_hash import file_sha256
+from pipeline.paths import MIRROR_ENV
 
 CHUNK_BYTES = 1 << 16
 
@@ -238,14 +240,6 @@ def verify(path: Path, remote: RemoteFile) -> str | None:
     if content == remote.content_sha256:
         return None  # a re-packed archive with the same members
     return f"{problem}; content digest mismatch: expected {remote.content_sha256}, got {content}"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def content_digest(path: Path) -> str:

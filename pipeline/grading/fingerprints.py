@@ -20,8 +20,9 @@ from importlib import metadata
 from pathlib import Path
 
 from pipeline.config import HiddenSplit, Track
-from pipeline.course.lateness import RECORD_FILE as HANDIN_RECORD
 from pipeline.data.layout import HIDDEN_X_FILE, HIDDEN_Y_FILE, PUBLIC_FILE
+from pipeline.file_hash import file_sha256
+from pipeline.handin_record import RECORD_FILE as HANDIN_RECORD
 
 IGNORED_NAMES = {"__pycache__", ".DS_Store"}
 IGNORED_SUFFIXES = (".pyc",)
@@ -56,22 +57,18 @@ GRADER_CODE = (
     "pipeline/grading/duplicates.py",
     # meta.yaml's validation (a bad one is status invalid) and the facts stored with each result.
     "pipeline/grading/submission_facts.py",
+    # The collect record read back into each result: its lateness and penalty reach grades.csv.
+    "pipeline/handin_record.py",
     # The result record: its fields and schema version (a new schema makes stored results stale).
     "pipeline/grading/record.py",
+    # How each file above is hashed (part of the key's recipe).
+    "pipeline/file_hash.py",
     # This file: the key's own recipe, so a new recipe re-runs the stage that applies it.
     "pipeline/grading/fingerprints.py",
 )
 # The installed packages that compute a prediction (Python's own version is added to these): a
 # new TensorFlow, Keras or NumPy may change any model's weights, so every result goes stale.
 PREDICTION_PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "numpy")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_ignored(relative: Path) -> bool:

@@ -4,7 +4,8 @@ runs it), score it, and write its result as it arrives.
     grade_track                  one track: the cache check, then the stale submissions in parallel
       train_every_seed           one submission: every seed of the track, combined (a worker thread)
         train_and_score          one training (one seed) and its trusted scoring
-      write_feedback             its plots and confusion data (the main thread, as results arrive)
+      write_feedback             its feedback files (the main thread, as results arrive), drawn by
+                                 the `draw_feedback` the command layer passes in (reporting's plots)
 
 Hidden labels never leave this (trusted) process. With `seeds` > 1 a submission trains once per
 seed and its result holds the mean and spread (seeds.py).
@@ -124,20 +125,25 @@ def train_every_seed(submission_dir: Path, track_name: str, track: Track, data: 
     return combined, "\n".join(logs), first
 
 
+# draw_feedback(folder, confusion_path, title, history, x_val, y_val, val_outputs, class_names) ->
+# the paths it wrote: reporting's plots, handed in by the command layer (grading sits below reporting).
+DrawFeedback = Callable[..., list[Path]]
+
+
 def write_feedback(feedback: FeedbackTarget, submission_id: str, track_name: str, combined: dict, first: dict,
-                   data: TrackData) -> None:
-    """The submission's feedback files (plots, confusion data, the graded notebook code); records
-    them in `combined["feedback_files"]`."""
+                   data: TrackData, draw_feedback: Optional[DrawFeedback]) -> None:
+    """The submission's feedback files (the graded notebook code; plots and confusion data when
+    `draw_feedback` is given); records them in `combined["feedback_files"]`."""
     notebook_source = first.get(exchange.NOTEBOOK_SOURCE_FILE)
     if notebook_source is not None:
         # What was graded from model.ipynb, beside the log, so the student sees it.
         (feedback.results_dir / f"{submission_id}.{exchange.NOTEBOOK_SOURCE_FILE}").write_bytes(notebook_source)
-    from pipeline.reporting import feedback as plots  # matplotlib: only when plotting
-
+    if draw_feedback is None:
+        return
     val_outputs = _load_array(first.get(exchange.VAL_PREDICTIONS_FILE))
     # Titled by track only: the course site publishes these images on the student's page as they are.
-    written = plots.write_feedback(feedback.folder, feedback.confusion_path, track_name, combined.get("history"),
-                                   data.inputs.x_val, data.inputs.y_val, val_outputs, data.meta["class_names"])
+    written = draw_feedback(feedback.folder, feedback.confusion_path, track_name, combined.get("history"),
+                            data.inputs.x_val, data.inputs.y_val, val_outputs, data.meta["class_names"])
     combined["feedback_files"] = [path.relative_to(feedback.feedback_root).as_posix() for path in written]
 
 
@@ -151,13 +157,15 @@ def _load_array(content: Optional[bytes]) -> Optional[np.ndarray]:
 
 
 def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Callable] = None,
-                on_start: Optional[Callable] = None) -> list[Optional[Result]]:
+                on_start: Optional[Callable] = None,
+                draw_feedback: Optional[DrawFeedback] = None) -> list[Optional[Result]]:
     """Grade every stale submission of one track; return all current results.
 
     `settings` say where trainings run (local workers or Ray) and the isolation policy.
     `on_result(result, log_tail, feedback_dir)` is called as each result arrives (MLflow logging;
     the result's `feedback_files` are relative to feedback_dir); `on_start()` once, when the first
-    training is under way (after its build step; not called when nothing trains). Raises SandboxUnavailable (before running
+    training is under way (after its build step; not called when nothing trains);
+    `draw_feedback` draws each result's plots (None: no plots). Raises SandboxUnavailable (before running
     anything) when bubblewrap cannot isolate submissions and the policy does not allow that.
     """
     cache = ResultCache(job.results_dir, job.feedback_dir)
@@ -173,7 +181,8 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
     if stale:
         # The arrays are loaded only when something trains (a run with nothing stale stays cheap).
         data = TrackData.load(job.prepared_dir, job.track, job.hidden_split)
-        stale = ordering.longest_first(stale, cache, job.track, len(data.inputs.y_train))
+        if settings.grading.order == "longest_first":
+            stale = ordering.longest_first(stale, cache, job.track, len(data.inputs.y_train))
         # Decided once per run: a local executor refuses here, before any student code runs, without
         # a sandbox; on Ray every node probes its own bubblewrap under this run's policy.
         executor = executors.make_executor(settings.grading, data.inputs, settings.isolation, job.track.schedule.threads)
@@ -184,7 +193,7 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
                 # Everything needed to grade this entry again exactly (`python -m pipeline rerun`).
                 "grading_config": {"track": job.track.model_dump(), "hidden_split": job.hidden_split.model_dump()},
             }
-            _grade_stale(job, data, stale, executor, cache, on_result, on_start, provenance)
+            _grade_stale(job, data, stale, executor, cache, on_result, on_start, draw_feedback, provenance)
         finally:
             executor.close()
     return [cache.read_current(path) for path in submissions]
@@ -203,7 +212,7 @@ def _once(action: Callable[[], None]) -> Callable[[], None]:
 
 
 def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], executor, cache: ResultCache,
-                 on_result, on_start, provenance: dict) -> None:
+                 on_result, on_start, draw_feedback: Optional[DrawFeedback], provenance: dict) -> None:
     """Grade the stale submissions, `executor.workers` at a time; write each result as it arrives."""
     interactive = sys.stderr.isatty()
     bar = tqdm(total=len(stale), desc=f"grading {job.name}", unit="submission", disable=not interactive)
@@ -235,7 +244,7 @@ def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], e
             if first is not None:
                 write_feedback(FeedbackTarget(cache.feedback_dir(entry.folder.name), cache.confusion_path(entry.folder.name),
                                               cache.results_dir, cache.feedback_root),
-                               entry.folder.name, job.name, fields, first, data)
+                               entry.folder.name, job.name, fields, first, data, draw_feedback)
             result = Result.model_validate({
                 **fields,
                 "submission": entry.folder.name,

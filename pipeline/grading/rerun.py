@@ -17,8 +17,7 @@ import tempfile
 from importlib import metadata
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from mlflow.tracking import MlflowClient
+from typing import TYPE_CHECKING
 
 from pipeline.config import HiddenSplit, Track
 from pipeline.data.layout import is_prepared
@@ -26,10 +25,14 @@ from pipeline.grading import fingerprints
 from pipeline.grading.executors.local import LocalExecutor
 from pipeline.grading.orchestrate import train_every_seed
 from pipeline.grading.record import SCHEMA_VERSION, Result, read_result
+from pipeline.grading.run_artifacts import (PYTHON_VERSION_TAG, RESULT_ARTIFACT, SUBMISSION_ARTIFACT_DIR,
+                                            VERSION_TAG_PREFIX)
 from pipeline.grading.scoring import TrackData
-from pipeline.reporting import tracking
 from pipeline.sandbox import leftovers
 from pipeline.sandbox.isolation import IsolationPolicy, choose_isolation
+
+if TYPE_CHECKING:  # the client is made by the command layer (reporting.tracking_store.make_client)
+    from mlflow.tracking import MlflowClient
 
 COMPARED = ("public_accuracy", "private_accuracy", "test_accuracy", "validation_accuracy", "predictions_sha256")
 
@@ -48,9 +51,9 @@ class RerunError(ValueError):
 def _download_submission(client: MlflowClient, run_id: str, destination: Path, name: str) -> Path:
     folder = destination / name
     try:
-        downloaded = client.download_artifacts(run_id, tracking.SUBMISSION_ARTIFACT_DIR, str(destination))
+        downloaded = client.download_artifacts(run_id, SUBMISSION_ARTIFACT_DIR, str(destination))
     except Exception as error:  # noqa: BLE001 - MLflow raises several kinds for a missing artifact
-        raise RerunError(f"run {run_id} has no copy of its submission ({tracking.SUBMISSION_ARTIFACT_DIR}/ "
+        raise RerunError(f"run {run_id} has no copy of its submission ({SUBMISSION_ARTIFACT_DIR}/ "
                          f"artifacts): it was logged before reruns were supported ({error})") from None
     Path(downloaded).rename(folder)
     return folder
@@ -58,13 +61,13 @@ def _download_submission(client: MlflowClient, run_id: str, destination: Path, n
 
 def recorded_result(client: MlflowClient, run_id: str, scratch: Path) -> Result:
     try:
-        path = client.download_artifacts(run_id, tracking.RESULT_ARTIFACT, str(scratch))
+        path = client.download_artifacts(run_id, RESULT_ARTIFACT, str(scratch))
     except Exception as error:  # noqa: BLE001
-        raise RerunError(f"run {run_id} has no {tracking.RESULT_ARTIFACT} artifact: it was logged before "
+        raise RerunError(f"run {run_id} has no {RESULT_ARTIFACT} artifact: it was logged before "
                          f"reruns were supported ({error})") from None
     result = read_result(Path(path))
     if result is None:
-        raise RerunError(f"run {run_id}'s {tracking.RESULT_ARTIFACT} was written by another version of the "
+        raise RerunError(f"run {run_id}'s {RESULT_ARTIFACT} was written by another version of the "
                          f"grader (result schema {SCHEMA_VERSION} expected): check out the run's commit to re-run it")
     return result
 
@@ -73,9 +76,9 @@ def package_differences(run_tags: dict[str, str]) -> list[str]:
     """The packages whose installed version differs from the one the run was graded with."""
     lines = []
     for key, recorded in sorted(run_tags.items()):
-        if not key.startswith(tracking.VERSION_TAG_PREFIX) or key == "version.python":
+        if not key.startswith(VERSION_TAG_PREFIX) or key == PYTHON_VERSION_TAG:
             continue
-        package = key[len(tracking.VERSION_TAG_PREFIX):]
+        package = key[len(VERSION_TAG_PREFIX):]
         try:
             installed = metadata.version(package)
         except metadata.PackageNotFoundError:

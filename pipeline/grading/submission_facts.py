@@ -7,7 +7,7 @@
     display_name: Night Owl   # your name on the public course site (default: a generated pseudonym)
 
 A folder written by `python -m pipeline collect` also holds submission.yaml, the hand-in record
-(pipeline/course/lateness.py): its source, commit or LMS file, hand-in time and lateness become
+(pipeline/handin_record.py): its source, commit or LMS file, hand-in time and lateness become
 the result's `handin_*`, `late`, `late_days` and `penalty` fields, and its hand-in time is the
 submission time.
 
@@ -28,7 +28,7 @@ from typing import Optional
 import yaml
 from pydantic import Field, ValidationError
 
-from pipeline.course.lateness import read_submission_record
+from pipeline.handin_record import read_submission_record
 from pipeline.grading import duplicates
 from pipeline.strict import Strict
 

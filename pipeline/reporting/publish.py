@@ -33,9 +33,9 @@ if TYPE_CHECKING:  # pandas is imported by MLflow on the background thread, whil
     import pandas as pd  # trains: importing it here would delay the start of the first sandbox
 
 
-def local_artifact_root(uri: str) -> Optional[Path]:
-    """Artifacts of a local sqlite store go to mlruns/ beside it; a server keeps its own."""
-    return Path("mlruns") if uri.startswith("sqlite") else None
+def local_artifact_root(uri: str, mlruns: Path) -> Optional[Path]:
+    """Artifacts of a local sqlite store go to `mlruns` (Paths.mlruns); a server keeps its own."""
+    return mlruns if uri.startswith("sqlite") else None
 
 
 RECORD_FILE = ".mlflow-ranks"  # in results/<track>/; not *.json, which are the results
@@ -89,7 +89,7 @@ def _write_from_record(client, changed: list[dict], run_ids: dict, record: RankR
     by this grade holds none yet); None when the record cannot say where a row goes."""
     from mlflow.exceptions import MlflowException
 
-    from pipeline.reporting import tracking
+    from pipeline.reporting.rank_publish import rank_row_tags, write_rank_row
 
     if not all(run_ids.get(row["submission"]) for row in changed):
         return None  # a row without a known current run
@@ -98,8 +98,8 @@ def _write_from_record(client, changed: list[dict], run_ids: dict, record: RankR
         held = {} if row["submission"] in logged else record.rows.get(row["submission"]) or {}
         held_rank = None if held.get("rank") is None else float(held["rank"])
         try:
-            updated += tracking.write_rank_row(client, run_ids[row["submission"]], row,
-                                               tracking.rank_row_tags(held) if held else {}, held_rank)
+            updated += write_rank_row(client, run_ids[row["submission"]], row,
+                                      rank_row_tags(held) if held else {}, held_rank)
         except MlflowException:
             return None  # the run was deleted (in the UI) or is otherwise gone
     return updated
@@ -109,15 +109,16 @@ def publish_track_ranks(client, experiment_id: str, rows: list[dict], record: Ra
                         logged: dict[str, str]) -> int:
     """Put ranks and flags on the current runs whose rows changed since `record` (`logged`: runs
     created by this grade run, by submission); returns how many runs were written."""
-    from pipeline.reporting import tracking
+    from pipeline.reporting import rank_publish
+    from pipeline.reporting.run_search import current_runs
 
     run_ids = {**record.run_ids, **logged}  # None: had no current run at the last full search
     changed = [row for row in rows if row["submission"] in logged or record.rows.get(row["submission"]) != _as_saved(row)]
     updated = _write_from_record(client, changed, run_ids, record, logged) if record.rows else None
     if updated is None:  # no record, or it is out of date: every current run, once
-        runs = tracking.current_runs(client, experiment_id)
+        runs = current_runs(client, experiment_id)
         run_ids = {run.data.tags.get("submission"): run.info.run_id for run in runs}
-        updated = tracking.publish_ranks(client, experiment_id, rows, runs=runs)
+        updated = rank_publish.publish_ranks(client, experiment_id, rows, runs=runs)
     record.run_ids = {row["submission"]: run_ids.get(row["submission"]) for row in rows}
     record.rows = {row["submission"]: _as_saved(row) for row in rows}
     record.save()
@@ -128,9 +129,12 @@ class MlflowPublisher:
     """Logs one track's results to MLflow from a background thread started on first use."""
 
     def __init__(self, tracking_uri: str, track_name: str, dataset_name: str, submissions_dir: Path,
-                 results_dir: Path):
+                 results_dir: Path, *, dvc_lock: Path, artifact_root: Optional[Path]):
+        """`results_dir`: the track's results/<track>/ (where the rank record is kept); `dvc_lock` and
+        `artifact_root` (local_artifact_root): from the command's Paths."""
         self.tracking_uri, self.track_name = tracking_uri, track_name
         self.dataset_name, self.submissions_dir, self.results_dir = dataset_name, submissions_dir, results_dir
+        self.dvc_lock, self.artifact_root = dvc_lock, artifact_root
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow")
         self._logged: dict[str, str] = {}  # submission -> the run this grade run created
         self._taken_record: Optional[dict] = None  # the rank record, taken off the disk at the first log
@@ -138,9 +142,9 @@ class MlflowPublisher:
     def _open(self):
         from pipeline.reporting import feedback, tracking
         feedback.warm_up()  # matplotlib's first figure, for the first result's plots
-        return tracking.TrackLogger(self.tracking_uri, self.track_name,
-                                    artifact_root=local_artifact_root(self.tracking_uri),
-                                    dataset_name=self.dataset_name, submissions_dir=self.submissions_dir)
+        return tracking.TrackLogger(self.tracking_uri, self.track_name, self.artifact_root,
+                                    submissions_dir=self.submissions_dir, dataset_name=self.dataset_name,
+                                    dvc_lock=self.dvc_lock)
 
     @functools.cached_property
     def _logger(self) -> Future:
@@ -181,7 +185,7 @@ class MlflowPublisher:
 
 def rank_rows(ranked: pd.DataFrame) -> list[dict]:
     """submission, rank (None for failed), pareto, duplicate_of and hand-in tags of each ranked row."""
-    from pipeline.reporting.tracking import handin_tags
+    from pipeline.reporting.run_fields import handin_tags
 
     rows = []
     for row in ranked.astype(object).where(ranked.notna(), None).itertuples():
@@ -196,11 +200,12 @@ def rank_rows(ranked: pd.DataFrame) -> list[dict]:
 
 def publish_ranks(client, ranked_tables: dict[str, pd.DataFrame], reveal_private: bool) -> None:
     """Put ranks and flags on the current runs and (re)install each track's leaderboard view."""
-    from pipeline.reporting import tracking, ui
+    from pipeline.reporting import rank_publish, ui
+    from pipeline.reporting.tracking_store import experiment_name
 
     for track_name, ranked in ranked_tables.items():
-        experiment = client.get_experiment_by_name(tracking.experiment_name(track_name))
+        experiment = client.get_experiment_by_name(experiment_name(track_name))
         if experiment is None:
             continue  # nothing graded on this track yet
-        tracking.publish_ranks(client, experiment.experiment_id, rank_rows(ranked))
+        rank_publish.publish_ranks(client, experiment.experiment_id, rank_rows(ranked))
         ui.install_view(client, experiment.experiment_id, reveal_private)

@@ -24,12 +24,13 @@ from typing import Optional
 
 from mlflow.tracking import MlflowClient
 
-from pipeline.reporting import tracking
+from pipeline.reporting.rank_publish import RANK_METRIC
+from pipeline.reporting.run_search import CURRENT_FILTER
+from pipeline.reporting.tracking_store import experiment_name
 
 VIEW_KEY = "gradebench-leaderboard"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
 VIEW_NAME = "Leaderboard (gradebench)"
-CURRENT_FILTER = tracking.CURRENT_FILTER
 
 
 def column(kind: str, name: str) -> str:
@@ -42,13 +43,13 @@ def view_state(reveal_private: bool) -> dict:
     accuracies = ["public_accuracy", "public_accuracy_std"]
     if reveal_private:
         accuracies = ["private_accuracy", "private_accuracy_std", *accuracies]
-    metrics = [tracking.RANK_METRIC, *accuracies, "total_params", "trainable_params", "mflops_per_image",
+    metrics = [RANK_METRIC, *accuracies, "total_params", "trainable_params", "mflops_per_image",
                "train_seconds"]
     tags = ["status", "review", "baseline", "pareto", "pareto_compute", "duplicate_of", "submitted_at"]
     selected = [column("metrics", name) for name in metrics] + [column("tags", name) for name in tags]
     return {
         "searchFilter": CURRENT_FILTER,
-        "orderByKey": column("metrics", tracking.RANK_METRIC),
+        "orderByKey": column("metrics", RANK_METRIC),
         "orderByAsc": True,
         "startTime": "ALL",
         "lifecycleFilter": "Active",
@@ -74,7 +75,7 @@ def track_links(client: MlflowClient, base_url: str, track_names: list[str], rev
     """{track: link, or None if the track has no experiment yet}; installs the view on each."""
     links: dict[str, Optional[str]] = {}
     for track_name in track_names:
-        experiment = client.get_experiment_by_name(tracking.experiment_name(track_name))
+        experiment = client.get_experiment_by_name(experiment_name(track_name))
         if experiment is None:
             links[track_name] = None
             continue

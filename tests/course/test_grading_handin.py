@@ -55,7 +55,7 @@ def test_collected_lateness_reaches_grades_csv_and_mlflow_tags(project, tmp_path
     import pandas as pd
 
     from pipeline.config import GradeSettings
-    from pipeline.reporting import leaderboard, rubric, tracking
+    from pipeline.reporting import leaderboard, rubric, run_fields
     from tests.course.conftest import DEADLINE, PENALTY_POLICY, Classroom, model_source
 
     classroom = Classroom(tmp_path / "classroom")
@@ -70,7 +70,7 @@ def test_collected_lateness_reaches_grades_csv_and_mlflow_tags(project, tmp_path
         facts, _ = describe(folder)
         written = write_result(results / "mnist", folder.name, public=0.985, params=10,
                                **{key: value for key, value in facts.items() if key != "submitted_at"})
-    assert tracking.run_tags(written)["late_days"] == "2" and tracking.run_tags(written)["handin_commit"] == late
+    assert run_fields.run_tags(written)["late_days"] == "2" and run_fields.run_tags(written)["handin_commit"] == late
     tables = {}
     leaderboard.write_leaderboards(results, ["mnist"], False, tables)
     settings = GradeSettings.model_validate({"bands": {"mnist": [{"min_accuracy": 0.98, "marks": 10}]}})

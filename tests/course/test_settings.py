@@ -9,7 +9,7 @@ import yaml
 
 from pipeline.config import ConfigError, load_params
 from pipeline.course import deadlines
-from pipeline.course.lateness import read_submission_record
+from pipeline.handin_record import read_submission_record
 from pipeline.course_settings import CourseSettings, PenaltyLate, RejectLate
 from tests.course.conftest import DEADLINE, REPO
 

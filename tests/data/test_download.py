@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.data import download
 from pipeline.config import Dataset, DownloadSettings, RemoteFile
-from pipeline.config import Paths
+from pipeline.paths import Paths
 from pipeline.data.download import DownloadError, content_digest, fetch_dataset
 
 NOTMNIST = Path("/work/shared/data/notmnist/notMNIST_small.tar.gz")

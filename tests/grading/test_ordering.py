@@ -39,14 +39,17 @@ def test_costliest_first_from_previous_counts_then_convolutions(tmp_path):
 @needs_bwrap
 @needs_mnist
 @pytest.mark.slow
-def test_a_fresh_batch_trains_the_cnn_first(tmp_path):
-    """Folder order would train l42_baseline first; one worker shows the order results arrive in."""
+@pytest.mark.parametrize("order, expected", [("longest_first", ["small_cnn", "l42_baseline"]),
+                                             ("folder", ["l42_baseline", "small_cnn"])])
+def test_a_fresh_batch_trains_the_cnn_first(tmp_path, order, expected):
+    """Folder order would train l42_baseline first; one worker shows the order results arrive in.
+    `grading.order: folder` keeps folder order (the before of the first-run benchmark)."""
     project = make_project(tmp_path)
     for name in ("l42_baseline", "small_cnn"):
         shutil.copytree(REPO / "submissions" / name, project / "submissions" / name)
     arrived = []
     job = TrackJob("tiny", tiny_track(), project / "submissions", project / "data" / "prepared" / "mnist",
                    project / "results" / "tiny")
-    grade_track(job, GradingSettings(Grading(workers=1), IsolationPolicy()),
+    grade_track(job, GradingSettings(Grading(workers=1, order=order), IsolationPolicy()),
                 on_result=lambda result, log_tail, folder: arrived.append(result.submission))
-    assert arrived == ["small_cnn", "l42_baseline"]
+    assert arrived == expected

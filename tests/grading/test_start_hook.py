@@ -50,7 +50,8 @@ def test_asking_whether_the_store_is_new_imports_no_mlflow(tmp_path):
     import sys
 
     code = ("import sys; from pipeline.reporting.publish import MlflowPublisher; "
-            f"new = MlflowPublisher('sqlite:///{tmp_path}/mlflow.db', 'mnist', 'mnist', None, None).store_is_new(); "
+            f"new = MlflowPublisher('sqlite:///{tmp_path}/mlflow.db', 'mnist', 'mnist', None, None, "
+            "dvc_lock=None, artifact_root=None).store_is_new(); "
             "print(new, 'mlflow' in sys.modules, 'pandas' in sys.modules)")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert shown == ["True", "False", "False"]

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 
 from pipeline.grading.record import Result
-from pipeline.reporting import leaderboard, tracking, ui
+from pipeline.reporting import leaderboard, rank_publish, tracking, ui
 from tests.helpers import write_result
 
 # (public accuracy, parameters, MFLOPs per image): the small CNN is the most accurate; the wide
@@ -63,8 +63,8 @@ def test_mlflow_gets_the_metric_the_tag_and_the_column(tmp_path):
                     schedule={"seed": 1234}, cache_key="k", data_fingerprint="d", grader_fingerprint="g",
                     grading_config={}, graded_at="2024-01-01T00:00:00+00:00")
     run_id = logger.log(result, "log")
-    tracking.publish_ranks(logger.client, logger.experiment_id,
-                           [{"submission": "cnn", "rank": 1, "pareto": False, "pareto_compute": True,
+    rank_publish.publish_ranks(logger.client, logger.experiment_id,
+                               [{"submission": "cnn", "rank": 1, "pareto": False, "pareto_compute": True,
                              "duplicate_of": ""}])
     run = logger.client.get_run(run_id)
     assert run.data.metrics["mflops_per_image"] == 4.939388 and run.data.metrics["images_per_second"] == 2_500.0

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from pipeline.grading.record import Result
-from pipeline.reporting import tracking, ui
+from pipeline.reporting import rank_publish, run_fields, run_search, tracking, tracking_store, ui
 
 
 def result(submission, accuracy, content_hash="c1", status="ok", **extra) -> Result:
@@ -37,10 +37,10 @@ def test_regrade_supersedes_and_ranks_and_view(logger):
     assert new.info.run_name == "alice" and new.info.status == "FINISHED"
     assert new.data.metrics["public_accuracy"] == 0.95 and new.data.metrics["trainable_params"] == 7850
     assert new.data.tags["status"] == "ok" and new.data.params["seeds"] == "1234"
-    current = {run.info.run_name: run for run in tracking.current_runs(client, logger.experiment_id)}
+    current = {run.info.run_name: run for run in run_search.current_runs(client, logger.experiment_id)}
     assert sorted(current) == ["alice", "bob"]
 
-    tracking.publish_ranks(client, logger.experiment_id, [
+    rank_publish.publish_ranks(client, logger.experiment_id, [
         {"submission": "alice", "rank": 1, "pareto": True, "duplicate_of": ""},
         {"submission": "bob", "rank": 2, "pareto": False, "duplicate_of": "source: alice"},
     ])
@@ -73,7 +73,7 @@ def test_a_flagged_result_carries_its_review_as_a_tag(logger):
     honest = logger.client.get_run(logger.log(result("dora", 0.9), "log"))
     assert flagged.data.tags["review"] == message
     assert honest.data.tags["review"] == ""
-    found = tracking.search_all_runs(logger.client, [logger.experiment_id], "tags.review LIKE 'review:%'")
+    found = run_search.search_all_runs(logger.client, [logger.experiment_id], "tags.review LIKE 'review:%'")
     assert [run.info.run_name for run in found] == ["mallory"]
     assert "tags.`review`" in ui.view_state(reveal_private=False)["selectedColumns"]
 
@@ -82,9 +82,9 @@ def test_dvc_lock_data_md5(tmp_path):
     lock = tmp_path / "dvc.lock"
     lock.write_text("schema: '2.0'\nstages:\n  preprocess@mnist:\n    outs:\n    - path: data/prepared/mnist\n"
                     "      md5: abc123.dir\n")
-    assert tracking.dvc_lock_data_md5("mnist", lock) == "abc123.dir"
-    assert tracking.dvc_lock_data_md5("notmnist", lock) == "unknown"
-    assert tracking.dvc_lock_data_md5("mnist", tmp_path / "missing.lock") == "unknown"
+    assert run_fields.dvc_lock_data_md5("mnist", lock) == "abc123.dir"
+    assert run_fields.dvc_lock_data_md5("notmnist", lock) == "unknown"
+    assert run_fields.dvc_lock_data_md5("mnist", tmp_path / "missing.lock") == "unknown"
 
 
 def test_publishing_ranks_writes_only_changed_runs_and_falls_back_when_the_record_is_stale(logger, tmp_path, monkeypatch):
@@ -102,12 +102,12 @@ def test_publishing_ranks_writes_only_changed_runs_and_falls_back_when_the_recor
 
     def rows(order):
         return [{"submission": name, "rank": rank, "pareto": rank == 1, "duplicate_of": None,
-                 "handin_tags": tracking.handin_tags(False, 0, 0, "folder", None, None)}
+                 "handin_tags": run_fields.handin_tags(False, 0, 0, "folder", None, None)}
                 for rank, name in enumerate(order, start=1)]
 
     def ranks():
         return {run.data.tags["submission"]: run.data.metrics["rank"]
-                for run in tracking.current_runs(client, experiment)}
+                for run in run_search.current_runs(client, experiment)}
 
     record_path = tmp_path / publish.RECORD_FILE
     assert publish.publish_track_ranks(client, experiment, rows(["ann", "ben", "cat"]),
@@ -118,17 +118,18 @@ def test_publishing_ranks_writes_only_changed_runs_and_falls_back_when_the_recor
         raise AssertionError("searched the store although the record knew which runs changed")
 
     with monkeypatch.context() as patched:
-        patched.setattr(tracking, "search_all_runs", no_search)
+        patched.setattr(run_search, "search_all_runs", no_search)
         assert publish.publish_track_ranks(client, experiment, rows(["ann", "ben", "cat"]),
                                            publish.RankRecord(record_path, store), {}) == 0
         assert publish.publish_track_ranks(client, experiment, rows(["ann", "cat", "ben"]),
                                            publish.RankRecord(record_path, store), {}) == 2
     assert ranks() == {"ann": 1, "cat": 2, "ben": 3}
-    assert all("rank" not in run.data.tags for run in tracking.current_runs(client, experiment))
+    assert all("rank" not in run.data.tags for run in run_search.current_runs(client, experiment))
 
     # ben re-graded by a grade that was killed after logging its run and before publishing: the
     # record it found named ben's old run, so it took it off the disk before logging.
-    killed = publish.MlflowPublisher(client.tracking_uri, "record", "mnist", tmp_path / "submissions", tmp_path)
+    killed = publish.MlflowPublisher(client.tracking_uri, "record", "mnist", tmp_path / "submissions", tmp_path,
+                                    dvc_lock=tmp_path / "dvc.lock", artifact_root=tmp_path / "mlruns")
     killed.log(result("ben", 0.95, "c2"), "log", tmp_path)
     killed.close()
     assert not record_path.exists()
@@ -170,9 +171,9 @@ def test_a_grader_killed_while_creating_the_store_leaves_no_half_made_database(t
 
     db = tmp_path / "mlflow.db"
     uri = f"sqlite:///{db}"
-    create = ["-c", "import sys; from pipeline.reporting import tracking; tracking.make_client(sys.argv[1])", uri]
+    create = ["-c", "import sys; from pipeline.reporting import tracking_store; tracking_store.make_client(sys.argv[1])", uri]
     creating = subprocess.Popen([sys.executable, *create], cwd=REPO)
-    scratch = f"{db}{tracking.CREATING_SUFFIX}{creating.pid}"
+    scratch = f"{db}{tracking_store.CREATING_SUFFIX}{creating.pid}"
     deadline = time.monotonic() + 120
     while not os.path.exists(scratch):
         assert creating.poll() is None and time.monotonic() < deadline, "the store was not created on a scratch file"
@@ -185,5 +186,27 @@ def test_a_grader_killed_while_creating_the_store_leaves_no_half_made_database(t
     again = subprocess.run([sys.executable, *create], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     assert sorted(path.name for path in tmp_path.iterdir() if "creating" in path.name) == [], "leftover kept"
-    client = tracking.make_client(uri)  # opens with MLflow's schema check
+    client = tracking_store.make_client(uri)  # opens with MLflow's schema check
     assert [experiment.name for experiment in client.search_experiments()] == ["Default"]
+
+
+@pytest.mark.parametrize("first", ["pipeline.reporting.run_fields", "pipeline.reporting.ui",
+                                   "pipeline.grading.rerun, pipeline.reporting.tracking_store"])
+def test_mlflow_telemetry_stays_off_whichever_module_imports_mlflow_first(first):
+    """MLflow 3 starts a usage-telemetry client when it is first imported, unless told not to;
+    grading machines are often offline and the records are the course's own. The `ui` and `rerun`
+    commands once imported MLflow before the switch was set (`rerun` through grading/rerun.py)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    # Without the variables by which MLflow itself turns telemetry off under pytest or in CI.
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "PYTEST_CURRENT_TEST", "CI", "GITHUB_ACTIONS")}
+    code = (f"import {first}; from mlflow.telemetry import get_telemetry_client; "
+            "print(get_telemetry_client() is None)")
+    shown = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert shown.stdout.split() == ["True"], shown.stderr[-2000:]

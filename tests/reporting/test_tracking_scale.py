@@ -4,16 +4,16 @@ import time
 
 from mlflow.entities import Metric
 
-from pipeline.reporting import tracking
+from pipeline.reporting import rank_publish, run_search, tracking, tracking_store
 
 # One more than a page: an unpaged search returns exactly SEARCH_PAGE_SIZE runs and misses one.
-STUDENTS = tracking.SEARCH_PAGE_SIZE + 25
+STUDENTS = run_search.SEARCH_PAGE_SIZE + 25
 SUPERSEDED = 40
 
 
 def test_current_runs_and_ranks_page_past_one_thousand(tmp_path):
     started = time.perf_counter()
-    client = tracking.make_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = tracking_store.make_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment_id = client.create_experiment("gradebench-scale")
     for index in range(STUDENTS + SUPERSEDED):
         # The first SUPERSEDED runs are older re-grades: they must stay out of the leaderboard.
@@ -24,20 +24,20 @@ def test_current_runs_and_ranks_page_past_one_thousand(tmp_path):
         client.log_batch(run.info.run_id, metrics=[Metric("public_accuracy", (index * 7919 % 1000) / 1000, 0, 0)])
     created = time.perf_counter() - started
 
-    runs = tracking.current_runs(client, experiment_id)
+    runs = run_search.current_runs(client, experiment_id)
     assert len(runs) == STUDENTS
     assert len({run.data.tags["submission"] for run in runs}) == STUDENTS
-    unpaged = client.search_runs([experiment_id], filter_string=tracking.CURRENT_FILTER)
-    assert len(unpaged) == tracking.SEARCH_PAGE_SIZE  # what a caller that does not page would see
+    unpaged = client.search_runs([experiment_id], filter_string=run_search.CURRENT_FILTER)
+    assert len(unpaged) == run_search.SEARCH_PAGE_SIZE  # what a caller that does not page would see
 
     rows = [{"submission": f"s{index:04d}", "rank": index + 1, "pareto": index == 0, "duplicate_of": ""}
             for index in range(STUDENTS)]
     ranking_started = time.perf_counter()
-    assert tracking.publish_ranks(client, experiment_id, rows) == STUDENTS
+    assert rank_publish.publish_ranks(client, experiment_id, rows) == STUDENTS
     ranking = time.perf_counter() - ranking_started
-    assert tracking.publish_ranks(client, experiment_id, rows) == 0  # nothing changed: no writes
+    assert rank_publish.publish_ranks(client, experiment_id, rows) == 0  # nothing changed: no writes
 
-    ranked = tracking.search_all_runs(client, [experiment_id], tracking.CURRENT_FILTER, order_by=["metrics.rank ASC"])
+    ranked = run_search.search_all_runs(client, [experiment_id], run_search.CURRENT_FILTER, order_by=["metrics.rank ASC"])
     assert [run.data.tags["submission"] for run in ranked] == [row["submission"] for row in rows]
     assert [run.data.metrics["rank"] for run in ranked] == [float(index + 1) for index in range(STUDENTS)]
     superseded = client.search_runs([experiment_id], filter_string="tags.current = 'false'")
@@ -60,4 +60,4 @@ def test_supersede_filters_on_the_submission(tmp_path):
     assert tags["o'brien"]["current"] == "false" and tags["o'brien"]["superseded_by"] == newer
     assert tags["o'brien2"]["current"] == "true" and tags["bob"]["current"] == "true"
     assert client.get_run(newer).data.tags["current"] == "true"
-    assert tracking.filter_literal("plain") == "'plain'" and tracking.filter_literal("o'b") == '"o\'b"'
+    assert run_search.filter_literal("plain") == "'plain'" and run_search.filter_literal("o'b") == '"o\'b"'

@@ -7,11 +7,11 @@ import time
 import pytest
 from mlflow.entities import Metric
 
-from pipeline.reporting import tracking, ui
+from pipeline.reporting import rank_publish, run_search, tracking_store, ui
 from tests.helpers import ARTIFACTS, chromium, free_port, needs_chromium
 from tests.reporting.test_ui_browser import NAME_COLUMN, READ_ROWS, WINDOW
 
-STUDENTS = tracking.SEARCH_PAGE_SIZE + 25
+STUDENTS = run_search.SEARCH_PAGE_SIZE + 25
 SUPERSEDED = 30
 
 pytestmark = [pytest.mark.slow, needs_chromium]
@@ -24,8 +24,8 @@ def rank_of(index: int) -> int:
 
 def test_leaderboard_link_opens_on_the_top_ranks_of_a_large_store(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = tracking.make_client(uri)
-    experiment_id = client.create_experiment(tracking.experiment_name("mnist"),
+    client = tracking_store.make_client(uri)
+    experiment_id = client.create_experiment(tracking_store.experiment_name("mnist"),
                                              artifact_location=(tmp_path / "mlruns").as_uri())
     # Superseded re-grades first, with better (smaller) ranks: they must stay hidden.
     for index in range(SUPERSEDED):
@@ -38,7 +38,7 @@ def test_leaderboard_link_opens_on_the_top_ranks_of_a_large_store(tmp_path):
         client.log_batch(run.info.run_id, metrics=[Metric("public_accuracy", 1 - rank_of(index) / 10000, 0, 0)])
     rows = [{"submission": f"s{index:04d}", "rank": rank_of(index), "pareto": False, "duplicate_of": ""}
             for index in range(STUDENTS)]
-    assert tracking.publish_ranks(client, experiment_id, rows) == STUDENTS
+    assert rank_publish.publish_ranks(client, experiment_id, rows) == STUDENTS
     links = ui.track_links(client, "http://127.0.0.1:PORT", ["mnist"], reveal_private=False)
     expected = [row["submission"] for row in sorted(rows, key=lambda row: row["rank"])]
 

@@ -1,6 +1,6 @@
 """The collect record, submissions/<id>/submission.yaml: what was handed in, when, and how late.
 
-`collect` writes it; the grader reads it back with `read_submission_record` to put lateness and
+`collect` (pipeline/course/) writes it; the grader reads it back with `read_submission_record` to put lateness and
 provenance into results, MLflow tags, the leaderboard and grades.csv. A folder without the record
 (a reference baseline, or a submission placed by hand) simply has no lateness: None.
 """
