@@ -12,8 +12,7 @@ def main(*, settings: Settings, ranked_tables: Optional[dict] = None) -> int:
     from pipeline.reporting import site, site_key, site_view
 
     params, paths = settings.params, settings.paths
-    # GRADEBENCH_SITE_KEY, else .gradebench/site-key under the project root (created on the first run).
-    key, where = site_key.resolve_key(key_file=paths.root / site_key.KEY_FILE)
+    key, where = site_key.resolve_key(paths.site_key)  # GRADEBENCH_SITE_KEY, else the file (made on the first run)
     print(where)
     print("\n".join(site.build_site(paths.results, paths.submissions, paths.site, list(params.tracks),
                                     params.leaderboard.reveal_private, params.site.show_ids, key,

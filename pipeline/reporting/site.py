@@ -264,7 +264,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
     links = []
     if key is None:
         lines.append(f"WARNING: no site key, so no feedback pages were written (their unguessable paths need a "
-                     f"secret key). `python -m pipeline report` creates one in {site_key.KEY_FILE}, or set {site_key.SITE_KEY_ENV}.")
+                     f"secret key). `python -m pipeline report` creates one in .gradebench/site-key, or set "
+                     f"{site_key.SITE_KEY_ENV}.")
     else:
         page_template = environment.get_template("feedback.html")
         # An index page of its own, so that a server with directory listings on does not list the pages.

@@ -17,9 +17,6 @@ from pipeline.reporting import pseudonyms
 
 SITE_KEY_ENV = "GRADEBENCH_SITE_KEY"
 MIN_KEY_BYTES = 16
-# Created on the first run when GRADEBENCH_SITE_KEY is unset, relative to the project root
-# (config.Paths.root: the site command passes the resolved file).
-KEY_FILE = Path(".gradebench/site-key")
 
 
 class SiteKeyError(ConfigError):
@@ -35,19 +32,19 @@ def _checked(value: str, where: str, instead: str) -> bytes:
     return value.encode("utf-8")
 
 
-def key_from_env(environ=os.environ) -> Optional[bytes]:
+def _key_from_env(environ, key_file: Path) -> Optional[bytes]:
     """The site key from GRADEBENCH_SITE_KEY, or None when unset; a key too short to be secret is an error."""
     value = environ.get(SITE_KEY_ENV, "")
-    return _checked(value, SITE_KEY_ENV, f"unset {SITE_KEY_ENV} to use {KEY_FILE} (created on the first run)") \
+    return _checked(value, SITE_KEY_ENV, f"unset {SITE_KEY_ENV} to use {key_file} (created on the first run)") \
         if value else None
 
 
-def resolve_key(environ=os.environ, key_file: Path = KEY_FILE) -> tuple[bytes, str]:
-    """The site key and a line saying where it came from: GRADEBENCH_SITE_KEY if set, else the key
-    file, created on the first run with a random key (mode 0600, in the git-ignored .gradebench/),
-    so that the very first `dvc repro` writes feedback pages. The same key must be used on every
-    run: the pages' addresses (and the pseudonyms) are derived from it."""
-    from_env = key_from_env(environ)
+def resolve_key(key_file: Path, environ=os.environ) -> tuple[bytes, str]:
+    """The site key and a line saying where it came from: GRADEBENCH_SITE_KEY if set, else
+    `key_file` (paths.Paths.site_key), created on the first run with a random key (mode 0600, in the
+    git-ignored .gradebench/), so that the very first `dvc repro` writes feedback pages. The same
+    key must be used on every run: the pages' addresses (and the pseudonyms) are derived from it."""
+    from_env = _key_from_env(environ, key_file)
     if from_env is not None:
         return from_env, f"site key: from {SITE_KEY_ENV}"
     try:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.paths import Paths
 from pipeline.reporting import (feedback, history, leaderboard, pseudonyms, site, site_charts, site_history,
                                 site_history_chart, site_key, site_leaks, site_pareto, site_view)
 from tests.helpers import ARTIFACTS, STUDENTS, chromium, needs_chromium
@@ -425,17 +426,17 @@ def test_without_a_key_no_feedback_pages_and_a_clear_warning(tmp_path):
 
 def test_the_site_key_is_created_once_kept_private_and_overridden_by_the_environment(tmp_path):
     key_file = tmp_path / ".gradebench" / "site-key"
-    key, line = site_key.resolve_key({}, key_file)
+    key, line = site_key.resolve_key(key_file, {})
     assert len(key) >= 32 and key_file.stat().st_mode & 0o777 == 0o600
     assert line.startswith(f"site key: created {key_file} (mode 0600") and "Keep this file" in line
-    assert site_key.resolve_key({}, key_file) == (key, f"site key: {key_file} (reused)")
+    assert site_key.resolve_key(key_file, {}) == (key, f"site key: {key_file} (reused)")
     own = "an-instructor-chosen-key-0123456789"
-    assert site_key.resolve_key({site_key.SITE_KEY_ENV: own}, key_file) == (own.encode(), f"site key: from {site_key.SITE_KEY_ENV}")
+    assert site_key.resolve_key(key_file, {site_key.SITE_KEY_ENV: own}) == (own.encode(), f"site key: from {site_key.SITE_KEY_ENV}")
     with pytest.raises(site_key.SiteKeyError, match="at least 16 random characters.*secrets.token_urlsafe"):
-        site_key.resolve_key({site_key.SITE_KEY_ENV: "short"}, key_file)
+        site_key.resolve_key(key_file, {site_key.SITE_KEY_ENV: "short"})
     key_file.write_text("tiny\n")
     with pytest.raises(site_key.SiteKeyError, match=re.escape(str(key_file))):
-        site_key.resolve_key({}, key_file)
+        site_key.resolve_key(key_file, {})
 
 
 def test_private_column_only_after_reveal_and_ids_only_when_asked(tmp_path):
@@ -669,7 +670,7 @@ def test_the_first_report_writes_feedback_pages_and_the_next_reuses_the_key(tmp_
     first = _report(tmp_path, env)
     assert first.returncode == 0, first.stderr[-3000:]
     key_file = tmp_path / ".gradebench" / "site-key"
-    assert f"site key: created {site_key.KEY_FILE} (mode 0600, git-ignored). Keep this file" in first.stdout
+    assert f"site key: created {Paths().site_key} (mode 0600, git-ignored). Keep this file" in first.stdout
     assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_text().strip()) >= 32
     links = pd.read_csv(tmp_path / "results" / site.LINKS_FILE)
     assert sorted(links["submission"]) == ["alice", "bob", "carol", "small_cnn"]
@@ -678,7 +679,7 @@ def test_the_first_report_writes_feedback_pages_and_the_next_reuses_the_key(tmp_
 
     second = _report(tmp_path, env)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert f"site key: {site_key.KEY_FILE} (reused)" in second.stdout
+    assert f"site key: {Paths().site_key} (reused)" in second.stdout
     assert pd.read_csv(tmp_path / "results" / site.LINKS_FILE)["page"].tolist() == links["page"].tolist()
 
     short = _report(tmp_path, {**env, site_key.SITE_KEY_ENV: "tooshort"})
