@@ -62,6 +62,11 @@ class Paths:
         return self.root / "mlruns"
 
     @property
+    def site_key(self) -> Path:
+        # The site key when GRADEBENCH_SITE_KEY is unset: made on the first report (mode 0600, git-ignored).
+        return self.root / ".gradebench" / "site-key"
+
+    @property
     def repo_cache(self) -> Path:
         # Mirrored student repositories, outside submissions/ (git-ignored): cloned once, fetched after.
         return self.root / ".gradebench" / "repos"

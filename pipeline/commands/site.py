@@ -9,15 +9,15 @@ from pipeline.config import Settings
 
 
 def main(*, settings: Settings, ranked_tables: Optional[dict] = None) -> int:
-    from pipeline.reporting import site
+    from pipeline.reporting import site, site_key, site_view
 
     params, paths = settings.params, settings.paths
-    key, where = site.resolve_key()  # GRADEBENCH_SITE_KEY, else .gradebench/site-key (created on the first run)
+    key, where = site_key.resolve_key(paths.site_key)  # GRADEBENCH_SITE_KEY, else the file (made on the first run)
     print(where)
     print("\n".join(site.build_site(paths.results, paths.submissions, paths.site, list(params.tracks),
                                     params.leaderboard.reveal_private, params.site.show_ids, key,
                                     ranked_tables=ranked_tables,
-                                    context=site.track_context(params, paths.data_prepared),
+                                    context=site_view.track_context(params, paths.data_prepared),
                                     grades=params.grades, feedback_root=paths.feedback,
                                     tie_break=params.leaderboard.tie_break)))
     return EXIT_OK

@@ -3,24 +3,26 @@
 Each grade run appends a row for every submission whose version (folder hash), status or public
 accuracy changed since the run before (`change`), one for every submission that is gone
 (`removed`), then one summary row (`run`: its time, the leader, its accuracy, how many were
-ranked). So the file grows by the number of changes, not by the size of the class, and reading it
-back (`load`) is one pass over its rows. Only the public score is kept: the history is shown on
-the site while the private part is still hidden.
+ranked, their median accuracy). So the file grows by the number of changes, not by the size of
+the class, and reading it back (`load`) is one pass over its rows. Only the public score is
+kept: the history is shown on the site while the private part is still hidden.
 
 Ranks are not a reason for a row: one better model moves the rank of everyone it overtakes
-(hundreds of ranks in a large class), which would make the file grow by the class size again. What the site shows of ranks is each run's leader (in the summary row) and each version's
+(hundreds of ranks in a large class), which would make the file grow by the class size again.
+What the site shows of ranks is each run's leader (in the summary row) and each version's
 best rank: a row that ends a version (a new version, a removal) carries the best rank it reached,
 and the best ranks of the current versions are kept in results/<track>/.history-state,
 rewritten each run (one entry per current submission: it does not grow from run to run).
 
-Files written by earlier versions held a full snapshot per run (one row per submission and run);
-`load` reads them, and the next grade run rewrites them as changes.
+Files written by earlier versions held a full snapshot per run (one row per submission and run),
+or changes without the median; `load` reads them, and the next grade run rewrites them once.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
@@ -35,8 +37,11 @@ CHANGE, REMOVED, RUN = "change", "removed", "run"  # the `row` column: what a ro
 # A change row: the submission's state from this run on (`rank`: its rank at this run). A change
 # row that starts a new version, and a removed row, carry in `best_rank` the best rank of the
 # version they end. A run row: `submission`, `content_hash` and `public_accuracy` are the leader's
-# (rank 1; empty when no one is ranked), `ranked` how many were ranked.
-COLUMNS = ["time", "row", "submission", "content_hash", "status", "public_accuracy", "rank", "best_rank", "ranked"]
+# (rank 1; empty when no one is ranked), `ranked` how many were ranked, `median_accuracy` the
+# median public accuracy of those ranked (so that the site draws the class median from one row a run).
+COLUMNS = ["time", "row", "submission", "content_hash", "status", "public_accuracy", "rank", "best_rank", "ranked",
+           "median_accuracy"]
+NO_MEDIAN_COLUMNS = COLUMNS[:-1]  # change files written before the median was kept
 SNAPSHOT_COLUMNS = ["time", "submission", "content_hash", "public_accuracy", "rank"]  # the old format
 # What makes a submission's row a change: any of these differs from its state in the run before.
 COMPARED = ("content_hash", "status", "public_accuracy")
@@ -45,7 +50,7 @@ COMPARED = ("content_hash", "status", "public_accuracy")
 # the version reached, on its other points the best it had reached when they began. Runs: one row
 # per grade run, oldest first.
 POINT_COLUMNS = ["time", "submission", "content_hash", "status", "public_accuracy", "rank", "best_rank", "runs"]
-RUN_COLUMNS = ["time", "leader", "leader_accuracy", "ranked"]
+RUN_COLUMNS = ["time", "leader", "leader_accuracy", "ranked", "median_accuracy"]
 MIGRATED_FAILURE = "failed"  # the status of an unscored row of an old-format file (it kept none)
 
 
@@ -115,8 +120,15 @@ def _change_rows(time: str, before: dict[str, tuple], now: dict[str, tuple]) -> 
     rows.append({"time": time, "row": RUN, "submission": leader,
                  "content_hash": now[leader][0] if leader else None,
                  "public_accuracy": now[leader][2] if leader else None, "rank": 1 if leader else None,
-                 "ranked": sum(state[3] is not None for state in now.values())})
+                 "ranked": sum(state[3] is not None for state in now.values()),
+                 "median_accuracy": _median(state[2] for state in now.values() if state[3] is not None)})
     return rows
+
+
+def _median(accuracies) -> Optional[float]:
+    """The median of the ranked submissions' public accuracies (None: no one ranked)."""
+    known = [accuracy for accuracy in accuracies if accuracy is not None]
+    return float(statistics.median(known)) if known else None
 
 
 def _next_state(before: dict[str, tuple], now: dict[str, tuple]) -> dict[str, tuple]:
@@ -136,21 +148,42 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
-def _read(path: Path) -> tuple[pd.DataFrame, Optional[dict[str, tuple]]]:
-    """The file in the change format, and for an old snapshot file (converted in memory) the
-    state after its last run."""
+def _read(path: Path) -> tuple[pd.DataFrame, Optional[dict[str, tuple]], bool]:
+    """The file in the change format; for an old snapshot file (converted in memory) the state
+    after its last run; and whether the file is in an older format (to be rewritten once)."""
     if not path.is_file() or path.stat().st_size == 0:
-        return _frame([]), None
+        return _frame([]), None, False
     frame = pd.read_csv(path, dtype={"submission": str, "content_hash": str, "status": str, "row": str})
-    if list(frame.columns) == COLUMNS:
+    if list(frame.columns) in (COLUMNS, NO_MEDIAN_COLUMNS):
+        older = list(frame.columns) == NO_MEDIAN_COLUMNS
+        if older:
+            frame["median_accuracy"] = _replayed_medians(frame)
         for column in ("rank", "best_rank", "ranked"):
             frame[column] = frame[column].astype("Int64")
-        return frame, None
+        return frame, None, older
     if list(frame.columns) != SNAPSHOT_COLUMNS:
         raise ValueError(f"{path}: expected the columns {','.join(COLUMNS)} (or an older file's "
                          f"{','.join(SNAPSHOT_COLUMNS)}), found {','.join(map(str, frame.columns))}: "
                          f"move the file away and the next grade run starts a new history")
-    return _from_snapshots(frame)
+    return (*_from_snapshots(frame), True)
+
+
+def _replayed_medians(frame: pd.DataFrame) -> list[Optional[float]]:
+    """The `median_accuracy` column of a change file written before it was kept: each run row's
+    median worked out from the ranked states the rows before it leave (once: the next grade run
+    rewrites the file with it)."""
+    ranked: dict[str, float] = {}
+    medians = []
+    for row, submission, accuracy, rank in zip(*(frame[name].tolist() for name in ("row", "submission",
+                                                                                    "public_accuracy", "rank"))):
+        if row == RUN:
+            medians.append(_median(ranked.values()))
+            continue
+        medians.append(None)
+        ranked.pop(submission, None)
+        if row == CHANGE and _clean(rank) is not None and _clean(accuracy) is not None:
+            ranked[submission] = float(accuracy)
+    return medians
 
 
 def _from_snapshots(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple]]:
@@ -201,13 +234,14 @@ def record(results_root: Path, track_name: str, ranked: pd.DataFrame, results: I
     """Append this grade run's changes and summary for one track; return the history file."""
     path = history_path(results_root, track_name)
     time = (when or datetime.datetime.now(datetime.timezone.utc)).astimezone(datetime.timezone.utc)
-    existing, migrated = _read(path)
+    existing, migrated, older = _read(path)
     before = migrated or _saved_state(results_root, track_name, existing) or _replayed_state(existing)
     now = snapshot(ranked, results)
     rows = _frame(_change_rows(time.isoformat(timespec="seconds"), before, now))
     path.parent.mkdir(parents=True, exist_ok=True)
-    if migrated is not None:
-        # An old snapshot file: rewritten once as changes, then appended to like any other.
+    if older:
+        # An older file (snapshots, or changes without the median): rewritten once in this format,
+        # then appended to like any other.
         atomic.write_text(path, pd.concat([existing, rows], ignore_index=True).to_csv(index=False))
     else:
         rows.to_csv(path, mode="a", header=not path.exists() or path.stat().st_size == 0, index=False)
@@ -220,7 +254,7 @@ def record(results_root: Path, track_name: str, ranked: pd.DataFrame, results: I
 def load(results_root: Path, track_name: str) -> History:
     """The track's history as points and runs (empty, with the columns, before its first grade run),
     in one pass over the file's rows."""
-    frame, migrated = _read(history_path(results_root, track_name))
+    frame, migrated, _ = _read(history_path(results_root, track_name))
     final = migrated or _saved_state(results_root, track_name, frame) or {}
     run_times: list[str] = []
     runs: list[dict] = []
@@ -240,11 +274,11 @@ def load(results_root: Path, track_name: str) -> History:
             points.append({**point, "time": run_times[last], "runs": 1})
 
     columns = (frame[name].tolist() for name in COLUMNS)
-    for time, row, submission, content_hash, status, accuracy, rank, best_rank, ranked in zip(*columns):
+    for time, row, submission, content_hash, status, accuracy, rank, best_rank, ranked, median in zip(*columns):
         if row == RUN:
             run_times.append(str(time))
             runs.append({"time": str(time), "leader": _clean(submission), "leader_accuracy": _clean(accuracy),
-                         "ranked": int(_clean(ranked) or 0)})
+                         "ranked": int(_clean(ranked) or 0), "median_accuracy": _clean(median)})
             continue
         previous = current.pop(submission, None)
         state = _state(content_hash, status, accuracy, rank)
@@ -267,7 +301,8 @@ def load(results_root: Path, track_name: str) -> History:
         points_frame[column] = points_frame[column].astype("Int64")
     points_frame["runs"] = points_frame["runs"].astype(int)
     runs_frame = pd.DataFrame(runs, columns=RUN_COLUMNS)
-    runs_frame["leader_accuracy"] = runs_frame["leader_accuracy"].astype(float)
+    for column in ("leader_accuracy", "median_accuracy"):
+        runs_frame[column] = runs_frame[column].astype(float)
     return History(points_frame, runs_frame)
 
 

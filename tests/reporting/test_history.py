@@ -8,6 +8,7 @@ import datetime
 import random
 
 import pandas as pd
+import pytest
 
 from pipeline.reporting import history
 
@@ -167,6 +168,24 @@ def test_an_old_snapshot_file_is_read_and_then_rewritten_as_changes(tmp_path):
     expected = pd.concat([old, old_snapshot(table, results, START + datetime.timedelta(days=1))], ignore_index=True)
     assert expand(again)[shown].equals(_canonical(expected)[shown])
     assert history.versions_by_submission(again) == old_versions(expected)
+
+
+def test_each_run_row_keeps_the_class_median_and_a_file_without_it_is_read_and_rewritten(tmp_path):
+    """The run row holds the median public accuracy of those ranked (the site's median line reads it
+    there, not from every submission at every run). A change file written before the median was
+    kept reads back with the same medians, worked out once, and the next grade run rewrites it."""
+    old = simulate(tmp_path, runs=8, students=12, seed=5)
+    expected = [rows.loc[rows["rank"].notna(), "public_accuracy"].median() for _, rows in old.groupby("time", sort=True)]
+    medians = history.load(tmp_path, "mnist").runs["median_accuracy"].tolist()
+    assert medians == pytest.approx(expected)
+    path = history.history_path(tmp_path, "mnist")
+    pd.read_csv(path).drop(columns="median_accuracy").to_csv(path, index=False)  # as the previous version wrote it
+    assert history.load(tmp_path, "mnist").runs["median_accuracy"].tolist() == pytest.approx(expected)
+
+    table, results = ranked_table({"s000": ("h0-new", 0.99), "s001": ("h1-new", 0.5)})
+    history.record(tmp_path, "mnist", table, results, START + datetime.timedelta(days=1))
+    assert pd.read_csv(path).columns.tolist() == history.COLUMNS
+    assert history.load(tmp_path, "mnist").runs["median_accuracy"].tolist() == pytest.approx(expected + [0.745])
 
 
 def test_a_history_file_of_another_shape_is_one_clear_error(tmp_path):

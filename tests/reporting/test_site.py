@@ -16,12 +16,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.reporting import feedback, history, pseudonyms, site, site_charts
+from pipeline.paths import Paths
+from pipeline.reporting import (feedback, history, leaderboard, pseudonyms, site, site_charts, site_history,
+                                site_history_chart, site_key, site_leaks, site_pareto, site_view)
 from tests.helpers import ARTIFACTS, STUDENTS, chromium, needs_chromium
 
 KEY = b"test-site-key-0123456789abcdef"
 VALIDATION_LABELS = [position % 10 for position in range(30)]
 VALIDATION_IMAGES = np.random.default_rng(0).integers(0, 255, (30, 28, 28), dtype=np.uint8)
+START_OF_TERM = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 PRIVATE_VALUES = {"alice": 0.8123456, "bob": 0.7012345, "small_cnn": 0.9345678}
 
 
@@ -67,7 +70,7 @@ def make_results(root: Path) -> tuple[Path, Path]:
                                      "val_accuracy": [0.55, 0.75]},
                                     VALIDATION_IMAGES, np.array(VALIDATION_LABELS), np.eye(10)[predicted],
                                     [str(digit) for digit in range(10)])
-    ranked = site.leaderboard.rank(site.leaderboard.load_track_results(track_dir, "mnist"))
+    ranked = leaderboard.rank(leaderboard.load_track_results(track_dir, "mnist"))
     first = datetime.datetime(2026, 1, 1, 9, 0, tzinfo=datetime.timezone.utc)
     older = [dict(record, content_hash="hash-a1") if record["submission"] == "alice" else record
              for record in records]
@@ -103,33 +106,39 @@ def test_history_records_each_grade_run_and_its_changes(tmp_path):
     assert len(past.runs) == 2 and past.runs["leader"].tolist() == ["small_cnn"] * 2
     # Four submissions at the first run, alice's new version at the second, a summary row each.
     assert len(pd.read_csv(history.history_path(results, "mnist"))) == 4 + 1 + 1 + 1
-    frame = site.history_rows(past, ["small_cnn", "alice", "bob", "carol"])  # as the site reads it
-    assert frame["time"].nunique() == 2 and len(frame) == 8
-    alice = frame[frame["submission"] == "alice"]
-    assert alice["content_hash"].tolist() == ["hash-a1", "hash-a2"]
-    assert frame.loc[frame["submission"] == "carol", "rank"].isna().all()
-    assert frame.loc[frame["rank"] == 1, "submission"].unique().tolist() == ["small_cnn"]
+    view = site_history.read(past, ["small_cnn", "alice", "bob", "carol"])  # as the site reads it
+    assert len(view.times) == 2 and [run["ranked"] for run in view.runs] == [3, 3]
+    assert view.lines == {"small_cnn": [(0, 0.95), (1, 0.95)], "alice": [(0, 0.91), (1, 0.91)],
+                          "bob": [(0, 0.85), (1, 0.85)]}  # carol failed: no line
+    assert view.median_accuracy == [0.91, 0.91] and view.leader_accuracy == [0.95, 0.95]
+    assert view.previous_ranks == {"small_cnn": 1, "alice": 2, "bob": 3, "carol": None}
+    versions = history.versions_by_submission(past)
+    assert [version["content_hash"] for version in versions["alice"]] == ["hash-a2", "hash-a1"]
 
 
-def _history_frame(runs: int, students: int, changed_at: int) -> pd.DataFrame:
-    """`runs` grade runs of `students`; student_000's accuracy improves at run `changed_at`."""
+def _history(root: Path, runs: int, students: int, changed_at: int, fixed: dict = None) -> site_history.HistoryView:
+    """`runs` grade runs of `students`, recorded by history.record and read as the site reads them;
+    student_000's accuracy improves at run `changed_at`; `fixed`: submissions with a fixed accuracy."""
+    from tests.reporting.test_history import ranked_table
+
     start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-    rows = [{"time": (start + datetime.timedelta(hours=run)).isoformat(), "submission": f"student_{index:03d}",
-             "content_hash": f"h{index}", "public_accuracy": 0.5 + index / 1000 + (0.1 if index == 0 and run >= changed_at
-                                                                                     else 0), "rank": None}
-            for run in range(runs) for index in range(students)]
-    frame = pd.DataFrame(rows, columns=history.SNAPSHOT_COLUMNS)
-    frame["rank"] = frame.groupby("time")["public_accuracy"].rank(ascending=False, method="min").astype("Int64")
-    return frame
+    for run in range(runs):
+        class_state = {f"student_{index:03d}": (f"h{index}", (fixed or {}).get(
+            f"student_{index:03d}", 0.5 + index / 1000 + (0.1 if index == 0 and run >= changed_at else 0)))
+            for index in range(students)}
+        table, results = ranked_table(class_state)
+        history.record(root, "mnist", table, results, start + datetime.timedelta(hours=run))
+    return site_history.read(history.load(root, "mnist"), [])
 
 
-def test_the_history_chart_marks_changes_not_every_grade_run():
+def test_the_history_chart_marks_changes_not_every_grade_run(tmp_path):
     """Every grade run records every submission; drawing each record would grow the page by N points
     per run. Per submission: its first and last run and each change, joined by flat steps."""
     names = {f"student_{index:03d}": f"name {index:03d}" for index in range(50)}
     points = []
     for runs in (10, 40):
-        svg = site_charts.history_chart("mnist", _history_frame(runs, 50, changed_at=5), names, site_charts.WIDE).svg
+        view = _history(tmp_path / str(runs), runs, 50, changed_at=5)
+        svg = site_history_chart.history_chart("mnist", view, names, site_charts.WIDE).svg
         group = svg[svg.index('-history-submissions"'):svg.index('-leader"')]
         points.append(group.count("<use"))
         leader = re.search(r'\n( *)<g id="[^"]*-leader">(.*?)\n\1</g>', svg, re.S).group(2)
@@ -137,21 +146,51 @@ def test_the_history_chart_marks_changes_not_every_grade_run():
     assert points == [50 * 2 + 1, 50 * 2 + 1]  # first + last of each, + student_000's change
 
 
-def test_the_history_chart_waits_for_two_runs_spans_only_the_runs_and_shows_ties():
+def test_the_site_reads_the_history_in_time_linear_in_its_changes(tmp_path):
+    """R grade runs of N submissions with a few changes: what the chart is handed (each line's
+    points) and what the history holds grow with the changes, not with R x N; the per-run figures
+    come from one summary row a run."""
+    from tests.reporting.test_history import ranked_table
+
+    students = 200
+    names = {f"s{index:03d}": f"name {index:03d}" for index in range(students)}
+    drawn = {}
+    for runs in (5, 40):
+        root = tmp_path / str(runs)
+        class_state = {submission: (f"h{index}", 0.5 + index / 1000) for index, submission in enumerate(names)}
+        changes = 0
+        for run in range(runs):
+            if run % 4 == 0 and 0 < run < runs - 1:  # two students hand in better models
+                for submission in (f"s{run:03d}", f"s{run + 1:03d}"):
+                    class_state[submission] = (class_state[submission][0] + "+", class_state[submission][1] + 0.2)
+                    changes += 1
+            table, results = ranked_table(class_state)
+            history.record(root, "mnist", table, results, START_OF_TERM + datetime.timedelta(hours=run))
+        past = history.load(root, "mnist")
+        view = site_history.read(past, [])
+        points = site_history_chart.line_points(view, names)
+        # A line's first and last run, and each change: 2 N + changes points, whatever R.
+        assert len(points) == 2 * students + changes, (runs, len(points))
+        assert len(past.points) <= 2 * (students + changes)
+        assert len(view.runs) == runs and len(view.leader_accuracy) == len(view.median_accuracy) == runs
+        drawn[runs] = (len(points), changes)
+    assert drawn == {5: (2 * students, 0), 40: (2 * students + 18, 18)}  # 8 times the runs: only the changes add points
+
+
+def test_the_history_chart_waits_for_two_runs_spans_only_the_runs_and_shows_ties(tmp_path):
     names = {f"student_{index:03d}": f"name {index:03d}" for index in range(4)}
-    one_run = _history_frame(1, 4, changed_at=5)
-    assert site_charts.history_chart("mnist", one_run, names, site_charts.WIDE) is None
-    frame = _history_frame(3, 4, changed_at=5)
-    frame.loc[frame["submission"].isin(["student_001", "student_002"]), "public_accuracy"] = 0.7  # a tie
-    chart = site_charts.history_chart("mnist", frame, names, site_charts.NARROW)
+    one_run = _history(tmp_path / "one", 1, 4, changed_at=5)
+    assert site_history_chart.history_chart("mnist", one_run, names, site_charts.WIDE) is None
+    frame = _history(tmp_path / "three", 3, 4, changed_at=5, fixed={"student_001": 0.7, "student_002": 0.7})  # a tie
+    chart = site_history_chart.history_chart("mnist", frame, names, site_charts.NARROW)
     left, _ = chart.to_svg(-0.35, 0.7)
     right, _ = chart.to_svg(2.35, 0.7)
     first, _ = chart.to_svg(0, 0.7)
     last, _ = chart.to_svg(2, 0.7)
     assert left < first < last < right and (first - left) / (right - left) < 0.15  # runs 0..2 and a margin, no more
-    tied = site_charts.dodged(np.array([0, 0, 1]), np.array([0.7, 0.7, 0.7]))
+    tied = site_history_chart.dodged(np.array([0, 0, 1]), np.array([0.7, 0.7, 0.7]))
     assert tied[0] != tied[1] and tied[2] == 1
-    page = site_charts.own_line(site_charts.history_chart("mnist", frame, names, site_charts.WIDE, everyone=False),
+    page = site_history_chart.own_line(site_history_chart.history_chart("mnist", frame, names, site_charts.WIDE, everyone=False),
                                 "../../charts/base.svg", [(0, 0.5), (1, 0.6), (2, 0.6)], "Night <Owl>", "label")
     assert page.count("<circle") == 3 and "Night &lt;Owl&gt; (you)" in page and 'href="../../charts/base.svg"' in page
 
@@ -163,18 +202,18 @@ def _contrast_on_white(colour: str) -> float:
     return 1.05 / (0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2] + 0.05)
 
 
-def test_every_mark_of_the_charts_has_3_to_1_contrast_and_the_front_is_a_star():
+def test_every_mark_of_the_charts_has_3_to_1_contrast_and_the_front_is_a_star(tmp_path):
     """WCAG 1.4.11: every data mark (points, lines) at least 3:1 against the white background; the
     Pareto front differs from the rest by shape (a star path) as well as colour."""
-    points = [site_charts.ParetoPoint(f"m{index}", 1000 * (index + 1), 0.8 + index / 100, index % 2 == 0, index == 3)
+    points = [site_pareto.ParetoPoint(f"m{index}", 1000 * (index + 1), 0.8 + index / 100, index % 2 == 0, index == 3)
               for index in range(6)]
     names = {f"student_{index:03d}": f"name {index:03d}" for index in range(5)}
-    frame = _history_frame(3, 5, changed_at=1)
-    svgs = [site_charts.pareto_chart("mnist", points, list(range(6)), "public accuracy", site_charts.WIDE),
-            site_charts.pareto_chart("mnist", points, list(range(6)), "public accuracy", site_charts.NARROW,
-                                     site_charts.COMPUTE),
-            site_charts.history_chart("mnist", frame, names, site_charts.NARROW).svg,
-            site_charts.history_chart("mnist", frame, names, site_charts.WIDE, everyone=False).svg]
+    frame = _history(tmp_path, 3, 5, changed_at=1)
+    svgs = [site_pareto.pareto_chart("mnist", points, list(range(6)), "public accuracy", site_charts.WIDE),
+            site_pareto.pareto_chart("mnist", points, list(range(6)), "public accuracy", site_charts.NARROW,
+                                     site_pareto.COMPUTE),
+            site_history_chart.history_chart("mnist", frame, names, site_charts.NARROW).svg,
+            site_history_chart.history_chart("mnist", frame, names, site_charts.WIDE, everyone=False).svg]
     for svg in svgs:
         for group in re.findall(r'<g id="[^"]*-(?:points-[\w-]+|pareto-line|leader|history-[\w-]+)">(.*?)</g>', svg, re.S):
             colours = set(re.findall(r"(?:stroke|fill): (#[0-9a-f]{6})", group)) - {"#ffffff"}
@@ -191,20 +230,18 @@ def test_every_mark_of_the_charts_has_3_to_1_contrast_and_the_front_is_a_star():
 
 
 def test_numbers_come_with_their_context():
-    assert [site.decimals_for(images) for images in (None, 100, 150, 1094, 3000)] == [4, 2, 3, 4, 4]
-    assert site.TrackContext(hidden_images=3647, public_fraction=0.3).public_images == 1094
-    assert site.train_time_label([None, 2.0]) == "wall time on a shared machine"
-    assert site.train_time_label([2.0, 2.0]) == "on a dedicated CPU quota of 2 cores"
-    assert site.train_time_label([1, 1.0]) == "on a dedicated CPU quota of 1 core"
-    entries = [site.Entry(f"s{index}", f"n{index}", False, "ok", "", index + 1, 0.9, None, None, 10, 10, 1.0, False)
+    assert [site_view.decimals_for(images) for images in (None, 100, 150, 1094, 3000)] == [4, 2, 3, 4, 4]
+    assert site_view.TrackContext(hidden_images=3647, public_fraction=0.3).public_images == 1094
+    assert site_view.train_time_label([None, 2.0]) == "wall time on a shared machine"
+    assert site_view.train_time_label([2.0, 2.0]) == "on a dedicated CPU quota of 2 cores"
+    assert site_view.train_time_label([1, 1.0]) == "on a dedicated CPU quota of 1 core"
+    entries = [site_view.Entry(f"s{index}", f"n{index}", False, "ok", "", index + 1, 0.9, None, None, 10, 10, 1.0, False)
                for index in range(100)]
-    shown = site.window(entries, 50)
+    shown = site_view.window(entries, 50)
     assert [row if isinstance(row, int) else row.rank for row in shown] == [1, 2, 3, 44, *range(48, 55), 46]
-    assert site.window(entries[:30], 3) == entries[:30]
-
+    assert site_view.window(entries[:30], 3) == entries[:30]
 
 def test_pareto_plots_name_baselines_and_a_few_distinct_front_points_in_a_large_class():
-    from pipeline.reporting import leaderboard
 
     # 300 students on 3 identical models (tied, so all on the front) and 700 dominated, 2 baselines.
     accuracy = [0.90, 0.80, 0.70] * 100 + [0.5] * 700 + [0.95, 0.6]
@@ -273,7 +310,7 @@ def test_the_compute_front_renders_and_says_who_has_no_figure_and_ties_rank_as_c
     (track_dir / "dan.json").write_text(json.dumps(dict(_result("dan", 0.91, 0.8, 60000, student_id="s9004"),
                                                         mflops_per_image=0.0157, images_per_second=41.25)))
     site_dir = tmp_path / "site"
-    context = {"mnist": site.TrackContext(hidden_images=1000, max_mflops_per_image=20)}
+    context = {"mnist": site_view.TrackContext(hidden_images=1000, max_mflops_per_image=20)}
 
     def build_with(tie_break):
         site.build_site(results, submissions, site_dir, ["mnist"], False, False, KEY, context=context,
@@ -318,7 +355,7 @@ def test_the_track_context_carries_the_compute_budget(tmp_path):
     params = params.model_copy(update={"tracks": {**params.tracks, name: track}})
     (tmp_path / track.dataset).mkdir()
     (tmp_path / track.dataset / layout.META_FILE).write_text(json.dumps({"counts": {"hidden": 1000}}))
-    found = site.track_context(params, tmp_path)
+    found = site_view.track_context(params, tmp_path)
     assert found[name].max_mflops_per_image == 20.0 and found[name].hidden_images
     assert all(context.max_mflops_per_image is None for other, context in found.items() if other != name)
 
@@ -389,17 +426,17 @@ def test_without_a_key_no_feedback_pages_and_a_clear_warning(tmp_path):
 
 def test_the_site_key_is_created_once_kept_private_and_overridden_by_the_environment(tmp_path):
     key_file = tmp_path / ".gradebench" / "site-key"
-    key, line = site.resolve_key({}, key_file)
+    key, line = site_key.resolve_key(key_file, {})
     assert len(key) >= 32 and key_file.stat().st_mode & 0o777 == 0o600
     assert line.startswith(f"site key: created {key_file} (mode 0600") and "Keep this file" in line
-    assert site.resolve_key({}, key_file) == (key, f"site key: {key_file} (reused)")
+    assert site_key.resolve_key(key_file, {}) == (key, f"site key: {key_file} (reused)")
     own = "an-instructor-chosen-key-0123456789"
-    assert site.resolve_key({site.SITE_KEY_ENV: own}, key_file) == (own.encode(), f"site key: from {site.SITE_KEY_ENV}")
-    with pytest.raises(site.SiteKeyError, match="at least 16 random characters.*secrets.token_urlsafe"):
-        site.resolve_key({site.SITE_KEY_ENV: "short"}, key_file)
+    assert site_key.resolve_key(key_file, {site_key.SITE_KEY_ENV: own}) == (own.encode(), f"site key: from {site_key.SITE_KEY_ENV}")
+    with pytest.raises(site_key.SiteKeyError, match="at least 16 random characters.*secrets.token_urlsafe"):
+        site_key.resolve_key(key_file, {site_key.SITE_KEY_ENV: "short"})
     key_file.write_text("tiny\n")
-    with pytest.raises(site.SiteKeyError, match=re.escape(str(key_file))):
-        site.resolve_key({}, key_file)
+    with pytest.raises(site_key.SiteKeyError, match=re.escape(str(key_file))):
+        site_key.resolve_key(key_file, {})
 
 
 def test_private_column_only_after_reveal_and_ids_only_when_asked(tmp_path):
@@ -411,7 +448,7 @@ def test_private_column_only_after_reveal_and_ids_only_when_asked(tmp_path):
 
 def test_a_leak_is_refused_and_nothing_published(tmp_path, monkeypatch):
     monkeypatch.setattr(site, "FOLDER_PLACEHOLDER", "carol")  # as if a page printed a real folder name
-    with pytest.raises(site.SiteError, match="real id 'carol'"):
+    with pytest.raises(site_leaks.SiteError, match="real id 'carol'"):
         build(tmp_path)
     assert not (tmp_path / "site").exists()
 
@@ -420,18 +457,18 @@ def test_redaction_and_the_leak_check_find_every_id_in_one_pass(tmp_path):
     """A class of 1,000 is searched in one pass per text (Aho-Corasick), with the same rules as one
     search per id: the longest id wins where ids overlap, and a leak is a whole word only."""
     ids = {f"student_{number:04d}": f"Name {number}" for number in range(1000)}
-    redact = site.Redactor({**ids, "student_00012": "Twelve", "s.mith@uni.edu": "Smith"})
+    redact = site_leaks.Redactor({**ids, "student_00012": "Twelve", "s.mith@uni.edu": "Smith"})
     assert redact("student_00012 and student_0001, mail s.mith@uni.edu.") == "Twelve and Name 1, mail Smith."
-    assert site.Redactor({})("nothing to do") == "nothing to do"
+    assert site_leaks.Redactor({})("nothing to do") == "nothing to do"
     site_dir = tmp_path / "site"
     texts = {"index.html": "annotate student_09999 and x-student_0001-y, ann_1"}
-    site.check_no_leaks(site_dir, texts, {"ann", *ids}, KEY, reveal_private=False)  # only inside longer names
+    site_leaks.check_no_leaks(site_dir, texts, {"ann", *ids}, KEY, reveal_private=False)  # only inside longer names
     for leak, what in (("<td>student_0999</td>", "real id 'student_0999'"), (f"?k={KEY.decode()}", "the site key"),
                        ('{"private_accuracy": 1}', "hidden score 'private_accuracy'"),
                        ("mail s.mith@uni.edu.", "real id 's.mith@uni.edu'")):
         site_dir.mkdir(exist_ok=True)  # an earlier build's
-        with pytest.raises(site.SiteError, match=re.escape(what)):
-            site.check_no_leaks(site_dir, {"feedback/x/index.html": f"annotate {leak}"}, {"ann", "s.mith@uni.edu", *ids},
+        with pytest.raises(site_leaks.SiteError, match=re.escape(what)):
+            site_leaks.check_no_leaks(site_dir, {"feedback/x/index.html": f"annotate {leak}"}, {"ann", "s.mith@uni.edu", *ids},
                                 KEY, reveal_private=False)
         assert not site_dir.exists()
 
@@ -562,12 +599,13 @@ def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_proje
         assert sorted(name for _, name in shown[len(ok):]) == sorted(names[s] for s in rows[rows["status"] != "ok"]["submission"])
         # The history chart: a leader point per grade run; per submission, a point at its first and
         # last grade run and at each run that changed its score (flat steps between).
-        recorded = site.history_rows(history.load(dvc_project.root / "results", track), rows["submission"].tolist())
-        marked = 0
-        for _, runs in recorded[recorded["public_accuracy"].notna()].sort_values("time").groupby("submission"):
-            scores = runs["public_accuracy"].tolist()
+        past = history.load(dvc_project.root / "results", track)
+        marked = 0  # from the points (a submission's scored states, where each began and at its last run)
+        for _, points in past.points[past.points["public_accuracy"].notna()].groupby("submission"):
+            scores = points.sort_values("time")["public_accuracy"].tolist()
             marked += sum(1 for i, score in enumerate(scores) if i in (0, len(scores) - 1) or score != scores[i - 1])
-        if recorded["time"].nunique() < 2:  # a sentence instead of a chart of one column of dots
+        charted = int((past.runs["ranked"] > 0).sum())
+        if charted < 2:  # a sentence instead of a chart of one column of dots
             assert browser.execute_script(
                 "return document.querySelector(`p.history-pending[data-track='${arguments[0]}']`) !== null", track)
             continue
@@ -576,7 +614,7 @@ def test_every_page_loads_offline_and_the_leaderboard_is_in_rank_order(dvc_proje
             "const svg = figure.querySelector('svg.wide');"
             "return [svg.querySelectorAll('g[id$=-leader] use').length, svg.querySelectorAll('g[id$=-history-submissions] use').length]",
             track)
-        assert leader_points == recorded["time"].nunique()
+        assert leader_points == charted
         assert submission_points == marked
 
     links = pd.read_csv(dvc_project.root / "results" / site.LINKS_FILE)
@@ -628,11 +666,11 @@ def test_the_first_report_writes_feedback_pages_and_the_next_reuses_the_key(tmp_
 
     make_results(tmp_path)
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    env = {name: value for name, value in os.environ.items() if name != site.SITE_KEY_ENV}
+    env = {name: value for name, value in os.environ.items() if name != site_key.SITE_KEY_ENV}
     first = _report(tmp_path, env)
     assert first.returncode == 0, first.stderr[-3000:]
     key_file = tmp_path / ".gradebench" / "site-key"
-    assert f"site key: created {site.KEY_FILE} (mode 0600, git-ignored). Keep this file" in first.stdout
+    assert f"site key: created {Paths().site_key} (mode 0600, git-ignored). Keep this file" in first.stdout
     assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_text().strip()) >= 32
     links = pd.read_csv(tmp_path / "results" / site.LINKS_FILE)
     assert sorted(links["submission"]) == ["alice", "bob", "carol", "small_cnn"]
@@ -641,11 +679,11 @@ def test_the_first_report_writes_feedback_pages_and_the_next_reuses_the_key(tmp_
 
     second = _report(tmp_path, env)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert f"site key: {site.KEY_FILE} (reused)" in second.stdout
+    assert f"site key: {Paths().site_key} (reused)" in second.stdout
     assert pd.read_csv(tmp_path / "results" / site.LINKS_FILE)["page"].tolist() == links["page"].tolist()
 
-    short = _report(tmp_path, {**env, site.SITE_KEY_ENV: "tooshort"})
+    short = _report(tmp_path, {**env, site_key.SITE_KEY_ENV: "tooshort"})
     assert short.returncode == 2 and "Traceback" not in short.stderr
-    assert short.stderr.startswith(f"error: {site.SITE_KEY_ENV} holds a site key of 8 characters; a key must be at "
+    assert short.stderr.startswith(f"error: {site_key.SITE_KEY_ENV} holds a site key of 8 characters; a key must be at "
                                    f"least 16 random characters"), short.stderr
     assert "secrets.token_urlsafe(32)" in short.stderr

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import Band, GradeSettings
-from pipeline.reporting import feedback, history, leaderboard, site
+from pipeline.reporting import feedback, history, leaderboard, site, site_view
 from tests.helpers import ARTIFACTS, chromium, needs_chromium
 
 pytestmark = [pytest.mark.slow, needs_chromium]
@@ -118,7 +118,7 @@ def class_site(tmp_path_factory):
     grades = GradeSettings(bands={"notmnist": [Band(min_accuracy=0.95, marks=10), Band(min_accuracy=0.9, marks=7)]})
     site.build_site(results, root / "submissions", root / "site", ["notmnist"], False, False, KEY,
                     now=datetime.datetime(2026, 1, 5, 16, 0, tzinfo=datetime.timezone.utc),
-                    context={"notmnist": site.TrackContext(hidden_images=3647, public_fraction=0.3,
+                    context={"notmnist": site_view.TrackContext(hidden_images=3647, public_fraction=0.3,
                                                            max_mflops_per_image=50)}, grades=grades)
     links = pd.read_csv(results / site.LINKS_FILE).set_index("submission")["page"]
     return root / "site", links

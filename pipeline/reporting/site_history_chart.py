@@ -1,0 +1,129 @@
+"""The leaderboard over time as inline SVG (`history_chart`), and a student's own line on top of
+the track's chart (`own_line`).
+
+A student's own line on their feedback page is not a chart of its own (a matplotlib drawing per
+page would cost minutes at 1,000 students, and a copy of the chart per page 50 KB each): the
+track's chart is drawn once, published as a file, and `own_line` shows it under a few SVG
+elements for the student's line, placed with the chart's data-to-SVG mapping.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+import pandas as pd
+
+from pipeline.reporting import site_charts
+from pipeline.reporting.site_charts import BLUE, FONT_PT, GREY, RED, WIDE, Chart, Variant, id_prefix
+from pipeline.reporting.site_history import HistoryView
+
+def run_label(time: str) -> str:
+    stamp = pd.Timestamp(time)
+    return f"{stamp.strftime('%d %b')}\n{stamp.strftime('%H:%M')}"
+
+
+def dodged(run_index: np.ndarray, accuracy: np.ndarray, spread: float = 0.3) -> np.ndarray:
+    """x positions that draw tied scores of one run side by side rather than as one dot (vectorised:
+    a large class has thousands of ties)."""
+    frame = pd.DataFrame({"run": run_index, "accuracy": accuracy})
+    groups = frame.groupby(["run", "accuracy"], sort=False)
+    position = groups.cumcount().to_numpy(float)
+    count = groups["run"].transform("size").to_numpy(float)
+    step = np.minimum(0.08, spread / np.maximum(count - 1, 1))
+    return run_index.astype(float) + (position - (count - 1) / 2) * step
+
+
+def line_points(view: HistoryView, names: dict[str, str]) -> pd.DataFrame:
+    """Every submission's line as the chart draws it (submission, name, run, public_accuracy), in
+    display-name order: the order of points must not reveal how the real ids sort."""
+    rows = [(submission, names.get(submission, ""), run, accuracy)
+            for submission, line in view.lines.items() for run, accuracy in line]
+    frame = pd.DataFrame(rows, columns=["submission", "name", "run", "public_accuracy"])
+    return frame.sort_values(["name", "submission", "run"], kind="stable").reset_index(drop=True)
+
+
+def history_chart(track_name: str, view: HistoryView, names: dict[str, str], variant: Variant,
+                  everyone: bool = True) -> Optional[Chart]:
+    """Public accuracy per grade run (x: the runs, equally spaced, and nothing more): the leader in
+    red and, with `everyone`, each submission's line in grey (ties side by side), else the class
+    median (a feedback page's base, to which `own_line` adds the student). None before two runs."""
+    from matplotlib.ticker import FixedLocator, MaxNLocator
+
+    times = view.times
+    if len(times) < 2:
+        return None
+    marked = line_points(view, names)
+    shown = np.concatenate([marked["public_accuracy"].to_numpy(float), np.array(view.leader_accuracy, float)])
+    with site_charts.style():
+        figure = site_charts.figure(variant)
+        figure.subplots_adjust(left=0.7 / variant.width_in, right=1 - 0.2 / variant.width_in,
+                               bottom=1.05 / variant.height_in, top=1 - 0.35 / variant.height_in)
+        axis = figure.subplots()
+        axis.set_xlim(-0.35, len(times) - 1 + 0.35)
+        axis.set_ylim(*site_charts.limits(shown, pad=0.12))
+        ticks = MaxNLocator(nbins=6 if variant is WIDE else 3, integer=True).tick_values(0, len(times) - 1)
+        ticks = [int(tick) for tick in ticks if 0 <= tick <= len(times) - 1]
+        axis.xaxis.set_major_locator(FixedLocator(ticks))
+        axis.set_xticklabels([run_label(times[tick]) for tick in ticks])
+        if everyone:
+            marked = marked.assign(x=dodged(marked["run"].to_numpy(), marked["public_accuracy"].to_numpy(float)))
+            submissions = marked["submission"].to_numpy()
+            breaks = np.flatnonzero(submissions[1:] != submissions[:-1]) + 1
+            # One artist for every line, broken by NaN: an artist each cost a second at 1,000 students.
+            line, = axis.plot(np.insert(marked["x"].to_numpy(float), breaks, np.nan),
+                              np.insert(marked["public_accuracy"].to_numpy(float), breaks, np.nan),
+                              marker="o", markersize=3.5, linewidth=1, color=GREY, drawstyle="steps-post",
+                              label="each submission")
+            line.set_gid("history-submissions")
+        else:
+            median = [(run, value) for run, value in enumerate(view.median_accuracy) if value is not None]
+            line, = axis.plot([run for run, _ in median], [value for _, value in median], linestyle="--", marker="o",
+                              markersize=3, linewidth=1.2, color=GREY, label="class median")
+            line.set_gid("history-median")
+        line, = axis.plot(range(len(times)), view.leader_accuracy, marker="o", markersize=5, linewidth=2,
+                          color=RED, drawstyle="steps-post", label="leader (rank 1)")
+        line.set_gid("leader")
+        axis.set_xlabel("grade run (UTC)")
+        axis.set_ylabel("public accuracy")
+        axis.set_title(f"{track_name}: the leaderboard over time")
+        axis.grid(alpha=0.6, linewidth=0.6)
+        axis.legend(loc="lower right", frameon=True, framealpha=0.9)
+        # Both axes are linear: the mapping is a scale and an offset, taken from the axes once.
+        (x0, y0), (x1, y1) = axis.transData.transform([(0.0, 0.0), (1.0, 1.0)])
+        height = variant.height_in * 72
+
+        def to_svg(x: float, y: float) -> tuple[float, float]:
+            return float(x0 + x * (x1 - x0)), float(height - (y0 + y * (y1 - y0)))
+
+        what = "each submission in grey" if everyone else "the class median dashed in grey"
+        salt = f"history-{track_name}-{'all' if everyone else 'base'}"
+        svg = site_charts.svg(figure, salt, f"{track_name}: public accuracy at each of {len(times)} grade runs; the "
+                              f"leader in red, {what}", variant)
+    return Chart(svg=svg, to_svg=to_svg, variant=variant, id_prefix=id_prefix(salt, variant))
+
+
+def own_line(chart: Chart, href: str, runs: list[tuple[int, float]], name: str, label: str) -> str:
+    """An inline SVG showing `chart` (history_chart with everyone=False, published as its own file at
+    `href`: one copy for every page, not a copy per page) with one student's line on top, in the
+    same coordinates: thick, blue, its points marked, its last point labelled with the name.
+    `runs`: the points of the student's line (site_history: (run index, accuracy) where it changed,
+    and its ends), in run order."""
+    width, height = chart.variant.width_in * 72, chart.variant.height_in * 72
+    group = ""
+    if runs:
+        points = [chart.to_svg(run, accuracy) for run, accuracy in runs]
+        path = [f"M{points[0][0]:.2f} {points[0][1]:.2f}"]
+        for x, y in points[1:]:
+            path.append(f"H{x:.2f}V{y:.2f}")  # steps, as the other lines
+        dots = "".join(f'<circle cx="{x:.2f}" cy="{y:.2f}" r="3.5" fill="{BLUE}"/>' for x, y in points)
+        last_x, last_y = points[-1]
+        # Above the last point when there is room below the title, else below it.
+        text_y = last_y - 7 if last_y - FONT_PT - 7 > 0.35 * 72 else last_y + FONT_PT + 5
+        group = (f'<g id="{chart.id_prefix}own-line" class="own-line"><path d="{"".join(path)}" fill="none" '
+                 f'stroke="{BLUE}" stroke-width="3"/>{dots}<text x="{last_x:.2f}" y="{text_y:.2f}" text-anchor="end" '
+                 f'fill="{BLUE}" style="font: bold {FONT_PT}px \'DejaVu Sans\', sans-serif">{escape(name)} (you)</text></g>')
+    return (f'<svg class="chart {chart.variant.name}" role="img" aria-label={quoteattr(label)} width="{width:g}pt" '
+            f'height="{height:g}pt" viewBox="0 0 {width:g} {height:g}" xmlns="http://www.w3.org/2000/svg">'
+            f'<image href={quoteattr(href)} x="0" y="0" width="{width:g}" height="{height:g}"/>{group}</svg>')
