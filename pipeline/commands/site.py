@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 from pipeline.commands import EXIT_OK
@@ -12,7 +13,8 @@ def main(*, settings: Settings, ranked_tables: Optional[dict] = None) -> int:
     from pipeline.reporting import site, site_key, site_view
 
     params, paths = settings.params, settings.paths
-    key, where = site_key.resolve_key(paths.site_key)  # GRADEBENCH_SITE_KEY, else the file (made on the first run)
+    # GRADEBENCH_SITE_KEY, else the key file (made on the first run).
+    key, where = site_key.resolve_key(paths.site_key, os.environ.get(site_key.SITE_KEY_ENV))
     print(where)
     print("\n".join(site.build_site(paths.results, paths.submissions, paths.site, list(params.tracks),
                                     params.leaderboard.reveal_private, params.site.show_ids, key,

@@ -32,21 +32,15 @@ def _checked(value: str, where: str, instead: str) -> bytes:
     return value.encode("utf-8")
 
 
-def _key_from_env(environ, key_file: Path) -> Optional[bytes]:
-    """The site key from GRADEBENCH_SITE_KEY, or None when unset; a key too short to be secret is an error."""
-    value = environ.get(SITE_KEY_ENV, "")
-    return _checked(value, SITE_KEY_ENV, f"unset {SITE_KEY_ENV} to use {key_file} (created on the first run)") \
-        if value else None
-
-
-def resolve_key(key_file: Path, environ=os.environ) -> tuple[bytes, str]:
-    """The site key and a line saying where it came from: GRADEBENCH_SITE_KEY if set, else
-    `key_file` (paths.Paths.site_key), created on the first run with a random key (mode 0600, in the
-    git-ignored .gradebench/), so that the very first `dvc repro` writes feedback pages. The same
-    key must be used on every run: the pages' addresses (and the pseudonyms) are derived from it."""
-    from_env = _key_from_env(environ, key_file)
-    if from_env is not None:
-        return from_env, f"site key: from {SITE_KEY_ENV}"
+def resolve_key(key_file: Path, from_env: Optional[str]) -> tuple[bytes, str]:
+    """The site key and a line saying where it came from: `from_env` (GRADEBENCH_SITE_KEY, read by
+    the command) if set, else `key_file` (paths.Paths.site_key), created on the first run with a
+    random key (mode 0600, in the git-ignored .gradebench/), so that the very first `dvc repro`
+    writes feedback pages. The same key must be used on every run: the pages' addresses (and the
+    pseudonyms) are derived from it. A key too short to be secret is an error."""
+    if from_env:
+        instead = f"unset {SITE_KEY_ENV} to use {key_file} (created on the first run)"
+        return _checked(from_env, SITE_KEY_ENV, instead), f"site key: from {SITE_KEY_ENV}"
     try:
         instead = f"delete {key_file} to have a new one made (every feedback page then gets a new address)"
         return _checked(key_file.read_text().strip(), str(key_file), instead), f"site key: {key_file} (reused)"

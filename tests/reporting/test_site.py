@@ -426,17 +426,17 @@ def test_without_a_key_no_feedback_pages_and_a_clear_warning(tmp_path):
 
 def test_the_site_key_is_created_once_kept_private_and_overridden_by_the_environment(tmp_path):
     key_file = tmp_path / ".gradebench" / "site-key"
-    key, line = site_key.resolve_key(key_file, {})
+    key, line = site_key.resolve_key(key_file, None)
     assert len(key) >= 32 and key_file.stat().st_mode & 0o777 == 0o600
     assert line.startswith(f"site key: created {key_file} (mode 0600") and "Keep this file" in line
-    assert site_key.resolve_key(key_file, {}) == (key, f"site key: {key_file} (reused)")
+    assert site_key.resolve_key(key_file, None) == (key, f"site key: {key_file} (reused)")
     own = "an-instructor-chosen-key-0123456789"
-    assert site_key.resolve_key(key_file, {site_key.SITE_KEY_ENV: own}) == (own.encode(), f"site key: from {site_key.SITE_KEY_ENV}")
+    assert site_key.resolve_key(key_file, own) == (own.encode(), f"site key: from {site_key.SITE_KEY_ENV}")
     with pytest.raises(site_key.SiteKeyError, match="at least 16 random characters.*secrets.token_urlsafe"):
-        site_key.resolve_key(key_file, {site_key.SITE_KEY_ENV: "short"})
+        site_key.resolve_key(key_file, "short")
     key_file.write_text("tiny\n")
     with pytest.raises(site_key.SiteKeyError, match=re.escape(str(key_file))):
-        site_key.resolve_key(key_file, {})
+        site_key.resolve_key(key_file, None)
 
 
 def test_private_column_only_after_reveal_and_ids_only_when_asked(tmp_path):
