@@ -3,7 +3,7 @@ both tracks on the real schedule, the report), once per batch order: `grading.or
 against `longest_first` (issue 28). Each run starts from an empty workspace, so both include the
 same download and preprocessing; the difference is when the costliest training starts.
 
-Long: two full runs (tens of minutes each on 2 cores). Run it on an idle machine:
+Long: two full runs (about 12 minutes each on 2 cores). Run it on an idle machine:
 
     python bench/run.py --only first_run
 """
