@@ -20,7 +20,6 @@ from pathlib import Path
 
 from pipeline.config import ConfigError, Settings, load_params
 from pipeline.paths import Paths
-from pipeline.data.download import DownloadError
 
 EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 3, 130
 
@@ -188,8 +187,9 @@ def exit_status(error: Exception) -> tuple[int, str]:
     if isinstance(error, (ConfigError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)):
         # params.yaml, an unknown track or id, a missing or bad input file: the user can fix it.
         return EXIT_INPUT, f"error: {error}"
-    if isinstance(error, (DownloadError, OSError)):
-        # A download that no source delivered, the sandbox unavailable, a disk or permission problem.
+    if isinstance(error, OSError):
+        # A download that no source delivered (DownloadError), the sandbox unavailable, a disk or
+        # permission problem.
         return EXIT_INTERNAL, f"error: {error}"
     # MLflow's own errors and its database's: checked by module so that the CLI does not import
     # MLflow (seconds) for commands that never use it.

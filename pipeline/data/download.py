@@ -32,8 +32,10 @@ CHUNK_BYTES = 1 << 16
 log = logging.getLogger(__name__)
 
 
-class DownloadError(Exception):
-    """No source delivered a verified copy of a file; str() is the whole user-facing message."""
+class DownloadError(OSError):
+    """No source delivered a verified copy of a file; str() is the whole user-facing message.
+    An OSError, as a failed transfer is, so that the CLI maps it without importing this module
+    (and requests with it) for every command."""
 
 
 class _TransferFailed(Exception):

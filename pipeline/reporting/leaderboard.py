@@ -20,7 +20,7 @@ import json
 from importlib import metadata
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ import pandas as pd
 from pipeline import status
 from pipeline.grading import duplicates
 from pipeline.grading.record import RESULT_SUFFIX, read_result
+from pipeline.reporting import chart_ticks
 
 PUBLIC, PRIVATE = "public_accuracy", "private_accuracy"
 # Always exported.
@@ -241,13 +242,14 @@ class FrontPlot:
     title: str
     empty: str
     x_margin: Optional[float] = None  # room for the costliest model's name at the right edge
+    tick_words: Callable[[float], str] = chart_ticks.counts
 
 
 SIZE_PLOT = FrontPlot("total_params", "pareto", "tab:red", "parameters, trainable or not (log scale)",
                       "accuracy vs size", "no graded submissions yet")
 COMPUTE_PLOT = FrontPlot("mflops_per_image", "pareto_compute", "tab:blue",
                          "MFLOPs per image, one forward pass (log scale)", "accuracy vs compute",
-                         "no counted submissions yet", x_margin=0.12)
+                         "no counted submissions yet", x_margin=0.12, tick_words=chart_ticks.decimals)
 
 
 def pareto_inputs_key(ok: pd.DataFrame, track_name: str, metric: str, plot: FrontPlot = SIZE_PLOT) -> str:
@@ -303,6 +305,7 @@ def plot_front(ranked: pd.DataFrame, track_name: str, metric: str, path: Path, p
             axis.annotate(row.submission, (getattr(row, plot.cost), getattr(row, metric)), fontsize=8,
                           xytext=(4, 4), textcoords="offset points")
         axis.set_xscale("log")
+        chart_ticks.plain_log_ticks(axis.xaxis, plot.tick_words)
         if plot.x_margin is not None:
             axis.margins(x=plot.x_margin)
         axis.legend(loc="lower right")

@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from pipeline.reporting import site_charts
+from pipeline.reporting import chart_ticks, site_charts
 from pipeline.reporting.site_charts import FONT_PT, GREY, RED, Variant
 
 LABEL_GAP_PT = 6  # between a point and its name (more than a marker's half-width)
@@ -34,14 +34,14 @@ class ParetoAxis:
     x_label: str
     better: str  # "no one is both more accurate and <better>"
     description: str  # for screen readers: "<metric> against <description>"
-    plain_ticks: bool = False  # 0.01, 0.1, 1 rather than powers of ten
+    decimal_ticks: bool = False  # 0.01, 0.1, 1 rather than 10k, 1M
 
 
 SIZE = ParetoAxis("pareto", "accuracy against size", "parameters, trainable or not (log scale)", "smaller",
                   "parameters (trainable or not)")
-# MFLOPs span 0.01 (a linear model) to hundreds (a CNN): plain decimals read better than 10^-2.
+# MFLOPs span 0.01 (a linear model) to hundreds (a CNN): decimals read better than 10m.
 COMPUTE = ParetoAxis("compute", "accuracy against compute", "MFLOPs per image (log scale)", "cheaper",
-                     "MFLOPs per image", plain_ticks=True)
+                     "MFLOPs per image", decimal_ticks=True)
 
 def _text_size(text: str) -> tuple[float, float]:
     """Width and height of a label in points, measured without drawing the figure."""
@@ -75,17 +75,6 @@ def place_labels(axis, points: list[tuple[float, float, str]], obstacles: list) 
                 placed.append((box[0] if align == "left" else box[2], box[1], name, align))
                 break
     return placed
-
-
-def _decimal_ticks(**options):
-    """matplotlib's own choice of which log ticks to label, written as decimals (0.01, not 1e-02)."""
-    from matplotlib.ticker import LogFormatter
-
-    class Decimal(LogFormatter):
-        def __call__(self, value, pos=None):
-            return f"{value:g}" if super().__call__(value, pos) else ""
-
-    return Decimal(**options)
 
 
 def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int], metric_label: str,
@@ -122,9 +111,7 @@ def pareto_chart(track_name: str, points: list[ParetoPoint], to_label: list[int]
         accuracy = np.array([point.accuracy for point in points], dtype=float)
         axis.set_xscale("log")
         axis.set_xlim(*site_charts.limits(sizes, log=True, pad=0.08))
-        if kind.plain_ticks:
-            axis.xaxis.set_major_formatter(_decimal_ticks())
-            axis.xaxis.set_minor_formatter(_decimal_ticks(labelOnlyBase=False))
+        chart_ticks.plain_log_ticks(axis.xaxis, chart_ticks.decimals if kind.decimal_ticks else chart_ticks.counts)
         axis.set_ylim(*site_charts.limits(accuracy, pad=0.1))
         front = sorted((point for point in points if point.front), key=lambda point: point.size)
         line, = axis.step([point.size for point in front], [point.accuracy for point in front], where="post",
