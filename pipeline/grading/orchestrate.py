@@ -181,8 +181,7 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
     if stale:
         # The arrays are loaded only when something trains (a run with nothing stale stays cheap).
         data = TrackData.load(job.prepared_dir, job.track, job.hidden_split)
-        if settings.grading.order == "longest_first":
-            stale = ordering.longest_first(stale, cache, job.track, len(data.inputs.y_train))
+        stale = ordering.batch_order(settings.grading.order, stale, cache, job.track, len(data.inputs.y_train))
         # Decided once per run: a local executor refuses here, before any student code runs, without
         # a sandbox; on Ray every node probes its own bubblewrap under this run's policy.
         executor = executors.make_executor(settings.grading, data.inputs, settings.isolation, job.track.schedule.threads)

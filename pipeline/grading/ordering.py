@@ -49,6 +49,14 @@ def estimated_cost(entry: StaleSubmission, cache: ResultCache, track: Track, tra
     return math.inf if _names_convolutions(entry.folder) else 0.0
 
 
+def batch_order(order: str, stale: list[StaleSubmission], cache: ResultCache, track: Track,
+                train_images: int) -> list[StaleSubmission]:
+    """The batch in params' grading.order: "longest_first", or "folder" (as listed)."""
+    if order == "longest_first":
+        return longest_first(stale, cache, track, train_images)
+    return list(stale)
+
+
 def longest_first(stale: list[StaleSubmission], cache: ResultCache, track: Track,
                   train_images: int) -> list[StaleSubmission]:
     """The batch, costliest first; equal costs keep folder order (the sort is stable)."""

@@ -157,7 +157,7 @@ def _read(path: Path) -> tuple[pd.DataFrame, Optional[dict[str, tuple]], bool]:
     if list(frame.columns) in (COLUMNS, NO_MEDIAN_COLUMNS):
         older = list(frame.columns) == NO_MEDIAN_COLUMNS
         if older:
-            frame["median_accuracy"] = _replayed_medians(frame)
+            frame["median_accuracy"] = _replay(frame)[0]
         for column in ("rank", "best_rank", "ranked"):
             frame[column] = frame[column].astype("Int64")
         return frame, None, older
@@ -166,24 +166,6 @@ def _read(path: Path) -> tuple[pd.DataFrame, Optional[dict[str, tuple]], bool]:
                          f"{','.join(SNAPSHOT_COLUMNS)}), found {','.join(map(str, frame.columns))}: "
                          f"move the file away and the next grade run starts a new history")
     return (*_from_snapshots(frame), True)
-
-
-def _replayed_medians(frame: pd.DataFrame) -> list[Optional[float]]:
-    """The `median_accuracy` column of a change file written before it was kept: each run row's
-    median worked out from the ranked states the rows before it leave (once: the next grade run
-    rewrites the file with it)."""
-    ranked: dict[str, float] = {}
-    medians = []
-    for row, submission, accuracy, rank in zip(*(frame[name].tolist() for name in ("row", "submission",
-                                                                                    "public_accuracy", "rank"))):
-        if row == RUN:
-            medians.append(_median(ranked.values()))
-            continue
-        medians.append(None)
-        ranked.pop(submission, None)
-        if row == CHANGE and _clean(rank) is not None and _clean(accuracy) is not None:
-            ranked[submission] = float(accuracy)
-    return medians
 
 
 def _from_snapshots(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple]]:
@@ -201,19 +183,29 @@ def _from_snapshots(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple]
     return _frame(rows), before
 
 
-def _replayed_state(frame: pd.DataFrame) -> dict[str, tuple]:
-    """The state after the file's last run from its rows alone (when the state file is missing or
-    behind): best ranks then count only the ranks the rows hold."""
+def _replay(frame: pd.DataFrame) -> tuple[list[Optional[float]], dict[str, tuple]]:
+    """The file's rows walked once: each run row's median (of the submissions ranked at it; None on
+    other rows: the column of a file written before it was kept) and the state after the last run
+    (when the state file is missing or behind: best ranks then count only the ranks the rows hold)."""
     state: dict[str, tuple] = {}
+    ranked: dict[str, float] = {}
+    medians: list[Optional[float]] = []
     columns = (frame[name].tolist() for name in ("row", "submission", *COMPARED, "rank"))
     for row, submission, content_hash, status, accuracy, rank in zip(*columns):
+        if row == RUN:
+            medians.append(_median(ranked.values()))
+            continue
+        medians.append(None)
+        ranked.pop(submission, None)
         if row == CHANGE:
             new, old = _state(content_hash, status, accuracy, rank), state.get(submission)
             same_version = old is not None and old[0] == new[0]
             state[submission] = (*new[:3], _best(new[3], old[3] if same_version else None))
+            if new[3] is not None and new[2] is not None:
+                ranked[submission] = float(new[2])
         elif row == REMOVED:
             state.pop(submission, None)
-    return state
+    return medians, state
 
 
 def _saved_state(results_root: Path, track_name: str, frame: pd.DataFrame) -> Optional[dict[str, tuple]]:
@@ -235,7 +227,7 @@ def record(results_root: Path, track_name: str, ranked: pd.DataFrame, results: I
     path = history_path(results_root, track_name)
     time = (when or datetime.datetime.now(datetime.timezone.utc)).astimezone(datetime.timezone.utc)
     existing, migrated, older = _read(path)
-    before = migrated or _saved_state(results_root, track_name, existing) or _replayed_state(existing)
+    before = migrated or _saved_state(results_root, track_name, existing) or _replay(existing)[1]
     now = snapshot(ranked, results)
     rows = _frame(_change_rows(time.isoformat(timespec="seconds"), before, now))
     path.parent.mkdir(parents=True, exist_ok=True)
