@@ -22,6 +22,7 @@ Figures, each against issue 17's target:
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -369,6 +370,19 @@ def count_lines(path: Path) -> int:
         return max(0, sum(1 for _ in handle) - 1)
 
 
+def leaderboard_ranks(ws: Path) -> dict[str, str]:
+    """Each submission's rank on the track's leaderboard (results/leaderboard.csv), as written."""
+    path = ws / "results" / "leaderboard.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as handle:
+        return {row["submission"]: row["rank"] for row in csv.DictReader(handle) if row["track"] == TRACK}
+
+
+def moved_ranks(before: dict[str, str], after: dict[str, str]) -> int:
+    return sum(before.get(submission) != rank for submission, rank in after.items())
+
+
 # The site renders every student's feedback page only with a key, as a course runs it.
 SITE_KEY = "cohort-bench-site-key-0123456789abcdef"
 
@@ -393,12 +407,15 @@ def measure(args, students: int, report_rows: dict) -> dict:
     for repeat in range(args.repeats):
         name = edit_one(ws, plan, repeat)
         rows_before = count_lines(history_file)
+        ranks_before = leaderboard_ranks(ws)
         timed = run(["dvc", "repro"], ws, env)
         result = read_result(ws, TRACK, name)
         changes.append({"submission": name, "dvc_seconds": timed.seconds, "sandbox_seconds": result["wall_seconds"],
                         "train_seconds": result.get("train_seconds"), "stage_seconds": timed.stage_seconds(),
                         "outside_sandbox_seconds": timed.seconds - result["wall_seconds"],
-                        "history_rows_added": count_lines(history_file) - rows_before})
+                        "history_rows_added": count_lines(history_file) - rows_before,
+                        # each moved rank is one MLflow write: what makes one change cost more or less
+                        "ranks_moved": moved_ranks(ranks_before, leaderboard_ranks(ws))})
         log(f"cohort N={students}: one change: dvc repro {timed.seconds:.1f} s, its sandbox "
             f"{result['wall_seconds']:.1f} s; stages " + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds
                                                                   in timed.stage_seconds().items()))
@@ -537,6 +554,10 @@ def rows(report: dict) -> list[tuple]:
                              f"{median([c['sandbox_seconds'] for c in fig['one_change']]):.2f} s)",
                              ", ".join(f"{stage} {median(values):.2f} s" for stage, values in stages.items()), "-", None))
         added = [c["history_rows_added"] for c in fig["one_change"] if "history_rows_added" in c]
+        moved = [c["ranks_moved"] for c in fig["one_change"] if "ranks_moved" in c]
+        if moved:
+            table.append(row(f"  C2 ranks each change moved {n} (one MLflow write each)", ", ".join(map(str, moved)), "-",
+                             None))
         if added:
             table.append(row(f"  C2 history rows added by one change {n} (file: {fig['history_rows']} rows; "
                              f"results/{TRACK}/: {fig['results_files']} files)", ", ".join(map(str, added)),
