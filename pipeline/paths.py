@@ -67,6 +67,11 @@ class Paths:
         return self.root / ".gradebench" / "site-key"
 
     @property
+    def chart_cache(self) -> Path:
+        # The site's charts of the last build, reused where their inputs did not change (git- and DVC-ignored).
+        return self.root / ".gradebench" / "chart-cache"
+
+    @property
     def repo_cache(self) -> Path:
         # Mirrored student repositories, outside submissions/ (git-ignored): cloned once, fetched after.
         return self.root / ".gradebench" / "repos"

@@ -21,5 +21,5 @@ def main(*, settings: Settings, ranked_tables: Optional[dict] = None) -> int:
                                     ranked_tables=ranked_tables,
                                     context=site_view.track_context(params, paths.data_prepared),
                                     grades=params.grades, feedback_root=paths.feedback,
-                                    tie_break=params.leaderboard.tie_break)))
+                                    tie_break=params.leaderboard.tie_break, chart_dir=paths.chart_cache)))
     return EXIT_OK

@@ -38,8 +38,9 @@ import pandas as pd
 
 from pipeline import status
 from pipeline.grading.submission_facts import MetaError, load_meta
-from pipeline.reporting import (feedback, history, leaderboard, pseudonyms, rubric, site_charts, site_history_chart,
-                                site_history, site_key, site_leaks, site_pareto, site_view)
+from pipeline.reporting import (chart_cache, chart_ticks, feedback, history, leaderboard, pseudonyms, rubric,
+                                site_charts, site_history_chart, site_history, site_key, site_leaks, site_pareto,
+                                site_view)
 from pipeline.reporting.site_files import SiteFiles, already_linked, sync
 
 FEEDBACK_DIR = "feedback"
@@ -170,14 +171,17 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                reveal_private: bool, show_ids: bool, key: Optional[bytes],
                now: Optional[datetime.datetime] = None, ranked_tables: Optional[dict] = None,
                context: Optional[dict[str, site_view.TrackContext]] = None, grades=None,
-               feedback_root: Optional[Path] = None, tie_break: str = "parameters") -> list[str]:
+               feedback_root: Optional[Path] = None, tie_break: str = "parameters",
+               chart_dir: Optional[Path] = None) -> list[str]:
     """Render site/ from the results of `track_names` (with the feedback images the grade stage
     drew), the history and the submissions' meta.yaml; return the lines to print.
     `ranked_tables`: each track's ranked table when the caller has it already (leaderboard's).
     `context`: each track's public-part size (track_context); `grades`: params' GradeSettings.
     `feedback_root`: where the grade stage put the feedback, <root>/<track>/<id>/ (default:
     results_root/<track>/feedback/<id>/, as grading.cache.ResultCache).
-    `tie_break`: params' leaderboard.tie_break, so that ties rank as on the leaderboard."""
+    `tie_break`: params' leaderboard.tie_break, so that ties rank as on the leaderboard.
+    `chart_dir`: where the Pareto charts of the last build are kept (chart_cache.py), so that only
+    those whose points changed are drawn again (None: every chart is drawn)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     context = context or {}
     shown_tables, result_records, histories, versions = {}, {}, {}, {}
@@ -215,6 +219,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                                   for real in (submission_id, str(student_ids.get(submission_id) or ""))
                                   if real and real in forbidden})
 
+    charts = chart_cache.ChartCache(chart_dir, [Path(module.__file__) for module in (site_pareto, site_charts, chart_ticks)])
     tracks = []
     metric_label = "private accuracy" if reveal_private else "public accuracy"
     for track_name, shown in shown_tables.items():
@@ -235,11 +240,11 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         images = numbers.private_images if reveal_private else numbers.public_images
         tracks.append(site_view.TrackView(
             name=track_name, entries=entries,
-            pareto_svgs=[site_pareto.pareto_chart(track_name, points, to_label, metric_label, variant)
+            pareto_svgs=[charts.chart(site_pareto.pareto_chart, track_name, points, to_label, metric_label, variant)
                          for variant in site_charts.VARIANTS],
-            compute_svgs=[site_pareto.pareto_chart(track_name, compute_points, compute_to_label, metric_label, variant,
-                                                   site_pareto.COMPUTE,
-                                                   empty="no FLOPs counted yet" if uncounted else None)
+            compute_svgs=[charts.chart(site_pareto.pareto_chart, track_name, compute_points, compute_to_label,
+                                       metric_label, variant, site_pareto.COMPUTE,
+                                       empty="no FLOPs counted yet" if uncounted else None)
                           for variant in site_charts.VARIANTS],
             uncounted=uncounted,
             history_svgs=[chart.svg for chart in history_charts if chart is not None],
@@ -317,6 +322,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                      f"each student theirs) in {results_root / LINKS_FILE}")
     site_leaks.check_no_leaks(site_dir, files.texts, forbidden, key, reveal_private)
     sync(site_dir, files)
+    charts.prune()
+    lines.append(f"site: {charts.drawn} of {charts.asked} Pareto charts drawn (the others' points had not changed)")
     with open(results_root / LINKS_FILE, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["submission", "student_id", "page"])
         writer.writeheader()

@@ -416,6 +416,40 @@ def test_a_rebuild_writes_only_what_changed_and_removes_pages_no_longer_wanted(t
     assert len(list((site_dir / site.FEEDBACK_DIR).glob("*/index.html"))) == len(pages)
 
 
+def test_a_rebuild_draws_only_the_charts_whose_points_changed_and_publishes_the_same_bytes(tmp_path):
+    """The Pareto charts are kept between builds under a hash of their inputs: a rebuild with
+    nothing changed draws none and writes the same page; a changed score draws the charts it moves
+    a point on, and only the last build's charts are kept; a build without the cache gives the
+    same bytes."""
+    results, submissions = make_results(tmp_path)
+    now = datetime.datetime(2026, 1, 2, 9, 0, tzinfo=datetime.timezone.utc)
+    charts = tmp_path / "chart-cache"
+
+    def rebuild(site_dir: Path, chart_dir=charts) -> tuple[str, str]:
+        lines = site.build_site(results, submissions, site_dir, ["mnist"], False, False, KEY, now=now,
+                                chart_dir=chart_dir)
+        return next(line for line in lines if "Pareto charts drawn" in line), (site_dir / "index.html").read_text()
+
+    first_line, first_page = rebuild(tmp_path / "site")
+    assert first_line.startswith("site: 4 of 4 Pareto charts drawn")
+    kept = sorted(path.name for path in charts.iterdir())
+    assert len(kept) == 4
+    again_line, again_page = rebuild(tmp_path / "site")
+    assert again_line.startswith("site: 0 of 4 Pareto charts drawn") and again_page == first_page
+    assert sorted(path.name for path in charts.iterdir()) == kept
+
+    bob = json.loads((results / "mnist" / "bob.json").read_text())
+    (results / "mnist" / "bob.json").write_text(json.dumps({**bob, "public_accuracy": 0.99}))
+    changed_line, changed_page = rebuild(tmp_path / "site")
+    # Bob's point moved on the size charts (both widths); no one has a FLOPs figure here, so the
+    # compute charts are unchanged and kept.
+    assert changed_line.startswith("site: 2 of 4 Pareto charts drawn") and changed_page != first_page
+    now_kept = {path.name for path in charts.iterdir()}
+    assert len(now_kept) == 4 and len(now_kept & set(kept)) == 2  # the two old size charts are gone
+    _, uncached_page = rebuild(tmp_path / "site-uncached", chart_dir=None)
+    assert uncached_page == changed_page
+
+
 def test_without_a_key_no_feedback_pages_and_a_clear_warning(tmp_path):
     site_dir, lines = build(tmp_path, key=None)
     assert (site_dir / "index.html").is_file() and not (site_dir / site.FEEDBACK_DIR).exists()

@@ -1,0 +1,70 @@
+"""The site's charts kept between builds, each under a hash of what it shows and of the code that
+draws it, so that a build draws only the charts whose inputs changed.
+
+A grade run that changes one track leaves every other track's charts as they were, and a build
+after a settings change that moves no point draws nothing. The folder holds the charts of the last
+build only: `prune` removes the rest, so it does not grow with every change of a course.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Optional
+
+from pipeline import atomic
+
+SUFFIX = ".svg"
+
+
+def _plain(value):
+    """Dataclasses as dicts, for the key."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+class ChartCache:
+    """`folder`: where the charts are kept (None: every chart is drawn, nothing is kept).
+    `code`: the modules whose bytes draw the charts; a new version of them or of matplotlib
+    draws every chart again."""
+
+    def __init__(self, folder: Optional[Path], code: list[Path]):
+        self.folder = folder
+        digest = hashlib.sha256(metadata.version("matplotlib").encode())
+        for path in code:
+            digest.update(path.read_bytes())
+        self._code_key = digest.hexdigest()
+        self._used: set[str] = set()
+        self.drawn = self.asked = 0
+
+    def chart(self, draw: Callable[..., str], *args, **kwargs) -> str:
+        """draw(*args, **kwargs), or the text it returned last time for the same arguments."""
+        self.asked += 1
+        if self.folder is None:
+            self.drawn += 1
+            return draw(*args, **kwargs)
+        inputs = json.dumps([self._code_key, draw.__name__, args, kwargs], default=_plain, sort_keys=True)
+        name = hashlib.sha256(inputs.encode()).hexdigest() + SUFFIX
+        self._used.add(name)
+        path = self.folder / name
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            pass
+        text = draw(*args, **kwargs)
+        self.drawn += 1
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(path, text)
+        return text
+
+    def prune(self) -> None:
+        """Remove every kept chart this build did not use."""
+        if self.folder is None or not self.folder.is_dir():
+            return
+        for path in self.folder.glob("*" + SUFFIX):
+            if path.name not in self._used:
+                path.unlink(missing_ok=True)
