@@ -89,20 +89,19 @@ def _write_from_record(client, changed: list[dict], run_ids: dict, record: RankR
     by this grade holds none yet); None when the record cannot say where a row goes."""
     from mlflow.exceptions import MlflowException
 
-    from pipeline.reporting.rank_publish import rank_row_tags, write_rank_row
+    from pipeline.reporting.rank_publish import rank_row_tags, write_rank_rows
 
     if not all(run_ids.get(row["submission"]) for row in changed):
         return None  # a row without a known current run
-    updated = 0
+    writes = []
     for row in changed:
         held = {} if row["submission"] in logged else record.rows.get(row["submission"]) or {}
         held_rank = None if held.get("rank") is None else float(held["rank"])
-        try:
-            updated += write_rank_row(client, run_ids[row["submission"]], row,
-                                      rank_row_tags(held) if held else {}, held_rank)
-        except MlflowException:
-            return None  # the run was deleted (in the UI) or is otherwise gone
-    return updated
+        writes.append((run_ids[row["submission"]], row, rank_row_tags(held) if held else {}, held_rank))
+    try:
+        return write_rank_rows(client, writes)
+    except MlflowException:
+        return None  # a run was deleted (in the UI) or is otherwise gone
 
 
 def publish_track_ranks(client, experiment_id: str, rows: list[dict], record: RankRecord,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Optional
 
 from mlflow.entities import Metric, RunTag
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
 RANK_METRIC = "rank"
 # Runs published before the rank was a metric alone also carry it as a tag, which would go stale.
 LEGACY_RANK_TAG = "rank"
+# Writes in flight at once to a tracking server: each is a network round trip the server can
+# answer beside others. A local sqlite store takes one writer at a time, so it is written in turn.
+SERVER_WRITERS = 8
 
 
 def rank_row_tags(row: dict) -> dict[str, str]:
@@ -44,6 +48,18 @@ def write_rank_row(client: MlflowClient, run_id: str, row: dict, held_tags: dict
     return bool(tags or metric)
 
 
+def write_rank_rows(client: MlflowClient, writes: list[tuple[str, dict, dict, Optional[float]]]) -> int:
+    """write_rank_row for each (run_id, row, held_tags, held_rank); returns how many runs were
+    written. The first failure is raised (as from a loop), after the writes in flight finish."""
+    def write(job) -> bool:
+        return write_rank_row(client, *job)
+
+    if len(writes) > 1 and str(client.tracking_uri).startswith(("http://", "https://")):
+        with ThreadPoolExecutor(SERVER_WRITERS) as pool:
+            return sum(pool.map(write, writes))
+    return sum(write(job) for job in writes)
+
+
 def publish_ranks(client: MlflowClient, experiment_id: str, rows: list[dict], runs: Optional[list] = None) -> int:
     """Put the leaderboard's rank, Pareto and duplicate flags on each current run (reading what each
     holds, so only differences are written); return how many runs changed.
@@ -54,13 +70,12 @@ def publish_ranks(client: MlflowClient, experiment_id: str, rows: list[dict], ru
     runs: the current runs to update, if the caller has them; otherwise every current run is searched.
     """
     by_submission = {row["submission"]: row for row in rows}
-    updated = 0
+    writes = []
     for run in current_runs(client, experiment_id) if runs is None else runs:
         row = by_submission.get(run.data.tags.get("submission"))
         if row is None:
             continue
         if LEGACY_RANK_TAG in run.data.tags:
             client.delete_tag(run.info.run_id, LEGACY_RANK_TAG)
-        if write_rank_row(client, run.info.run_id, row, run.data.tags, run.data.metrics.get(RANK_METRIC)):
-            updated += 1
-    return updated
+        writes.append((run.info.run_id, row, run.data.tags, run.data.metrics.get(RANK_METRIC)))
+    return write_rank_rows(client, writes)
