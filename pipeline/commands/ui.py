@@ -9,12 +9,13 @@ from pipeline.config import Settings, tracking_uri
 def main(*, settings: Settings, host: str, port: int) -> int:
     from pipeline.reporting import ui
     from pipeline.reporting.publish import local_artifact_root
+    from pipeline.reporting.store_uri import is_server
     from pipeline.reporting.tracking_store import make_client
 
     params = settings.params
     uri = tracking_uri(params, settings.paths.root)
     server = None
-    if ui.is_server(uri):
+    if is_server(uri):
         base_url = uri.rstrip("/")  # a tracking server already serves its UI
     else:
         base_url = f"http://{host}:{port}"

@@ -20,6 +20,15 @@ from pipeline import atomic
 SUFFIX = ".svg"
 
 
+def drawing_code_key(code: list[Path]) -> str:
+    """The hash of the modules that draw a chart and of matplotlib's version: a chart drawn by
+    other code is drawn again."""
+    digest = hashlib.sha256(metadata.version("matplotlib").encode())
+    for path in code:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _plain(value):
     """Dataclasses as dicts, for the key."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -34,10 +43,7 @@ class ChartCache:
 
     def __init__(self, folder: Optional[Path], code: list[Path]):
         self.folder = folder
-        digest = hashlib.sha256(metadata.version("matplotlib").encode())
-        for path in code:
-            digest.update(path.read_bytes())
-        self._code_key = digest.hexdigest()
+        self._code_key = drawing_code_key(code)
         self._used: set[str] = set()
         self.drawn = self.asked = 0
 

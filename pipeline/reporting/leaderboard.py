@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from importlib import metadata
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -28,7 +27,7 @@ import pandas as pd
 from pipeline import status
 from pipeline.grading import duplicates
 from pipeline.grading.record import RESULT_SUFFIX, read_result
-from pipeline.reporting import chart_ticks
+from pipeline.reporting import chart_cache, chart_ticks
 
 PUBLIC, PRIVATE = "public_accuracy", "private_accuracy"
 # Always exported.
@@ -225,10 +224,8 @@ INPUTS_KEY_CHUNK = "Comment"
 
 @functools.lru_cache(maxsize=1)
 def _drawing_code_key() -> str:
-    """This module's bytes and matplotlib's version: a plot drawn by other code is drawn again."""
-    digest = hashlib.sha256(Path(__file__).read_bytes())
-    digest.update(metadata.version("matplotlib").encode())
-    return digest.hexdigest()
+    """This module's bytes, the tick labels' and matplotlib's version (chart_cache.drawing_code_key)."""
+    return chart_cache.drawing_code_key([Path(__file__), Path(chart_ticks.__file__)])
 
 
 @dataclass(frozen=True)

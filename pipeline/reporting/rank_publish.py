@@ -10,6 +10,7 @@ from mlflow.entities import Metric, RunTag
 
 from pipeline.reporting.run_fields import flag
 from pipeline.reporting.run_search import current_runs
+from pipeline.reporting.store_uri import is_server
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -54,7 +55,7 @@ def write_rank_rows(client: MlflowClient, writes: list[tuple[str, dict, dict, Op
     def write(job) -> bool:
         return write_rank_row(client, *job)
 
-    if len(writes) > 1 and str(client.tracking_uri).startswith(("http://", "https://")):
+    if len(writes) > 1 and is_server(str(client.tracking_uri)):
         with ThreadPoolExecutor(SERVER_WRITERS) as pool:
             return sum(pool.map(write, writes))
     return sum(write(job) for job in writes)

@@ -13,3 +13,8 @@ def sqlite_path(tracking_uri: str) -> Optional[str]:
         return None
     path = tracking_uri[len(prefix):].split("?", 1)[0]
     return path or None
+
+
+def is_server(tracking_uri: str) -> bool:
+    """Whether the store is a tracking server, reached over HTTP."""
+    return tracking_uri.startswith(("http://", "https://"))

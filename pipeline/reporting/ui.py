@@ -84,10 +84,6 @@ def track_links(client: MlflowClient, base_url: str, track_names: list[str], rev
     return links
 
 
-def is_server(uri: str) -> bool:
-    return uri.startswith(("http://", "https://"))
-
-
 def start_server(store_uri: str, artifact_root: Optional[str], host: str, port: int) -> subprocess.Popen:
     """`mlflow ui` on the store, as a child process (it ends with us)."""
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store_uri,
