@@ -27,7 +27,7 @@ def main(*, settings: Settings, host: str, port: int) -> int:
                                params.leaderboard.reveal_private)
         ranked_by = "private" if params.leaderboard.reveal_private else "public"
         print(f"MLflow UI for {uri} at {base_url}")
-        print(f"leaderboards (runs tables sorted by rank = {ranked_by} accuracy, then fewer parameters, "
+        print(f"leaderboards (runs tables in rank order: {ranked_by} accuracy, then fewer parameters, "
               f"then earlier submission):")
         for track_name, link in links.items():
             print(f"  {track_name}: {link or 'nothing graded yet (run dvc repro)'}", flush=True)

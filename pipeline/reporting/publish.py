@@ -8,11 +8,10 @@ runs in its own session, and with the kernel's autogroup scheduling sessions sha
 equally whatever a thread's nice value). Ranks and flags go onto the runs after the track is
 graded, where the store is already open, so the runs are current after a plain `grade` too.
 
-Publishing ranks touches only the runs whose rank or flags changed, by id from `RankRecord`
-(results/<track>/.mlflow-ranks: the run ids and rows last published to which store), writing only
-what differs from the recorded row: searching every current run grows with the class, and so
-would fetching the changed runs to compare, since one resubmission moves hundreds of ranks in a
-large class. The record is true only while no new run
+Publishing ranks touches only the runs whose order key (rank_publish.py) or flags changed, by id
+from `RankRecord` (results/<track>/.mlflow-ranks: the run ids and rows last published to which
+store), writing only what differs from the recorded row: searching every current run grows with
+the class, and so would fetching the changed runs to compare. The record is true only while no new run
 has been logged since: `grade` takes it off the disk before logging its first run and writes it
 again after publishing, so a grade killed in between leaves none. Without a valid record (first
 run, another store, an older record format, a recorded run deleted in the UI) every current run
@@ -39,8 +38,9 @@ def local_artifact_root(uri: str, mlruns: Path) -> Optional[Path]:
 
 
 RECORD_FILE = ".mlflow-ranks"  # in results/<track>/; not *.json, which are the results
-# Format 2: the rank is the metric alone (format 1 runs also carry a `rank` tag, removed by a full pass).
-RECORD_FORMAT = 2
+# Format 3: rows carry their order key (leaderboard_order.py); a record in an older format leads to
+# one full pass, which also removes format 1's `rank` tags.
+RECORD_FORMAT = 3
 
 
 def read_saved_record(path: Path) -> Optional[dict]:
@@ -96,8 +96,7 @@ def _write_from_record(client, changed: list[dict], run_ids: dict, record: RankR
     writes = []
     for row in changed:
         held = {} if row["submission"] in logged else record.rows.get(row["submission"]) or {}
-        held_rank = None if held.get("rank") is None else float(held["rank"])
-        writes.append((run_ids[row["submission"]], row, rank_row_tags(held) if held else {}, held_rank))
+        writes.append((run_ids[row["submission"]], row, rank_row_tags(held) if held else {}, held.get("order")))
     try:
         return write_rank_rows(client, writes)
     except MlflowException:
@@ -112,6 +111,9 @@ def publish_track_ranks(client, experiment_id: str, rows: list[dict], record: Ra
     from pipeline.reporting.run_search import current_runs
 
     run_ids = {**record.run_ids, **logged}  # None: had no current run at the last full search
+    # Keys by submission: a re-graded one keeps its key if it still sorts there (its new run is
+    # written all the same, holding nothing yet).
+    rank_publish.assign_order(rows, {name: row.get("order") for name, row in record.rows.items()})
     changed = [row for row in rows if row["submission"] in logged or record.rows.get(row["submission"]) != _as_saved(row)]
     updated = _write_from_record(client, changed, run_ids, record, logged) if record.rows else None
     if updated is None:  # no record, or it is out of date: every current run, once

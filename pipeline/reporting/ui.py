@@ -5,8 +5,9 @@ MLflow 3 opens an experiment on its GenAI overview, and the runs table shows no 
 until someone picks them. The link therefore points at the runs table (`#/experiments/<id>/runs`)
 with a *saved view* (`?viewStateShareKey=<key>`, the UI's own "share view" mechanism): the
 experiment tag `mlflow.sharedViewState.<key>` holds the view, and the UI applies it on opening:
-only current runs (`tags.current = 'true'`, superseded re-grades hidden), sorted by `rank`
-ascending (the leaderboard's order with all its tie-breaks), with the key columns selected.
+only current runs (`tags.current = 'true'`, superseded re-grades hidden), sorted by
+`leaderboard_order` ascending (the leaderboard's order with all its tie-breaks: rank_publish.py),
+with the key columns selected.
 The view is written by the grade stage and again here, so it follows `reveal_private`.
 """
 
@@ -24,7 +25,7 @@ from typing import Optional
 
 from mlflow.tracking import MlflowClient
 
-from pipeline.reporting.rank_publish import RANK_METRIC
+from pipeline.reporting.rank_publish import ORDER_METRIC
 from pipeline.reporting.run_search import CURRENT_FILTER
 from pipeline.reporting.tracking_store import experiment_name
 
@@ -43,13 +44,13 @@ def view_state(reveal_private: bool) -> dict:
     accuracies = ["public_accuracy", "public_accuracy_std"]
     if reveal_private:
         accuracies = ["private_accuracy", "private_accuracy_std", *accuracies]
-    metrics = [RANK_METRIC, *accuracies, "total_params", "trainable_params", "mflops_per_image",
+    metrics = [ORDER_METRIC, *accuracies, "total_params", "trainable_params", "mflops_per_image",
                "train_seconds"]
     tags = ["status", "review", "baseline", "pareto", "pareto_compute", "duplicate_of", "submitted_at"]
     selected = [column("metrics", name) for name in metrics] + [column("tags", name) for name in tags]
     return {
         "searchFilter": CURRENT_FILTER,
-        "orderByKey": column("metrics", RANK_METRIC),
+        "orderByKey": column("metrics", ORDER_METRIC),
         "orderByAsc": True,
         "startTime": "ALL",
         "lifecycleFilter": "Active",

@@ -69,7 +69,7 @@ def test_grade_into_a_tracking_server_with_two_seeds(dvc_project, server, tmp_pa
     (entry,) = client.search_runs([experiment.experiment_id], filter_string="tags.current = 'true'")
     metrics = entry.data.metrics
     assert entry.info.run_name == "alice" and entry.data.params["seeds"] == "1234,1235"
-    assert metrics["rank"] == 1 and "public_accuracy_std" in metrics
+    assert metrics["leaderboard_order"] == 1 and "public_accuracy_std" in metrics
     per_seed = client.get_metric_history(entry.info.run_id, "seed_public_accuracy")
     assert sorted(m.step for m in per_seed) == [1234, 1235]
     assert metrics["public_accuracy"] == pytest.approx(sum(m.value for m in per_seed) / 2, abs=1e-12)

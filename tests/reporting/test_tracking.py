@@ -45,13 +45,14 @@ def test_regrade_supersedes_and_ranks_and_view(logger):
         {"submission": "bob", "rank": 2, "pareto": False, "duplicate_of": "source: alice"},
     ])
     bob = client.get_run(current["bob"].info.run_id)
-    assert bob.data.metrics["rank"] == 2 and bob.data.tags["duplicate_of"] == "source: alice"
-    assert "rank" not in client.get_run(first).data.metrics  # superseded runs keep no rank
+    order = rank_publish.ORDER_METRIC
+    assert bob.data.metrics[order] == 2 and bob.data.tags["duplicate_of"] == "source: alice"
+    assert order not in client.get_run(first).data.metrics  # superseded runs keep no key
 
     ui.install_view(client, logger.experiment_id, reveal_private=False)
     tag = client.get_experiment(logger.experiment_id).tags[ui.VIEW_TAG]
     state = json.loads(json.loads(tag)["state"])
-    assert state["orderByKey"] == "metrics.`rank`" and state["orderByAsc"] is True
+    assert state["orderByKey"] == "metrics.`leaderboard_order`" and state["orderByAsc"] is True
     assert state["searchFilter"] == "tags.current = 'true'"
     assert "metrics.`public_accuracy`" in state["selectedColumns"]
     assert not any("private" in column for column in state["selectedColumns"])
@@ -105,14 +106,16 @@ def test_publishing_ranks_writes_only_changed_runs_and_falls_back_when_the_recor
                  "handin_tags": run_fields.handin_tags(False, 0, 0, "folder", None, None)}
                 for rank, name in enumerate(order, start=1)]
 
-    def ranks():
-        return {run.data.tags["submission"]: run.data.metrics["rank"]
-                for run in run_search.current_runs(client, experiment)}
+    def order():
+        """The current runs as the saved view sorts them, with their keys."""
+        runs = run_search.current_runs(client, experiment)
+        keyed = sorted((run.data.metrics[rank_publish.ORDER_METRIC], run.data.tags["submission"]) for run in runs)
+        return [name for _, name in keyed]
 
     record_path = tmp_path / publish.RECORD_FILE
     assert publish.publish_track_ranks(client, experiment, rows(["ann", "ben", "cat"]),
                                        publish.RankRecord(record_path, store), logged) == 3
-    assert ranks() == {"ann": 1, "ben": 2, "cat": 3}
+    assert order() == ["ann", "ben", "cat"]
 
     def no_search(*args, **kwargs):
         raise AssertionError("searched the store although the record knew which runs changed")
@@ -121,9 +124,10 @@ def test_publishing_ranks_writes_only_changed_runs_and_falls_back_when_the_recor
         patched.setattr(run_search, "search_all_runs", no_search)
         assert publish.publish_track_ranks(client, experiment, rows(["ann", "ben", "cat"]),
                                            publish.RankRecord(record_path, store), {}) == 0
+        # cat passes ben: one run moved past another, one write (cat's key goes between ann's and ben's)
         assert publish.publish_track_ranks(client, experiment, rows(["ann", "cat", "ben"]),
-                                           publish.RankRecord(record_path, store), {}) == 2
-    assert ranks() == {"ann": 1, "cat": 2, "ben": 3}
+                                           publish.RankRecord(record_path, store), {}) == 1
+    assert order() == ["ann", "cat", "ben"]
     assert all("rank" not in run.data.tags for run in run_search.current_runs(client, experiment))
 
     # ben re-graded by a grade that was killed after logging its run and before publishing: the
@@ -134,20 +138,21 @@ def test_publishing_ranks_writes_only_changed_runs_and_falls_back_when_the_recor
     killed.close()
     assert not record_path.exists()
     new_ben = killed._logged["ben"]
+    # every current run searched; written: ben's new run (it holds nothing yet) and ann, who lost
+    # the Pareto flag; cat keeps its key, although its rank number did not stay
     assert publish.publish_track_ranks(client, experiment, rows(["ben", "ann", "cat"]),
-                                       publish.RankRecord(record_path, store), {}) == 3
-    assert ranks() == {"ben": 1, "ann": 2, "cat": 3}
+                                       publish.RankRecord(record_path, store), {}) == 2
+    assert order() == ["ben", "ann", "cat"]
     assert json.loads(record_path.read_text())["run_ids"]["ben"] == new_ben
 
     # A run deleted in the MLflow UI: writing to it fails, so every current run is searched instead.
     client.delete_run(logged["cat"])
-    assert publish.publish_track_ranks(client, experiment, rows(["ben", "cat", "ann"]),
-                                       publish.RankRecord(record_path, store), {}) == 1
-    assert ranks() == {"ben": 1, "ann": 3}
+    publish.publish_track_ranks(client, experiment, rows(["ben", "cat", "ann"]), publish.RankRecord(record_path, store), {})
+    assert order() == ["ben", "ann"]
     assert json.loads(record_path.read_text())["run_ids"]["cat"] is None
 
-    # A record made for another store, or by the format that also put the rank in a tag, is not
-    # trusted: every current run is searched again, and the old rank tag goes.
+    # A record made for another store, or by an older format (which put the rank in a tag or a
+    # metric), is not trusted: every current run is searched again, and the old rank tag goes.
     other = publish.RankRecord(record_path, {**store, "created": 2})
     assert other.rows == {} and other.run_ids == {}
     client.set_tag(new_ben, "rank", "7")
@@ -155,7 +160,7 @@ def test_publishing_ranks_writes_only_changed_runs_and_falls_back_when_the_recor
     record_path.write_text(json.dumps(old_format))
     assert publish.RankRecord(record_path, store).rows == {}
     publish.publish_track_ranks(client, experiment, rows(["ben", "cat", "ann"]), publish.RankRecord(record_path, store), {})
-    assert "rank" not in client.get_run(new_ben).data.tags and ranks() == {"ben": 1, "ann": 3}
+    assert "rank" not in client.get_run(new_ben).data.tags and order() == ["ben", "ann"]
 
 
 def test_a_grader_killed_while_creating_the_store_leaves_no_half_made_database(tmp_path):

@@ -37,11 +37,12 @@ def test_current_runs_and_ranks_page_past_one_thousand(tmp_path):
     ranking = time.perf_counter() - ranking_started
     assert rank_publish.publish_ranks(client, experiment_id, rows) == 0  # nothing changed: no writes
 
-    ranked = run_search.search_all_runs(client, [experiment_id], run_search.CURRENT_FILTER, order_by=["metrics.rank ASC"])
+    ranked = run_search.search_all_runs(client, [experiment_id], run_search.CURRENT_FILTER, order_by=[f"metrics.{rank_publish.ORDER_METRIC} ASC"])
     assert [run.data.tags["submission"] for run in ranked] == [row["submission"] for row in rows]
-    assert [run.data.metrics["rank"] for run in ranked] == [float(index + 1) for index in range(STUDENTS)]
+    # a first publish numbers the runs 1, 2, 3, ...: the key equals the rank
+    assert [run.data.metrics[rank_publish.ORDER_METRIC] for run in ranked] == [float(index + 1) for index in range(STUDENTS)]
     superseded = client.search_runs([experiment_id], filter_string="tags.current = 'false'")
-    assert len(superseded) == SUPERSEDED and all("rank" not in run.data.metrics for run in superseded)
+    assert len(superseded) == SUPERSEDED and all(rank_publish.ORDER_METRIC not in run.data.metrics for run in superseded)
     print(f"\n{STUDENTS + SUPERSEDED} runs created in {created:.1f} s, {STUDENTS} ranked in {ranking:.1f} s")
 
 

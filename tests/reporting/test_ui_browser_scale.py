@@ -31,7 +31,7 @@ def test_leaderboard_link_opens_on_the_top_ranks_of_a_large_store(tmp_path):
     for index in range(SUPERSEDED):
         run = client.create_run(experiment_id, run_name=f"s{index:04d}",
                                 tags={"current": "false", "superseded": "true", "submission": f"s{index:04d}"})
-        client.log_batch(run.info.run_id, metrics=[Metric("rank", 0.0, 0, 0), Metric("public_accuracy", 1.0, 0, 0)])
+        client.log_batch(run.info.run_id, metrics=[Metric(rank_publish.ORDER_METRIC, 0.0, 0, 0), Metric("public_accuracy", 1.0, 0, 0)])
     for index in range(STUDENTS):
         run = client.create_run(experiment_id, run_name=f"s{index:04d}",
                                 tags={"current": "true", "submission": f"s{index:04d}"})
