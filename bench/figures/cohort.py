@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -34,6 +35,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Optional
 
 import yaml
 
@@ -270,6 +272,7 @@ def build_cohort(args, students: int, env: dict) -> tuple[Path, dict]:
 PUBLISH_SCRIPT = r'''
 import json, sys, time
 from pathlib import Path
+from typing import Optional
 from pipeline.config import load_params
 from pipeline.reporting import leaderboard
 from pipeline.reporting.publish import publish_ranks
@@ -362,6 +365,12 @@ def edit_one(ws: Path, plan: dict, repeat: int) -> str:
     return name
 
 
+def mlflow_runs_written(output: str) -> Optional[int]:
+    """From grade's "(leaderboard order and flags written to K run(s))"; None if not printed."""
+    found = re.search(r"order and flags written to (\d+) run", output)
+    return int(found.group(1)) if found else None
+
+
 def count_lines(path: Path) -> int:
     """Data rows of a CSV file (0 when it does not exist)."""
     if not path.is_file():
@@ -393,6 +402,13 @@ def measure(args, students: int, report_rows: dict) -> dict:
     ws, built = build_cohort(args, students, env)
     plan = json.loads((ws / "cohort_plan.json").read_text())
     figures: dict = {"students": students, "built": built, "build_or_refresh_seconds": time.perf_counter() - started}
+    # Publishing code is outside the grader key, so refreshing the workspace does not re-run grade:
+    # a new publishing format (MLflow's rank record) would do its one full pass inside the first
+    # timed change. It does it here, once, as an upgraded course does on its first grade run.
+    settle = [run(["dvc", "repro", "--single-item", "--force", f"grade@{TRACK}"], ws, env).seconds,
+              run(["dvc", "repro"], ws, env).seconds]
+    figures["settle_seconds"] = settle
+    log(f"cohort N={students}: settled today's publishing code in {sum(settle):.1f} s")
 
     # 1 no-op dvc repro
     noop = [run(["dvc", "repro"], ws, env).seconds for _ in range(max(2, args.repeats))]
@@ -414,8 +430,9 @@ def measure(args, students: int, report_rows: dict) -> dict:
                         "train_seconds": result.get("train_seconds"), "stage_seconds": timed.stage_seconds(),
                         "outside_sandbox_seconds": timed.seconds - result["wall_seconds"],
                         "history_rows_added": count_lines(history_file) - rows_before,
-                        # each moved rank is one MLflow write: what makes one change cost more or less
-                        "ranks_moved": moved_ranks(ranks_before, leaderboard_ranks(ws))})
+                        # ranks that moved, and the MLflow runs the grade stage wrote for them
+                        "ranks_moved": moved_ranks(ranks_before, leaderboard_ranks(ws)),
+                        "mlflow_runs_written": mlflow_runs_written(timed.output)})
         log(f"cohort N={students}: one change: dvc repro {timed.seconds:.1f} s, its sandbox "
             f"{result['wall_seconds']:.1f} s; stages " + ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds
                                                                   in timed.stage_seconds().items()))
@@ -555,9 +572,11 @@ def rows(report: dict) -> list[tuple]:
                              ", ".join(f"{stage} {median(values):.2f} s" for stage, values in stages.items()), "-", None))
         added = [c["history_rows_added"] for c in fig["one_change"] if "history_rows_added" in c]
         moved = [c["ranks_moved"] for c in fig["one_change"] if "ranks_moved" in c]
+        written = [c.get("mlflow_runs_written") for c in fig["one_change"]]
         if moved:
-            table.append(row(f"  C2 ranks each change moved {n} (one MLflow write each)", ", ".join(map(str, moved)), "-",
-                             None))
+            table.append(row(f"  C2 ranks each change moved {n}; MLflow runs it wrote",
+                             ", ".join(map(str, moved)) + "; " + ", ".join("?" if w is None else str(w) for w in written),
+                             "-", None))
         if added:
             table.append(row(f"  C2 history rows added by one change {n} (file: {fig['history_rows']} rows; "
                              f"results/{TRACK}/: {fig['results_files']} files)", ", ".join(map(str, added)),

@@ -58,7 +58,7 @@ def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, exe
         results = grade_track(job, grading, on_result=publisher.log, on_start=publisher.start,
                               draw_feedback=draw_feedback)
         ranked = rank_track(track, settings, results)
-        publisher.publish_ranks(ranked, params.leaderboard.reveal_private)
+        ranks_written = publisher.publish_ranks(ranked, params.leaderboard.reveal_private)
     finally:
         publisher.close()
     from pipeline.reporting import history
@@ -67,5 +67,5 @@ def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, exe
     history.record(paths.results, track, ranked, results)  # this run's changes and summary, for the site
     ok = sum(result is not None and result.status == "ok" for result in results)
     print(f"{track}: {ok}/{len(results)} submissions graded ok; MLflow experiment "
-          f"{experiment_name(track)!r} at {uri}")
+          f"{experiment_name(track)!r} at {uri} (leaderboard order and flags written to {ranks_written} run(s))")
     return EXIT_OK

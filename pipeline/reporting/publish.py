@@ -167,7 +167,8 @@ class MlflowPublisher:
             self._taken_record = take_saved_record(self.results_dir / RECORD_FILE)
         self._logged[result.submission] = logger.log(result, log_tail, feedback_dir)
 
-    def publish_ranks(self, ranked: pd.DataFrame, reveal_private: bool) -> None:
+    def publish_ranks(self, ranked: pd.DataFrame, reveal_private: bool) -> int:
+        """Order keys and flags onto the current runs; returns how many runs were written."""
         # MLflow must be imported by the background thread alone: this thread importing it too while
         # that one is half way (a run with nothing to grade gets here at once) fails with a
         # circular-import error inside MLflow. So: wait for the store first, import after.
@@ -177,8 +178,9 @@ class MlflowPublisher:
         store = {"uri": self.tracking_uri, "experiment_id": experiment.experiment_id,
                  "created": experiment.creation_time}
         record = RankRecord(self.results_dir / RECORD_FILE, store, self._taken_record)
-        publish_track_ranks(logger.client, logger.experiment_id, rank_rows(ranked), record, self._logged)
+        written = publish_track_ranks(logger.client, logger.experiment_id, rank_rows(ranked), record, self._logged)
         ui.install_view(logger.client, logger.experiment_id, reveal_private)
+        return written
 
     def close(self) -> None:
         self._background.shutdown(wait=True)
