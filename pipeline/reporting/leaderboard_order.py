@@ -6,8 +6,8 @@ shifts 899 ranks, and each is an MLflow write. The key keeps the order instead (
 indexing): the runs whose keys still sort in the new order keep them (the longest increasing run
 of held keys along the new order), and only the others get new ones, spaced evenly between their
 kept neighbours (a student moving into 12th between keys 11 and 12 gets 11.5). When a gap is too
-narrow to share, every run is numbered again 1, 2, 3, ... : after such a renumbering (and on the
-first publish) the key equals the rank.
+narrow to share, or most runs need a new key anyway (a full re-rank), every run is numbered again
+1, 2, 3, ... : after such a renumbering (and on the first publish) the key equals the rank.
 """
 
 from __future__ import annotations
@@ -63,6 +63,9 @@ def order_keys(ordered: list[str], held: dict[str, float]) -> dict[str, float]:
     keys: list[Optional[float]] = [held.get(name) for name in ordered]
     keys = [None if key is None or key != key else float(key) for key in keys]  # NaN: none held
     kept = _kept_positions(keys)
+    renumbered = {name: float(rank) for rank, name in enumerate(ordered, start=1)}
+    if 2 * len(kept) < len(ordered):
+        return renumbered  # most need a new key anyway: at most twice the writes, and keys = ranks again
     new_keys: list[float] = []
     waiting: list[int] = []  # positions between the last kept key and the next
     last_kept: Optional[float] = None
@@ -74,7 +77,7 @@ def order_keys(ordered: list[str], held: dict[str, float]) -> dict[str, float]:
         if waiting:
             spaced = _spaced(last_kept, bound, len(waiting))
             if spaced is None:
-                return {name: float(rank) for rank, name in enumerate(ordered, start=1)}
+                return renumbered
             new_keys.extend(spaced)
             waiting = []
         if position is not None:

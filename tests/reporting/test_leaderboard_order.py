@@ -70,3 +70,9 @@ def test_a_gap_too_narrow_to_share_renumbers_everyone():
 def test_a_nan_key_counts_as_none_held():
     keys = order_keys(["a", "b"], {"a": float("nan"), "b": 1.0})
     assert keys["a"] < keys["b"] == 1.0
+
+
+def test_a_full_re_rank_numbers_the_ranks_again():
+    held = order_keys(CLASS[:100], {})
+    reversed_class = CLASS[:100][::-1]
+    assert order_keys(reversed_class, held) == {name: float(rank) for rank, name in enumerate(reversed_class, start=1)}
