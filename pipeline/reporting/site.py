@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import datetime
-import html
 import json
 from pathlib import Path
 from typing import Optional
@@ -38,66 +37,20 @@ import pandas as pd
 
 from pipeline import status
 from pipeline.grading.submission_facts import MetaError, load_meta
-from pipeline.reporting import (chart_cache, chart_ticks, feedback, history, leaderboard, pseudonyms, rubric,
+from pipeline.reporting import (chart_cache, chart_ticks, history, leaderboard, pseudonyms, rubric,
                                 site_charts, site_history_chart, site_history, site_key, site_leaks, site_pareto,
                                 site_view)
-from pipeline.reporting.site_files import SiteFiles, already_linked, sync
+from pipeline.reporting.site_files import SiteFiles, sync
+from pipeline.reporting.site_images import ImageFacts, feedback_images
 
 FEEDBACK_DIR = "feedback"
 CHARTS_DIR = "charts"  # charts shared by the feedback pages
 LINKS_FILE = "site_links.csv"
 TEMPLATES_DIR = Path(__file__).with_name("site_templates")
-# The feedback images a page shows (validation split only: see feedback.py).
-FEEDBACK_IMAGES = {
-    feedback.CURVES_PNG: "Learning curves: loss and accuracy per epoch, on the training and validation data",
-    feedback.CONFUSION_PNG: "Confusion matrix on the validation data: true class by predicted class",
-    feedback.MISCLASSIFIED_PNG: "Validation images the model gets wrong, with their true and predicted class",
-}
 LOG_TAIL_LINES = 60
 EVERY_LINE_ON_A_PHONE_UP_TO = 50  # submissions; beyond, the phone's history chart shows the class median
 # Placeholder for the student's folder in the check command (the real folder name is an id).
 FOLDER_PLACEHOLDER = "YOUR_FOLDER"
-
-
-def feedback_images(feedback_dir: Path, submission: str, track_name: str, site_dir: Path, page: str,
-                    files: SiteFiles) -> list[dict]:
-    """The feedback PNGs the grade stage drew for one submission (feedback.py: validation split
-    only, titled by track), to be linked into its page folder as <track>_<name>; returns, per image,
-    its src, alt text, the size it was drawn to be shown at, and its data as a table (header, rows;
-    None for images drawn before the data was kept beside them). An image without feedback.py's
-    id-free mark (drawn by an older version, titled with the submission's id) is left out rather
-    than published. One that an earlier build linked already passed that check: the grade stage
-    draws new files rather than writing into old ones."""
-    images = []
-    for name, alt in FEEDBACK_IMAGES.items():
-        source = feedback_dir / submission / name
-        relative = f"{page}/{track_name}_{name}"
-        if already_linked(site_dir / relative, source) or (source.is_file() and feedback.is_id_free(source)):
-            files.link(relative, source)
-            facts = feedback.image_facts(source)
-            images.append({"src": f"{track_name}_{name}", "alt": alt, "width": facts.width if facts else None,
-                           "height": facts.height if facts else None,
-                           "table": _table_html(facts.table, row_headers=name == feedback.CONFUSION_PNG)
-                           if facts and facts.table else "",
-                           "kind": name.removesuffix(".png")})
-    return images
-
-
-def _table_html(rows: list[list], row_headers: bool) -> str:
-    """An image's data (header first) as an HTML table: built here rather than in the template,
-    whose per-cell cost was most of a 1,000-page build."""
-    def cell(value) -> str:
-        if value is None:
-            return "–"
-        return str(value) if isinstance(value, (int, float)) else html.escape(str(value))
-
-    head = "".join(f'<th scope="col">{cell(value)}</th>' for value in rows[0])
-    body = []
-    for row in rows[1:]:
-        cells = [f'<th scope="row">{cell(row[0])}</th>' if row_headers else f'<td class="number">{cell(row[0])}</td>']
-        cells += [f'<td class="number">{cell(value)}</td>' for value in row[1:]]
-        body.append(f"<tr>{''.join(cells)}</tr>")
-    return f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
 def _log_tail(path: Path, redact: site_leaks.Redactor) -> str:
@@ -219,6 +172,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                                   for real in (submission_id, str(student_ids.get(submission_id) or ""))
                                   if real and real in forbidden})
 
+    image_facts = ImageFacts(chart_dir)
     charts = chart_cache.ChartCache(chart_dir, [Path(module.__file__) for module in (site_pareto, site_charts, chart_ticks)])
     tracks = []
     metric_label = "private accuracy" if reveal_private else "public accuracy"
@@ -293,7 +247,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                     continue
                 record = result_records[track.name].get(submission_id, {})
                 feedback_dir = feedback_root / track.name if feedback_root else results_root / track.name / "feedback"
-                images = feedback_images(feedback_dir, submission_id, track.name, site_dir, page, files)
+                images = feedback_images(feedback_dir, submission_id, track.name, site_dir, page, files, image_facts)
                 folder = submission_id if (show_ids or submission_id in baselines) else FOLDER_PLACEHOLDER
                 own_line = histories[track.name].lines.get(submission_id, [])
                 bands = (grades.bands.get(track.name) if grades is not None else None)
@@ -323,6 +277,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
     site_leaks.check_no_leaks(site_dir, files.texts, forbidden, key, reveal_private)
     sync(site_dir, files)
     charts.prune()
+    image_facts.save()
     lines.append(f"site: {charts.drawn} of {charts.asked} Pareto charts drawn (the others' points had not changed)")
     with open(results_root / LINKS_FILE, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["submission", "student_id", "page"])

@@ -432,11 +432,11 @@ def test_a_rebuild_draws_only_the_charts_whose_points_changed_and_publishes_the_
 
     first_line, first_page = rebuild(tmp_path / "site")
     assert first_line.startswith("site: 4 of 4 Pareto charts drawn")
-    kept = sorted(path.name for path in charts.iterdir())
+    kept = sorted(path.name for path in charts.glob("*.svg"))
     assert len(kept) == 4
     again_line, again_page = rebuild(tmp_path / "site")
     assert again_line.startswith("site: 0 of 4 Pareto charts drawn") and again_page == first_page
-    assert sorted(path.name for path in charts.iterdir()) == kept
+    assert sorted(path.name for path in charts.glob("*.svg")) == kept
 
     bob = json.loads((results / "mnist" / "bob.json").read_text())
     (results / "mnist" / "bob.json").write_text(json.dumps({**bob, "public_accuracy": 0.99}))
@@ -444,7 +444,7 @@ def test_a_rebuild_draws_only_the_charts_whose_points_changed_and_publishes_the_
     # Bob's point moved on the size charts (both widths); no one has a FLOPs figure here, so the
     # compute charts are unchanged and kept.
     assert changed_line.startswith("site: 2 of 4 Pareto charts drawn") and changed_page != first_page
-    now_kept = {path.name for path in charts.iterdir()}
+    now_kept = {path.name for path in charts.glob("*.svg")}
     assert len(now_kept) == 4 and len(now_kept & set(kept)) == 2  # the two old size charts are gone
     _, uncached_page = rebuild(tmp_path / "site-uncached", chart_dir=None)
     assert uncached_page == changed_page
