@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -164,7 +165,8 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
     `settings` say where trainings run (local workers or Ray) and the isolation policy.
     `on_result(result, log_tail, feedback_dir)` is called as each result arrives (MLflow logging;
     the result's `feedback_files` are relative to feedback_dir); `on_start()` once, when the first
-    training is under way (after its build step; not called when nothing trains);
+    training is under way (after its build step), or at once when the trainings leave a core
+    free (spare_core); not called when nothing trains;
     `draw_feedback` draws each result's plots (None: no plots). Raises SandboxUnavailable (before running
     anything) when bubblewrap cannot isolate submissions and the policy does not allow that.
     """
@@ -198,6 +200,14 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
     return [cache.read_current(path) for path in submissions]
 
 
+def spare_core(executor, trainings: int, threads: int) -> bool:
+    """Whether the trainings leave this machine a core that nothing else wants: a remote executor,
+    or fewer local trainings at once (each on `threads` cores) than it has cores."""
+    if executor.name != "local":
+        return True
+    return min(executor.workers, trainings) * threads < (os.cpu_count() or 1)
+
+
 def _once(action: Callable[[], None]) -> Callable[[], None]:
     """`action`, run by the first of any number of calls from any thread."""
     lock, done = threading.Lock(), []
@@ -220,6 +230,12 @@ def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], e
     epoch_echo = echo if interactive else (lambda line: None)
 
     first_training = _once(on_start) if on_start is not None else None
+    # What on_start begins (opening MLflow) waits for the sandboxes' own imports only because it
+    # would compete with them for the CPU. With a core free (one resubmission) it begins now, and
+    # a short training no longer ends before the store is open.
+    if first_training is not None and spare_core(executor, len(stale) * len(job.track.seed_list()),
+                                                 job.track.schedule.threads):
+        first_training()
 
     def grade_one_submission(submission_dir: Path) -> tuple[dict, str, Optional[dict]]:
         """On a worker thread: the trainings only. The feedback is drawn by the main thread, so the

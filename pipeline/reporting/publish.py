@@ -2,10 +2,12 @@
 
 `MlflowPublisher` opens the store in the background: importing MLflow and opening the store take
 seconds, most of what grading one submission costs beyond training. The grade command starts it
-only once the first training is under way, when the sandboxes' own imports are done, because it
+once the first training is under way, when the sandboxes' own imports are done, because it
 competes with those imports for the CPU (and a lower thread priority does not help: each sandbox
 runs in its own session, and with the kernel's autogroup scheduling sessions share the CPU
-equally whatever a thread's nice value). Ranks and flags go onto the runs after the track is
+equally whatever a thread's nice value). When the trainings leave a core free (one
+resubmission: orchestrate.spare_core) it starts at once, so a short training does not end
+before the store is open. Ranks and flags go onto the runs after the track is
 graded, where the store is already open, so the runs are current after a plain `grade` too.
 
 Publishing ranks touches only the runs whose order key (rank_publish.py) or flags changed, by id
