@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import ARTIFACTS, chromium, free_port, needs_chromium
 
-WINDOW = "--window-size=2200,1000"  # wide enough for the runs table's rank and accuracy columns
+WINDOW = "--window-size=2200,1000"  # wide enough for the runs table's order and accuracy columns
 ACCURACY_COLUMN = "metrics.`public_accuracy`"
 NAME_COLUMN = "attributes.`Run Name`"
 
@@ -100,4 +100,4 @@ def test_leaderboard_link_shows_every_submission_in_rank_order(dvc_project, ui_l
     for row, (_, expected_row) in zip(rows, ok.iterrows()):
         shown = row[ACCURACY_COLUMN]
         assert float(shown) == pytest.approx(expected_row["public_accuracy"], abs=1e-9), (row, expected_row)
-    assert "/runs" in browser.current_url and "orderByKey=metrics.%60rank%60" in browser.current_url
+    assert "/runs" in browser.current_url and "orderByKey=metrics.%60leaderboard_order%60" in browser.current_url
