@@ -68,7 +68,8 @@ class Paths:
 
     @property
     def chart_cache(self) -> Path:
-        # The site's charts of the last build, reused where their inputs did not change (git- and DVC-ignored).
+        # The report's cache: the site's charts of the last build and what it read from each feedback
+        # image, reused where their inputs did not change (git- and DVC-ignored).
         return self.root / ".gradebench" / "chart-cache"
 
     @property
