@@ -272,7 +272,6 @@ def build_cohort(args, students: int, env: dict) -> tuple[Path, dict]:
 PUBLISH_SCRIPT = r'''
 import json, sys, time
 from pathlib import Path
-from typing import Optional
 from pipeline.config import load_params
 from pipeline.reporting import leaderboard
 from pipeline.reporting.publish import publish_ranks

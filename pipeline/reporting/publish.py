@@ -86,6 +86,13 @@ def _as_saved(row: dict) -> dict:
     return json.loads(json.dumps(row))  # as it reads back from the record (tuples, numpy numbers)
 
 
+def _published(row: Optional[dict]) -> Optional[tuple]:
+    """What a row puts on its run (rank_publish.write_rank_row): its tags and its order key."""
+    from pipeline.reporting.rank_publish import rank_row_tags
+
+    return None if row is None else (rank_row_tags(row), row.get("order"))
+
+
 def _write_from_record(client, changed: list[dict], run_ids: dict, record: RankRecord, logged: dict) -> Optional[int]:
     """Write each changed row onto its recorded run, against the row recorded for it (a run logged
     by this grade holds none yet); None when the record cannot say where a row goes."""
@@ -116,7 +123,9 @@ def publish_track_ranks(client, experiment_id: str, rows: list[dict], record: Ra
     # Keys by submission: a re-graded one keeps its key if it still sorts there (its new run is
     # written all the same, holding nothing yet).
     rank_publish.assign_order(rows, {name: row.get("order") for name, row in record.rows.items()})
-    changed = [row for row in rows if row["submission"] in logged or record.rows.get(row["submission"]) != _as_saved(row)]
+    # Only what goes onto a run counts: a rank number that moved while the key stayed writes nothing.
+    changed = [row for row in rows if row["submission"] in logged
+               or _published(record.rows.get(row["submission"])) != _published(_as_saved(row))]
     updated = _write_from_record(client, changed, run_ids, record, logged) if record.rows else None
     if updated is None:  # no record, or it is out of date: every current run, once
         runs = current_runs(client, experiment_id)

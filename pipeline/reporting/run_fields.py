@@ -2,10 +2,11 @@
 
 The runs table of a track's experiment is its leaderboard: run name = submission id; metrics
 `public_accuracy` (the ranking accuracy during the course), `private_accuracy`, `trainable_params`,
-`total_params`, `mflops_per_image`, `images_per_second`, `train_seconds` and `leaderboard_order` (the
-leaderboard's sort key, set by `grade` once the track is graded, rank_publish.py); tags `status`, `baseline`, `pareto` and `pareto_compute`
-(the two Pareto fronts: accuracy vs parameters, accuracy vs FLOPs per image), `duplicate_of`,
-`review` (the integrity flag's message, empty when none) and `current`.
+`total_params`, `mflops_per_image`, `images_per_second`, `train_seconds` and `leaderboard_order`
+(the leaderboard's sort key, set by `grade` once the track is graded, rank_publish.py); tags
+`status`, `baseline`, `pareto` and `pareto_compute` (the two Pareto fronts: accuracy vs parameters,
+accuracy vs FLOPs per image), `duplicate_of`, `review` (the integrity flag's message, empty when
+none) and `current`.
 
 Every run also records its provenance: the submission's content hash, the git commit, the
 prepared data's hash in dvc.lock, the schedule, seeds, hidden split and package versions.

@@ -133,8 +133,9 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
     `feedback_root`: where the grade stage put the feedback, <root>/<track>/<id>/ (default:
     results_root/<track>/feedback/<id>/, as grading.cache.ResultCache).
     `tie_break`: params' leaderboard.tie_break, so that ties rank as on the leaderboard.
-    `chart_dir`: where the Pareto charts of the last build are kept (chart_cache.py), so that only
-    those whose points changed are drawn again (None: every chart is drawn)."""
+    `chart_dir`: the report's cache, where the Pareto charts of the last build (chart_cache.py) and
+    what it read from each feedback image (site_images.py) are kept, so that only charts whose
+    points changed are drawn and only new images are read (None: everything is drawn and read)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     context = context or {}
     shown_tables, result_records, histories, versions = {}, {}, {}, {}
