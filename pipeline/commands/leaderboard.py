@@ -10,8 +10,10 @@ from pipeline.config import Settings
 TERMINAL_ROWS = 20  # leaderboard rows `leaderboard` and `report` print; the file has them all
 
 
-def main(*, settings: Settings, tracks: Optional[list[str]] = None, ranked_tables: Optional[dict] = None) -> int:
-    """`ranked_tables`, if given, receives each track's ranked table (for `report`'s site)."""
+def main(*, settings: Settings, tracks: Optional[list[str]] = None, ranked_tables: Optional[dict] = None,
+         worker=None) -> int:
+    """`ranked_tables`, if given, receives each track's ranked table (for `report`'s site);
+    `worker`: where the plots are drawn (reporting.chart_worker; None: here)."""
     from pipeline.reporting import leaderboard, rubric
 
     params, results = settings.params, settings.paths.results
@@ -20,7 +22,7 @@ def main(*, settings: Settings, tracks: Optional[list[str]] = None, ranked_table
     reveal = params.leaderboard.reveal_private
     ranked_tables = {} if ranked_tables is None else ranked_tables
     table = leaderboard.write_leaderboards(results, list(params.tracks), reveal, ranked_tables,
-                                           params.leaderboard.tie_break)
+                                           params.leaderboard.tie_break, worker)
     grades = rubric.write_grades(results, ranked_tables, params.grades, reveal)
     for track_name in tracks or list(params.tracks):
         shown = table[table["track"] == track_name]

@@ -7,6 +7,11 @@ from pipeline.config import Settings
 
 
 def main(*, settings: Settings) -> int:
+    from pipeline.reporting.chart_worker import ChartWorker
+
     ranked_tables: dict = {}
-    leaderboard.main(settings=settings, ranked_tables=ranked_tables)
-    return site.main(settings=settings, ranked_tables=ranked_tables)  # the same ranking, not read again
+    # One worker draws every chart (leaderboard's plots, then the site's) while this process
+    # ranks and renders: matplotlib is imported there only.
+    with ChartWorker() as worker:
+        leaderboard.main(settings=settings, ranked_tables=ranked_tables, worker=worker)
+        return site.main(settings=settings, ranked_tables=ranked_tables, worker=worker)  # the same ranking

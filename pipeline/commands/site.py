@@ -9,8 +9,14 @@ from pipeline.commands import EXIT_OK
 from pipeline.config import Settings
 
 
-def main(*, settings: Settings, ranked_tables: Optional[dict] = None) -> int:
+def main(*, settings: Settings, ranked_tables: Optional[dict] = None, worker=None) -> int:
+    """`worker`: where the charts are drawn (reporting.chart_worker; None: a worker of its own)."""
     from pipeline.reporting import site, site_key, site_view
+    from pipeline.reporting.chart_worker import ChartWorker
+
+    if worker is None:
+        with ChartWorker() as worker:
+            return main(settings=settings, ranked_tables=ranked_tables, worker=worker)
 
     params, paths = settings.params, settings.paths
     # GRADEBENCH_SITE_KEY, else the key file (made on the first run).
@@ -21,5 +27,6 @@ def main(*, settings: Settings, ranked_tables: Optional[dict] = None) -> int:
                                     ranked_tables=ranked_tables,
                                     context=site_view.track_context(params, paths.data_prepared),
                                     grades=params.grades, feedback_root=paths.feedback,
-                                    tie_break=params.leaderboard.tie_break, chart_dir=paths.chart_cache)))
+                                    tie_break=params.leaderboard.tie_break, chart_dir=paths.chart_cache,
+                                    worker=worker)))
     return EXIT_OK

@@ -3,7 +3,7 @@ draws it, so that a build draws only the charts whose inputs changed.
 
 A grade run that changes one track leaves every other track's charts as they were, and a build
 after a settings change that moves no point draws nothing. The folder holds the charts of the last
-build only: `prune` removes the rest, so it does not grow with every change of a course.
+build only: `save` removes the rest, so it does not grow with every change of a course.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from concurrent.futures import Future
 from importlib import metadata
 from pathlib import Path
 from typing import Callable, Optional
 
 from pipeline import atomic
+from pipeline.reporting.chart_worker import ChartWorker, done
 
 SUFFIX = ".svg"
 
@@ -39,38 +41,44 @@ def _plain(value):
 class ChartCache:
     """`folder`: where the charts are kept (None: every chart is drawn, nothing is kept).
     `code`: the modules whose bytes draw the charts; a new version of them or of matplotlib
-    draws every chart again."""
+    draws every chart again. `worker`: where charts are drawn (chart_worker.py; None: here, at once)."""
 
-    def __init__(self, folder: Optional[Path], code: list[Path]):
+    def __init__(self, folder: Optional[Path], code: list[Path], worker: Optional[ChartWorker] = None):
         self.folder = folder
         self._code_key = drawing_code_key(code)
+        self._worker = worker or ChartWorker(parallel=False)
         self._used: set[str] = set()
+        self._new: list[tuple[Path, Future]] = []  # drawn by this build, kept by `save`
         self.drawn = self.asked = 0
 
-    def chart(self, draw: Callable[..., str], *args, **kwargs) -> str:
-        """draw(*args, **kwargs), or the text it returned last time for the same arguments."""
+    def chart(self, draw: Callable[..., str], *args, **kwargs) -> Future:
+        """A Future of draw(*args, **kwargs), or of the text it returned last time for the same arguments."""
         self.asked += 1
-        if self.folder is None:
-            self.drawn += 1
-            return draw(*args, **kwargs)
-        inputs = json.dumps([self._code_key, draw.__name__, args, kwargs], default=_plain, sort_keys=True)
-        name = hashlib.sha256(inputs.encode()).hexdigest() + SUFFIX
-        self._used.add(name)
-        path = self.folder / name
-        try:
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            pass
-        text = draw(*args, **kwargs)
+        path = None
+        if self.folder is not None:
+            inputs = json.dumps([self._code_key, draw.__name__, args, kwargs], default=_plain, sort_keys=True)
+            name = hashlib.sha256(inputs.encode()).hexdigest() + SUFFIX
+            self._used.add(name)
+            path = self.folder / name
+            try:
+                return done(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                pass
         self.drawn += 1
-        self.folder.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(path, text)
-        return text
+        job = self._worker.submit(draw, *args, **kwargs)
+        if path is not None:
+            self._new.append((path, job))
+        return job
 
-    def prune(self) -> None:
-        """Remove every kept chart this build did not use."""
-        if self.folder is None or not self.folder.is_dir():
+    def save(self) -> None:
+        """Keep the charts this build drew; remove every kept chart it did not use."""
+        if self.folder is None:
             return
-        for path in self.folder.glob("*" + SUFFIX):
-            if path.name not in self._used:
-                path.unlink(missing_ok=True)
+        for path, job in self._new:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(path, job.result())
+        if self.folder.is_dir():
+            for path in self.folder.glob("*" + SUFFIX):
+                if path.name not in self._used:
+                    path.unlink(missing_ok=True)
+

@@ -28,6 +28,7 @@ from pipeline import status
 from pipeline.grading import duplicates
 from pipeline.grading.record import RESULT_SUFFIX, read_result
 from pipeline.reporting import chart_cache, chart_ticks
+from pipeline.reporting.chart_worker import ChartWorker
 
 PUBLIC, PRIVATE = "public_accuracy", "private_accuracy"
 # Always exported.
@@ -321,11 +322,14 @@ def plot_front(ranked: pd.DataFrame, track_name: str, metric: str, path: Path, p
 
 
 def write_leaderboards(results_root: Path, track_names: list[str], reveal_private: bool = False,
-                       ranked_tables: Optional[dict] = None, tie_break: str = "parameters") -> pd.DataFrame:
+                       ranked_tables: Optional[dict] = None, tie_break: str = "parameters",
+                       worker: Optional[ChartWorker] = None) -> pd.DataFrame:
     """Write leaderboard.csv/.md, metrics.json and plots/pareto_<track>.png (accuracy vs parameters)
     and plots/pareto_compute_<track>.png (accuracy vs FLOPs per image) for every track; return the
     combined exported table. `ranked_tables`, if given, receives each track's full ranked table
-    (private scores included) for the trusted steps after it (grades, MLflow)."""
+    (private scores included) for the trusted steps after it (grades, MLflow). `worker`: where
+    the plots are drawn (chart_worker.py; None: here, before returning)."""
+    plots = worker or ChartWorker(parallel=False)
     tables, sections, metrics = [], [], {}
     metric = ranking_metric(reveal_private)
     for track_name in track_names:
@@ -336,8 +340,9 @@ def write_leaderboards(results_root: Path, track_names: list[str], reveal_privat
         tables.append(shown)
         sections.append(to_markdown(shown, track_name))
         metrics[track_name] = track_metrics(ranked, reveal_private)
-        plot_pareto(ranked, track_name, metric, results_root / PLOTS_DIR / f"pareto_{track_name}.png")
-        plot_compute_pareto(ranked, track_name, metric, results_root / PLOTS_DIR / f"pareto_compute_{track_name}.png")
+        plots.submit(plot_pareto, ranked, track_name, metric, results_root / PLOTS_DIR / f"pareto_{track_name}.png")
+        plots.submit(plot_compute_pareto, ranked, track_name, metric,
+                     results_root / PLOTS_DIR / f"pareto_compute_{track_name}.png")
     combined = pd.concat(tables, ignore_index=True)
     combined.to_csv(results_root / "leaderboard.csv", index=False)
     heading = "# gradebench leaderboard\n\n" + (
@@ -346,4 +351,6 @@ def write_leaderboards(results_root: Path, track_names: list[str], reveal_privat
         "private part.\n\n")
     (results_root / MARKDOWN_FILE).write_text(heading + "\n".join(sections))
     (results_root / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if worker is None:
+        plots.close()  # drawn already: their errors are raised here
     return combined

@@ -40,6 +40,7 @@ from pipeline.grading.submission_facts import MetaError, load_meta
 from pipeline.reporting import (chart_cache, chart_ticks, history, leaderboard, pseudonyms, rubric,
                                 site_charts, site_history_chart, site_history, site_key, site_leaks, site_pareto,
                                 site_view)
+from pipeline.reporting.chart_worker import ChartWorker
 from pipeline.reporting.site_files import SiteFiles, sync
 from pipeline.reporting.site_images import ImageFacts, feedback_images
 
@@ -125,7 +126,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                now: Optional[datetime.datetime] = None, ranked_tables: Optional[dict] = None,
                context: Optional[dict[str, site_view.TrackContext]] = None, grades=None,
                feedback_root: Optional[Path] = None, tie_break: str = "parameters",
-               chart_dir: Optional[Path] = None) -> list[str]:
+               chart_dir: Optional[Path] = None, worker: Optional[ChartWorker] = None) -> list[str]:
     """Render site/ from the results of `track_names` (with the feedback images the grade stage
     drew), the history and the submissions' meta.yaml; return the lines to print.
     `ranked_tables`: each track's ranked table when the caller has it already (leaderboard's).
@@ -135,7 +136,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
     `tie_break`: params' leaderboard.tie_break, so that ties rank as on the leaderboard.
     `chart_dir`: the report's cache, where the Pareto charts of the last build (chart_cache.py) and
     what it read from each feedback image (site_images.py) are kept, so that only charts whose
-    points changed are drawn and only new images are read (None: everything is drawn and read)."""
+    points changed are drawn and only new images are read (None: everything is drawn and read).
+    `worker`: where the charts are drawn (chart_worker.py: beside the pages; None: here, first)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     context = context or {}
     shown_tables, result_records, histories, versions = {}, {}, {}, {}
@@ -174,8 +176,12 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                                   if real and real in forbidden})
 
     image_facts = ImageFacts(chart_dir)
-    charts = chart_cache.ChartCache(chart_dir, [Path(module.__file__) for module in (site_pareto, site_charts, chart_ticks)])
-    tracks = []
+    worker = worker or ChartWorker(parallel=False)
+    charts = chart_cache.ChartCache(chart_dir, [Path(module.__file__) for module in (site_pareto, site_charts, chart_ticks)],
+                                    worker)
+    # Every chart is asked for first (the worker draws them while this process renders the pages),
+    # the bases of the feedback pages' charts before the rest; each is waited for where it is shown.
+    tracks, drawing = [], {}
     metric_label = "private accuracy" if reveal_private else "public accuracy"
     for track_name, shown in shown_tables.items():
         entries = site_view.track_entries(shown, names, redact, reveal_private, result_records[track_name],
@@ -185,29 +191,28 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         uncounted = sum(entry.rank is not None and entry.mflops_per_image is None for entry in entries)
         view = histories[track_name]
         # The base of every feedback page's chart: the leader and the class median.
-        bases = [site_history_chart.history_chart(track_name, view, names, variant, everyone=False)
+        bases = [worker.submit(site_history_chart.history_chart, track_name, view, names, variant, everyone=False)
                  for variant in site_charts.VARIANTS]
         # On a phone, a large class's lines are one grey blob: the narrow chart is then the base's.
-        history_charts = [site_history_chart.history_chart(track_name, view, names, variant)
+        history_charts = [worker.submit(site_history_chart.history_chart, track_name, view, names, variant)
                           if variant is site_charts.WIDE or len(entries) <= EVERY_LINE_ON_A_PHONE_UP_TO else base
                           for variant, base in zip(site_charts.VARIANTS, bases)]
+        drawing[track_name] = {
+            "feedback_charts": bases, "history": history_charts,
+            "pareto_svgs": [charts.chart(site_pareto.pareto_chart, track_name, points, to_label, metric_label, variant)
+                            for variant in site_charts.VARIANTS],
+            "compute_svgs": [charts.chart(site_pareto.pareto_chart, track_name, compute_points, compute_to_label,
+                                          metric_label, variant, site_pareto.COMPUTE,
+                                          empty="no FLOPs counted yet" if uncounted else None)
+                             for variant in site_charts.VARIANTS]}
         numbers = context.get(track_name, site_view.TrackContext())
         images = numbers.private_images if reveal_private else numbers.public_images
         tracks.append(site_view.TrackView(
-            name=track_name, entries=entries,
-            pareto_svgs=[charts.chart(site_pareto.pareto_chart, track_name, points, to_label, metric_label, variant)
-                         for variant in site_charts.VARIANTS],
-            compute_svgs=[charts.chart(site_pareto.pareto_chart, track_name, compute_points, compute_to_label,
-                                       metric_label, variant, site_pareto.COMPUTE,
-                                       empty="no FLOPs counted yet" if uncounted else None)
-                          for variant in site_charts.VARIANTS],
-            uncounted=uncounted,
-            history_svgs=[chart.svg for chart in history_charts if chart is not None],
-            runs=site_view.history_runs(view, names),
+            name=track_name, entries=entries, pareto_svgs=[], compute_svgs=[], history_svgs=[],
+            uncounted=uncounted, runs=site_view.history_runs(view, names),
             ranked_count=sum(entry.rank is not None for entry in entries), context=numbers,
             decimals=site_view.decimals_for(images),
-            time_label=site_view.train_time_label([entry.cpu_quota_cores for entry in entries if entry.status == status.OK]),
-            feedback_charts=bases))
+            time_label=site_view.train_time_label([entry.cpu_quota_cores for entry in entries if entry.status == status.OK])))
 
     files = SiteFiles()  # written at the end, where they differ; the rest of site/ is removed
     environment = _template_environment()
@@ -217,7 +222,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         row_html[track.name] = {entry.submission: entry_row(track, entry, reveal_private, False) for entry in track.entries}
         track.rows = list(row_html[track.name].values())
     common = {"reveal_private": reveal_private, "generated": now.strftime("%Y-%m-%d %H:%M UTC"), "tie_break": tie_break}
-    files.write("index.html", environment.get_template("index.html").render(tracks=tracks, **common))
+    for track in tracks:
+        track.feedback_charts = [job.result() for job in drawing[track.name]["feedback_charts"]]
 
     lines = [f"site: {site_dir}/index.html: {len(tracks)} track(s), "
              f"{sum(len(track.entries) for track in tracks)} leaderboard row(s)"]
@@ -275,9 +281,15 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                           "page": f"{page}/index.html"})
         lines.append(f"site: {len(links)} feedback page(s) under {site_dir}/{FEEDBACK_DIR}/; their links (to mail "
                      f"each student theirs) in {results_root / LINKS_FILE}")
+    for track in tracks:
+        track.pareto_svgs = [job.result() for job in drawing[track.name]["pareto_svgs"]]
+        track.compute_svgs = [job.result() for job in drawing[track.name]["compute_svgs"]]
+        track.history_svgs = [chart.svg for chart in (job.result() for job in drawing[track.name]["history"])
+                              if chart is not None]
+    files.write("index.html", environment.get_template("index.html").render(tracks=tracks, **common))
     site_leaks.check_no_leaks(site_dir, files.texts, forbidden, key, reveal_private)
     sync(site_dir, files)
-    charts.prune()
+    charts.save()
     image_facts.save()
     lines.append(f"site: {charts.drawn} of {charts.asked} Pareto charts drawn (the others' points had not changed)")
     with open(results_root / LINKS_FILE, "w", newline="") as handle:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -37,12 +37,28 @@ NARROW = Variant("narrow", 3.4, 4.4, 1)
 VARIANTS = (WIDE, NARROW)
 
 
+@dataclass(frozen=True)
+class LinearMap:
+    """Data coordinates to the SVG's own on linear axes: a scale and an offset per axis. A value,
+    not a closure, so that a chart drawn in the chart worker's process (chart_worker.py) comes back
+    with it."""
+
+    x0: float
+    x_scale: float
+    y0: float
+    y_scale: float
+    height: float  # of the SVG, whose y axis points down
+
+    def __call__(self, x: float, y: float) -> tuple[float, float]:
+        return float(self.x0 + x * self.x_scale), float(self.height - (self.y0 + y * self.y_scale))
+
+
 @dataclass
 class Chart:
     """An SVG and, for overlays, the mapping from data coordinates to the SVG's own."""
 
     svg: str
-    to_svg: Optional[Callable[[float, float], tuple[float, float]]] = None
+    to_svg: Optional[LinearMap] = None
     variant: Variant = WIDE
     id_prefix: str = ""  # of every id in the SVG
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.reporting import site_charts
-from pipeline.reporting.site_charts import BLUE, FONT_PT, GREY, RED, WIDE, Chart, Variant, id_prefix
+from pipeline.reporting.site_charts import BLUE, FONT_PT, GREY, RED, WIDE, Chart, LinearMap, Variant, id_prefix
 from pipeline.reporting.site_history import HistoryView
 
 def run_label(time: str) -> str:
@@ -92,10 +92,7 @@ def history_chart(track_name: str, view: HistoryView, names: dict[str, str], var
         axis.legend(loc="lower right", frameon=True, framealpha=0.9)
         # Both axes are linear: the mapping is a scale and an offset, taken from the axes once.
         (x0, y0), (x1, y1) = axis.transData.transform([(0.0, 0.0), (1.0, 1.0)])
-        height = variant.height_in * 72
-
-        def to_svg(x: float, y: float) -> tuple[float, float]:
-            return float(x0 + x * (x1 - x0)), float(height - (y0 + y * (y1 - y0)))
+        to_svg = LinearMap(float(x0), float(x1 - x0), float(y0), float(y1 - y0), variant.height_in * 72)
 
         what = "each submission in grey" if everyone else "the class median dashed in grey"
         salt = f"history-{track_name}-{'all' if everyone else 'base'}"

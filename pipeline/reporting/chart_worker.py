@@ -1,0 +1,103 @@
+"""The report's charts, drawn in a second process while this one renders the pages.
+
+With one change at 1,000 students, drawing (matplotlib's import, the Pareto and history charts,
+the leaderboard's plots) and rendering (a page per student, the leak check, the sync) each take
+about a second. One after the other, a 2-core machine leaves a core idle for both. So the report
+forks one worker process at its start, which imports matplotlib at once, and hands it every chart;
+its own process never imports matplotlib and waits for a chart only where a page shows it.
+
+The worker is forked (not spawned): it starts with everything this process has imported, and the
+charts' inputs reach it pickled. Jobs run in the order they are given. On a single core, or when
+asked, every job runs at once in this process: the same charts, the same bytes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Callable, Optional
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _end_with_parent(parent: int) -> None:
+    """The worker is killed when this process dies, however it dies (Linux's parent-death signal):
+    else a killed report would leave it waiting for charts forever, holding the stage's output open."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the worker still ends with the pool
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+
+
+def _warm_up() -> None:
+    """matplotlib's import and its first drawing (fonts, the SVG and PNG writers)."""
+    from pipeline.reporting import feedback
+
+    feedback.warm_up()
+
+
+def done(value) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def _failed(error: BaseException) -> Future:
+    future: Future = Future()
+    future.set_exception(error)
+    return future
+
+
+class ChartWorker:
+    """`submit(draw, *args)` -> a Future of draw(*args). `parallel`: draw in a forked process when
+    this machine has a second core (else, and with False, each job runs at once, here). Used as a
+    context manager: leaving it waits for every job and raises the first job's error."""
+
+    def __init__(self, parallel: bool = True):
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        self._pool: Optional[ProcessPoolExecutor] = None
+        if parallel and cores > 1:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
+                                             initializer=_end_with_parent, initargs=(os.getpid(),))
+        self._jobs: list[Future] = []
+        if self._pool is not None:
+            self.submit(_warm_up)
+
+    def submit(self, draw: Callable, *args, **kwargs) -> Future:
+        if self._pool is None:
+            try:
+                job = done(draw(*args, **kwargs))
+            except Exception as error:  # raised where the result is asked for, as from the process
+                job = _failed(error)
+        else:
+            job = self._pool.submit(draw, *args, **kwargs)
+        self._jobs.append(job)
+        return job
+
+    def close(self) -> None:
+        """Wait for every job; raise the first one's error."""
+        try:
+            for job in self._jobs:
+                job.result()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+    def __enter__(self) -> "ChartWorker":
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        if kind is None:
+            self.close()
+        elif self._pool is not None:
+            # An error already: the charts not begun are dropped; the one being drawn ends first (a
+            # second at most), so that the worker, which holds this process's output open, is gone
+            # when it exits.
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

@@ -1,0 +1,110 @@
+"""The report's chart worker (reporting/chart_worker.py): charts drawn in a forked process give the
+same site, byte for byte, as charts drawn in place; the report's own process never imports
+matplotlib; a chart that fails to draw fails the report with its own error."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.reporting import leaderboard, site
+from pipeline.reporting.chart_worker import ChartWorker
+from tests.reporting.test_site import KEY, make_results
+
+NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _site_files(site_dir: Path) -> dict[str, bytes]:
+    return {path.relative_to(site_dir).as_posix(): path.read_bytes() for path in sorted(site_dir.rglob("*"))
+            if path.is_file()}
+
+
+def _build(results: Path, submissions: Path, site_dir: Path, chart_dir: Path, worker) -> list[str]:
+    return site.build_site(results, submissions, site_dir, ["mnist"], False, False, KEY, now=NOW,
+                           chart_dir=chart_dir, worker=worker)
+
+
+def test_charts_drawn_in_the_worker_give_the_same_site_and_plots(tmp_path):
+    results, submissions = make_results(tmp_path)
+    with ChartWorker(parallel=True) as worker:
+        leaderboard.write_leaderboards(results, ["mnist"], worker=worker)
+        parallel_lines = _build(results, submissions, tmp_path / "site-parallel", tmp_path / "cache-parallel", worker)
+    parallel_plot = (results / leaderboard.PLOTS_DIR / "pareto_mnist.png").read_bytes()
+    (results / leaderboard.PLOTS_DIR / "pareto_mnist.png").unlink()
+    leaderboard.write_leaderboards(results, ["mnist"])
+    inline_lines = _build(results, submissions, tmp_path / "site-inline", tmp_path / "cache-inline", None)
+
+    parallel, inline = _site_files(tmp_path / "site-parallel"), _site_files(tmp_path / "site-inline")
+    assert parallel == inline
+    assert any(name.startswith("charts/history-mnist") for name in parallel)  # the feedback pages' base charts
+    assert "<svg" in parallel["index.html"].decode()
+    assert [line.replace("site-parallel", "site") for line in parallel_lines] == \
+        [line.replace("site-inline", "site") for line in inline_lines]
+    assert (results / leaderboard.PLOTS_DIR / "pareto_mnist.png").read_bytes() == parallel_plot
+    assert sorted(p.name for p in (tmp_path / "cache-parallel").glob("*.svg")) == \
+        sorted(p.name for p in (tmp_path / "cache-inline").glob("*.svg"))
+
+
+def test_the_report_process_does_not_import_matplotlib(tmp_path):
+    """The worker draws; the process that ranks and renders pages never pays matplotlib's import."""
+    make_results(tmp_path)
+    script = f"""
+import sys
+from pathlib import Path
+from pipeline.reporting import leaderboard, site
+from pipeline.reporting.chart_worker import ChartWorker
+root = Path({str(tmp_path)!r})
+with ChartWorker(parallel=True) as worker:
+    leaderboard.write_leaderboards(root / "results", ["mnist"], worker=worker)
+    site.build_site(root / "results", root / "submissions", root / "site", ["mnist"], False, False,
+                    {KEY!r}, chart_dir=root / "cache", worker=worker)
+print("matplotlib" in sys.modules)
+"""
+    completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "False"
+    assert (tmp_path / "site" / "index.html").is_file()
+    assert (tmp_path / "results" / leaderboard.PLOTS_DIR / "pareto_compute_mnist.png").is_file()
+
+
+def _broken_chart(name: str) -> str:
+    raise ValueError(f"cannot draw {name}")
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_a_chart_that_fails_fails_the_report_with_its_error(parallel):
+    with pytest.raises(ValueError, match="cannot draw pareto"):
+        with ChartWorker(parallel=parallel) as worker:
+            worker.submit(_broken_chart, "pareto")
+
+
+def test_a_killed_report_leaves_no_worker_behind():
+    """DVC or a user may kill the report: its worker must not live on, holding the stage's output open."""
+    script = """
+import os, signal, sys, time
+from pipeline.reporting.chart_worker import ChartWorker
+worker = ChartWorker(parallel=True)
+worker.submit(time.sleep, 0.1).result()
+print(*[process.pid for process in worker._pool._processes.values()], flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    worker_pid = int(process.stdout.readline())
+    process.wait(timeout=60)
+    for _ in range(100):
+        try:
+            os.kill(worker_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(worker_pid, signal.SIGKILL)
+        pytest.fail("the chart worker outlived its killed report")
