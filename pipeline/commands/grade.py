@@ -61,10 +61,15 @@ def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, exe
         ranks_written = publisher.publish_ranks(ranked, params.leaderboard.reveal_private)
     finally:
         publisher.close()
+    from pipeline.grading.cache import list_submissions
+    from pipeline.grading.display_names import write_names
     from pipeline.reporting import history
     from pipeline.reporting.tracking_store import experiment_name
 
     history.record(paths.results, track, ranked, results)  # this run's changes and summary, for the site
+    content_hashes = {result.submission: result.content_hash for result in results if result is not None}
+    folders = list_submissions(paths.submissions)
+    write_names(paths.results, track, folders, [content_hashes.get(folder.name) for folder in folders])  # for the site
     ok = sum(result is not None and result.status == "ok" for result in results)
     print(f"{track}: {ok}/{len(results)} submissions graded ok; MLflow experiment "
           f"{experiment_name(track)!r} at {uri} (leaderboard order and flags written to {ranks_written} run(s))")

@@ -11,6 +11,7 @@ from pipeline.config import Settings
 
 def main(*, settings: Settings, ranked_tables: Optional[dict] = None, worker=None) -> int:
     """`worker`: where the charts are drawn (reporting.chart_worker; None: a worker of its own)."""
+    from pipeline.grading.display_names import read_names
     from pipeline.reporting import site, site_key, site_view
     from pipeline.reporting.chart_worker import ChartWorker
 
@@ -28,5 +29,5 @@ def main(*, settings: Settings, ranked_tables: Optional[dict] = None, worker=Non
                                     context=site_view.track_context(params, paths.data_prepared),
                                     grades=params.grades, feedback_root=paths.feedback,
                                     tie_break=params.leaderboard.tie_break, chart_dir=paths.chart_cache,
-                                    worker=worker)))
+                                    worker=worker, display_names=read_names(paths.results, list(params.tracks)))))
     return EXIT_OK

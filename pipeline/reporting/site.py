@@ -126,7 +126,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                now: Optional[datetime.datetime] = None, ranked_tables: Optional[dict] = None,
                context: Optional[dict[str, site_view.TrackContext]] = None, grades=None,
                feedback_root: Optional[Path] = None, tie_break: str = "parameters",
-               chart_dir: Optional[Path] = None, worker: Optional[ChartWorker] = None) -> list[str]:
+               chart_dir: Optional[Path] = None, worker: Optional[ChartWorker] = None,
+               display_names: Optional[dict[str, Optional[str]]] = None) -> list[str]:
     """Render site/ from the results of `track_names` (with the feedback images the grade stage
     drew), the history and the submissions' meta.yaml; return the lines to print.
     `ranked_tables`: each track's ranked table when the caller has it already (leaderboard's).
@@ -137,7 +138,9 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
     `chart_dir`: the report's cache, where the Pareto charts of the last build (chart_cache.py) and
     what it read from each feedback image (site_images.py) are kept, so that only charts whose
     points changed are drawn and only new images are read (None: everything is drawn and read).
-    `worker`: where the charts are drawn (chart_worker.py: beside the pages; None: here, first)."""
+    `worker`: where the charts are drawn (chart_worker.py: beside the pages; None: here, first).
+    `display_names`: the names the grade stage read from meta.yaml (grading/display_names.py); a
+    submission not in it has its meta.yaml read here."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     context = context or {}
     shown_tables, result_records, histories, versions = {}, {}, {}, {}
@@ -159,6 +162,9 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
     baselines = set(everything.loc[everything["baseline"].astype(bool), "submission"])
     chosen = {}
     for submission_id in submission_ids:
+        if display_names is not None and submission_id in display_names:
+            chosen[submission_id] = display_names[submission_id]
+            continue
         try:
             chosen[submission_id] = load_meta(submissions_dir / submission_id).display_name
         except MetaError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -721,3 +722,18 @@ def test_the_first_report_writes_feedback_pages_and_the_next_reuses_the_key(tmp_
     assert short.stderr.startswith(f"error: {site_key.SITE_KEY_ENV} holds a site key of 8 characters; a key must be at "
                                    f"least 16 random characters"), short.stderr
     assert "secrets.token_urlsafe(32)" in short.stderr
+
+
+def test_the_site_shows_the_display_names_the_grade_stage_read(tmp_path):
+    """The report reads names from results/names/ (grading/display_names.py), not submissions/;
+    a submission missing there still has its meta.yaml read."""
+    results, submissions = make_results(tmp_path)
+    site_dir = tmp_path / "site"
+    site.build_site(results, submissions, site_dir, ["mnist"], False, False, KEY,
+                    display_names={"alice": "Lone Wolf", "carol": None, "small_cnn": None})
+    index = (site_dir / "index.html").read_text()
+    assert "Lone Wolf" in index and "Night Owl" not in index
+    shutil.rmtree(submissions / "alice")  # nothing of submissions/ is needed for a name given
+    site.build_site(results, submissions, site_dir, ["mnist"], False, False, KEY,
+                    display_names={"alice": "Lone Wolf"})
+    assert "Lone Wolf" in (site_dir / "index.html").read_text()
