@@ -13,25 +13,12 @@ asked, every job runs at once in this process: the same charts, the same bytes.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
-import signal
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Callable, Optional
 
-PR_SET_PDEATHSIG = 1  # prctl(2)
-
-
-def _end_with_parent(parent: int) -> None:
-    """The worker is killed when this process dies, however it dies (Linux's parent-death signal):
-    else a killed report would leave it waiting for charts forever, holding the stage's output open."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass  # not Linux: the worker still ends with the pool
-    if os.getppid() != parent:  # the parent died before the signal was asked for
-        os._exit(1)
+from pipeline.reporting.forked import end_with_parent
 
 
 def _warm_up() -> None:
@@ -63,7 +50,8 @@ class ChartWorker:
         self._pool: Optional[ProcessPoolExecutor] = None
         if parallel and cores > 1:
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
-                                             initializer=_end_with_parent, initargs=(os.getpid(),))
+                                             initializer=end_with_parent, initargs=(os.getpid(),))
+        self.parallel = self._pool is not None  # a second core is drawing: other work may use it too
         self._jobs: list[Future] = []
         if self._pool is not None:
             self.submit(_warm_up)

@@ -37,7 +37,7 @@ import pandas as pd
 
 from pipeline import status
 from pipeline.grading.submission_facts import MetaError, load_meta
-from pipeline.reporting import (chart_cache, chart_ticks, history, leaderboard, pseudonyms, rubric,
+from pipeline.reporting import (chart_cache, chart_ticks, forked, history, leaderboard, pseudonyms, rubric,
                                 site_charts, site_history_chart, site_history, site_key, site_leaks, site_pareto,
                                 site_view)
 from pipeline.reporting.chart_worker import ChartWorker
@@ -50,6 +50,7 @@ LINKS_FILE = "site_links.csv"
 TEMPLATES_DIR = Path(__file__).with_name("site_templates")
 LOG_TAIL_LINES = 60
 EVERY_LINE_ON_A_PHONE_UP_TO = 50  # submissions; beyond, the phone's history chart shows the class median
+SPLIT_PAGES_FROM = 100  # feedback pages; fewer render faster than a process forks
 # Placeholder for the student's folder in the check command (the real folder name is an id).
 FOLDER_PLACEHOLDER = "YOUR_FOLDER"
 
@@ -250,41 +251,57 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
             for chart in track.feedback_charts:
                 if chart is not None:
                     files.write(_chart_file(track.name, chart), chart.svg)
-        for submission_id in submission_ids:
-            token = site_key.feedback_token(submission_id, key)
-            page = f"{FEEDBACK_DIR}/{token}"
-            sections = []
-            for track in tracks:
-                entry = entries[track.name].get(submission_id)
-                if entry is None:
-                    continue
-                record = result_records[track.name].get(submission_id, {})
-                feedback_dir = feedback_root / track.name if feedback_root else results_root / track.name / "feedback"
-                images = feedback_images(feedback_dir, submission_id, track.name, site_dir, page, files, image_facts)
-                folder = submission_id if (show_ids or submission_id in baselines) else FOLDER_PLACEHOLDER
-                own_line = histories[track.name].lines.get(submission_id, [])
-                bands = (grades.bands.get(track.name) if grades is not None else None)
-                sections.append({
-                    "track": track, "entry": entry, "ranked_count": track.ranked_count, "images": images,
-                    "rows": [row if isinstance(row, int) else entry_row(track, row, reveal_private, True)
-                             if row.submission == submission_id else row_html[track.name][row.submission]
-                             for row in site_view.window(track.entries, positions[track.name].get(submission_id, 0))],
-                    "history_svgs": [site_history_chart.own_line(
-                        chart, f"../../{_chart_file(track.name, chart)}", own_line, entry.name,
-                        f"{track.name}: your public accuracy at each grade run in blue, the leader's in red, the "
-                        f"class median dashed in grey") for chart in track.feedback_charts if chart is not None],
-                    "grade": _grade(entry, bands, grades.failed_marks if grades is not None else 0, reveal_private),
-                    "time_label": site_view.train_time_label([entry.cpu_quota_cores]),
-                    "model_summary": redact(record.get("model_summary")),
-                    "log_tail": _log_tail(results_root / track.name / f"{submission_id}.log", redact),
-                    "versions": site_view.earlier_versions(versions[track.name].get(submission_id, []),
-                                                  record.get("content_hash")),
-                    "check_command": f"python -m pipeline check submissions/{folder} --track {track.name}",
-                    "folder_hidden": folder == FOLDER_PLACEHOLDER,
-                })
-            files.write(f"{page}/index.html", page_template.render(name=names[submission_id], sections=sections, **common))
-            links.append({"submission": submission_id, "student_id": student_ids.get(submission_id),
-                          "page": f"{page}/index.html"})
+        def render_pages(ids: list[str]) -> tuple[SiteFiles, list[dict], dict]:
+            """The feedback pages of `ids`: their files, their links and the image facts they read."""
+            part, part_links = SiteFiles(), []
+            for submission_id in ids:
+                token = site_key.feedback_token(submission_id, key)
+                page = f"{FEEDBACK_DIR}/{token}"
+                sections = []
+                for track in tracks:
+                    entry = entries[track.name].get(submission_id)
+                    if entry is None:
+                        continue
+                    record = result_records[track.name].get(submission_id, {})
+                    feedback_dir = feedback_root / track.name if feedback_root else results_root / track.name / "feedback"
+                    images = feedback_images(feedback_dir, submission_id, track.name, site_dir, page, part, image_facts)
+                    folder = submission_id if (show_ids or submission_id in baselines) else FOLDER_PLACEHOLDER
+                    own_line = histories[track.name].lines.get(submission_id, [])
+                    bands = (grades.bands.get(track.name) if grades is not None else None)
+                    sections.append({
+                        "track": track, "entry": entry, "ranked_count": track.ranked_count, "images": images,
+                        "rows": [row if isinstance(row, int) else entry_row(track, row, reveal_private, True)
+                                 if row.submission == submission_id else row_html[track.name][row.submission]
+                                 for row in site_view.window(track.entries, positions[track.name].get(submission_id, 0))],
+                        "history_svgs": [site_history_chart.own_line(
+                            chart, f"../../{_chart_file(track.name, chart)}", own_line, entry.name,
+                            f"{track.name}: your public accuracy at each grade run in blue, the leader's in red, the "
+                            f"class median dashed in grey") for chart in track.feedback_charts if chart is not None],
+                        "grade": _grade(entry, bands, grades.failed_marks if grades is not None else 0, reveal_private),
+                        "time_label": site_view.train_time_label([entry.cpu_quota_cores]),
+                        "model_summary": redact(record.get("model_summary")),
+                        "log_tail": _log_tail(results_root / track.name / f"{submission_id}.log", redact),
+                        "versions": site_view.earlier_versions(versions[track.name].get(submission_id, []),
+                                                               record.get("content_hash")),
+                        "check_command": f"python -m pipeline check submissions/{folder} --track {track.name}",
+                        "folder_hidden": folder == FOLDER_PLACEHOLDER,
+                    })
+                part.write(f"{page}/index.html", page_template.render(name=names[submission_id], sections=sections,
+                                                                      **common))
+                part_links.append({"submission": submission_id, "student_id": student_ids.get(submission_id),
+                                   "page": f"{page}/index.html"})
+            return part, part_links, image_facts.used
+
+        # Rendering a page per student is the longest step of a report: with a second core, a
+        # forked child renders the second half meanwhile (the chart worker is done by then).
+        split = worker.parallel and len(submission_ids) >= SPLIT_PAGES_FROM
+        half = len(submission_ids) // 2 if split else len(submission_ids)
+        second = forked.Forked(lambda: render_pages(submission_ids[half:])) if half < len(submission_ids) else None
+        for part, part_links, used in [render_pages(submission_ids[:half])] + ([second.result()] if second else []):
+            files.texts.update(part.texts)
+            files.links.update(part.links)
+            links += part_links
+            image_facts.use(used)
         lines.append(f"site: {len(links)} feedback page(s) under {site_dir}/{FEEDBACK_DIR}/; their links (to mail "
                      f"each student theirs) in {results_root / LINKS_FILE}")
     for track in tracks:

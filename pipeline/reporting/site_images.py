@@ -81,6 +81,14 @@ class ImageFacts:
         self._used[str(source)] = {"stamp": stamp, "facts": facts}
         return facts
 
+    @property
+    def used(self) -> dict[str, dict]:
+        """What this build asked for so far (`use` adds what another process asked for)."""
+        return self._used
+
+    def use(self, used: dict[str, dict]) -> None:
+        self._used.update(used)
+
     def save(self) -> None:
         if self.path is not None and self._used != self._kept:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,10 @@ def _build(results: Path, submissions: Path, site_dir: Path, chart_dir: Path, wo
                            chart_dir=chart_dir, worker=worker)
 
 
-def test_charts_drawn_in_the_worker_give_the_same_site_and_plots(tmp_path):
+def test_charts_drawn_in_the_worker_give_the_same_site_and_plots(tmp_path, monkeypatch):
+    """With a second core the charts are drawn, and half of the feedback pages rendered, in other
+    processes: the site and the plots are the same bytes as when one process does everything."""
+    monkeypatch.setattr(site, "SPLIT_PAGES_FROM", 2)  # the small class's pages are split too
     results, submissions = make_results(tmp_path)
     with ChartWorker(parallel=True) as worker:
         leaderboard.write_leaderboards(results, ["mnist"], worker=worker)
@@ -108,3 +111,14 @@ os.kill(os.getpid(), signal.SIGKILL)
     else:
         os.kill(worker_pid, signal.SIGKILL)
         pytest.fail("the chart worker outlived its killed report")
+
+
+def test_work_in_a_forked_child_returns_its_result_or_its_error():
+    from pipeline.reporting.forked import ChildFailed, Forked
+
+    pages = {"a": "x" * 1_000_000}  # the child sees this process's data without it being sent
+    assert Forked(lambda: {name: len(text) for name, text in pages.items()}).result() == {"a": 1_000_000}
+    with pytest.raises(KeyError, match="missing"):
+        Forked(lambda: pages["missing"]).result()
+    with pytest.raises(ChildFailed):
+        Forked(lambda: os.kill(os.getpid(), signal.SIGKILL)).result()
