@@ -40,9 +40,9 @@ def local_artifact_root(uri: str, mlruns: Path) -> Optional[Path]:
 
 
 RECORD_FILE = ".mlflow-ranks"  # in results/<track>/; not *.json, which are the results
-# Format 3: rows carry their order key (leaderboard_order.py); a record in an older format leads to
-# one full pass, which also removes format 1's `rank` tags.
-RECORD_FORMAT = 3
+# Format 4: rows carry their order key (leaderboard_order.py) and their `duplicate` flag; a record
+# in an older format leads to one full pass, which also removes the `rank` and `duplicate_of` tags.
+RECORD_FORMAT = 4
 
 
 def read_saved_record(path: Path) -> Optional[dict]:
@@ -198,15 +198,16 @@ class MlflowPublisher:
 
 
 def rank_rows(ranked: pd.DataFrame) -> list[dict]:
-    """submission, rank (None for failed), pareto, duplicate_of and hand-in tags of each ranked row."""
-    from pipeline.reporting.run_fields import handin_tags
+    """submission, rank (None for failed), pareto, duplicate and hand-in tags of each ranked row."""
+    from pipeline.reporting.run_fields import duplicate_kinds, handin_tags
 
+    kinds = duplicate_kinds(ranked)
     rows = []
-    for row in ranked.astype(object).where(ranked.notna(), None).itertuples():
+    for position, row in enumerate(ranked.astype(object).where(ranked.notna(), None).itertuples()):
         rank = None if row.rank is None or row.rank != row.rank else int(row.rank)
         rows.append({"submission": row.submission, "rank": rank, "pareto": bool(row.pareto),
                      "pareto_compute": bool(getattr(row, "pareto_compute", False)),
-                     "duplicate_of": row.duplicate_of,
+                     "duplicate": kinds[position],
                      "handin_tags": handin_tags(row.late, row.late_days, row.penalty, row.handin_source,
                                                 row.handin_commit, row.handin_lms_file)})
     return rows

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 ORDER_METRIC = "leaderboard_order"
 # Runs published before the order key carry the rank as a tag (oldest) or as a `rank` metric: the
 # tag is removed by a full pass; MLflow cannot remove a metric, so the view leaves that one out.
-LEGACY_RANK_TAG = "rank"
+# Runs published before the `duplicate` flag carry `duplicate_of`, the list of their twins: a list
+# changes on every twin whenever one joins or leaves (a class's unchanged starter code is dozens of
+# runs rewritten per resubmission), and a stale one would mislead, so a full pass removes it.
+LEGACY_TAGS = ("rank", "duplicate_of")
 # Writes in flight at once to a tracking server: each is a network round trip the server can
 # answer beside others. A local sqlite store takes one writer at a time, so it is written in turn.
 SERVER_WRITERS = 8
@@ -32,7 +35,7 @@ def rank_row_tags(row: dict) -> dict[str, str]:
     """The tags a leaderboard row puts on its run: Pareto and duplicate flags, hand-in facts."""
     # Lateness can change without a re-grade (a new deadline or policy): kept current here too.
     return {"pareto": flag(row.get("pareto")), "pareto_compute": flag(row.get("pareto_compute")),
-            "duplicate_of": row.get("duplicate_of") or "",
+            "duplicate": row.get("duplicate") or "",
             **(row.get("handin_tags") or {})}
 
 
@@ -77,7 +80,7 @@ def publish_ranks(client: MlflowClient, experiment_id: str, rows: list[dict], ru
     """Put the leaderboard's order key, Pareto and duplicate flags on each current run (reading what
     each holds, so only differences are written); return how many runs changed.
 
-    rows: dicts with submission, rank (None for failed), pareto, duplicate_of and optionally
+    rows: dicts with submission, rank (None for failed), pareto, duplicate (run_fields.duplicate_kinds) and optionally
     handin_tags (run_fields.handin_tags); each gets its "order" (assign_order). A one-column sort
     by `leaderboard_order` in `mlflow ui` then reproduces the leaderboard with all of its tie-breaks.
     runs: the current runs to update, if the caller has them; otherwise every current run is searched.
@@ -88,8 +91,9 @@ def publish_ranks(client: MlflowClient, experiment_id: str, rows: list[dict], ru
     assign_order(rows, {run.data.tags["submission"]: run.data.metrics.get(ORDER_METRIC) for run in runs})
     writes = []
     for run in runs:
-        if LEGACY_RANK_TAG in run.data.tags:
-            client.delete_tag(run.info.run_id, LEGACY_RANK_TAG)
+        for legacy in LEGACY_TAGS:
+            if legacy in run.data.tags:
+                client.delete_tag(run.info.run_id, legacy)
         writes.append((run.info.run_id, by_submission[run.data.tags["submission"]], run.data.tags,
                        run.data.metrics.get(ORDER_METRIC)))
     return write_rank_rows(client, writes)

@@ -5,8 +5,9 @@ The runs table of a track's experiment is its leaderboard: run name = submission
 `total_params`, `mflops_per_image`, `images_per_second`, `train_seconds` and `leaderboard_order`
 (the leaderboard's sort key, set by `grade` once the track is graded, rank_publish.py); tags
 `status`, `baseline`, `pareto` and `pareto_compute` (the two Pareto fronts: accuracy vs parameters,
-accuracy vs FLOPs per image), `duplicate_of`, `review` (the integrity flag's message, empty when
-none) and `current`.
+accuracy vs FLOPs per image), `duplicate` (which of the code and the architecture another
+submission shares: its `source_hash` and `architecture_hash` tags find the twins), `review` (the
+integrity flag's message, empty when none) and `current`.
 
 Every run also records its provenance: the submission's content hash, the git commit, the
 prepared data's hash in dvc.lock, the schedule, seeds, hidden split and package versions.
@@ -72,6 +73,19 @@ def provenance() -> dict[str, str]:
 def flag(value) -> str:
     """A boolean as MLflow's tag filters compare it: `tags.current = 'true'`."""
     return "true" if value else "false"
+
+
+def duplicate_kinds(ranked) -> list[str]:
+    """Per row of a ranked table: "source", "architecture", both ("source, architecture") or "",
+    as the kinds of twin the row has (the same normalised code or architecture as another row;
+    an unknown hash never matches). A flag, not the list of twins: a row's flag changes only when
+    its group gains its second member or loses it, so a resubmission rewrites one run or two,
+    not every run of its group."""
+    shared = {}
+    for kind, column in (("source", "source_hash"), ("architecture", "architecture_hash")):
+        hashes = ranked[column].where(ranked[column].map(lambda value: isinstance(value, str) and value != ""))
+        shared[kind] = hashes.map(hashes.value_counts()).fillna(0).to_numpy() >= 2
+    return [", ".join(kind for kind in shared if shared[kind][index]) for index in range(len(ranked))]
 
 
 def handin_tags(late, late_days, penalty, source, commit, lms_file) -> dict[str, str]:

@@ -46,7 +46,7 @@ def view_state(reveal_private: bool) -> dict:
         accuracies = ["private_accuracy", "private_accuracy_std", *accuracies]
     metrics = [ORDER_METRIC, *accuracies, "total_params", "trainable_params", "mflops_per_image",
                "train_seconds"]
-    tags = ["status", "review", "baseline", "pareto", "pareto_compute", "duplicate_of", "submitted_at"]
+    tags = ["status", "review", "baseline", "pareto", "pareto_compute", "duplicate", "submitted_at"]
     selected = [column("metrics", name) for name in metrics] + [column("tags", name) for name in tags]
     return {
         "searchFilter": CURRENT_FILTER,

@@ -41,12 +41,12 @@ def test_regrade_supersedes_and_ranks_and_view(logger):
     assert sorted(current) == ["alice", "bob"]
 
     rank_publish.publish_ranks(client, logger.experiment_id, [
-        {"submission": "alice", "rank": 1, "pareto": True, "duplicate_of": ""},
-        {"submission": "bob", "rank": 2, "pareto": False, "duplicate_of": "source: alice"},
+        {"submission": "alice", "rank": 1, "pareto": True, "duplicate": ""},
+        {"submission": "bob", "rank": 2, "pareto": False, "duplicate": "source"},
     ])
     bob = client.get_run(current["bob"].info.run_id)
     order = rank_publish.ORDER_METRIC
-    assert bob.data.metrics[order] == 2 and bob.data.tags["duplicate_of"] == "source: alice"
+    assert bob.data.metrics[order] == 2 and bob.data.tags["duplicate"] == "source"
     assert order not in client.get_run(first).data.metrics  # superseded runs keep no key
 
     ui.install_view(client, logger.experiment_id, reveal_private=False)
@@ -102,7 +102,7 @@ def test_publishing_ranks_writes_only_changed_runs_and_falls_back_when_the_recor
     store = {"uri": client.tracking_uri, "experiment_id": experiment, "created": 1}
 
     def rows(order):
-        return [{"submission": name, "rank": rank, "pareto": rank == 1, "duplicate_of": None,
+        return [{"submission": name, "rank": rank, "pareto": rank == 1, "duplicate": "",
                  "handin_tags": run_fields.handin_tags(False, 0, 0, "folder", None, None)}
                 for rank, name in enumerate(order, start=1)]
 
@@ -161,6 +161,48 @@ def test_publishing_ranks_writes_only_changed_runs_and_falls_back_when_the_recor
     assert publish.RankRecord(record_path, store).rows == {}
     publish.publish_track_ranks(client, experiment, rows(["ben", "cat", "ann"]), publish.RankRecord(record_path, store), {})
     assert "rank" not in client.get_run(new_ben).data.tags and order() == ["ben", "ann"]
+
+
+def test_a_resubmission_that_joins_a_group_of_twins_rewrites_its_own_run_only(logger, tmp_path):
+    """The `duplicate` flag says which kind of twin a run has, not who: a class where dozens hand in
+    the unchanged starter code must not rewrite all of them whenever one joins or leaves."""
+    import pandas as pd
+
+    from pipeline.reporting import publish
+
+    track = tracking.TrackLogger(logger.client.tracking_uri, "twins", artifact_root=tmp_path / "mlruns",
+                                 submissions_dir=tmp_path / "submissions")
+    client, experiment = track.client, track.experiment_id
+    store = {"uri": client.tracking_uri, "experiment_id": experiment, "created": 1}
+    record_path = tmp_path / publish.RECORD_FILE
+
+    def ranked(sources: dict[str, str]) -> pd.DataFrame:
+        return pd.DataFrame([{"submission": name, "rank": rank, "pareto": False, "pareto_compute": False,
+                              "source_hash": source, "architecture_hash": f"arch-{name}", "late": False,
+                              "late_days": 0, "penalty": 0.0, "handin_source": "folder", "handin_commit": None,
+                              "handin_lms_file": None} for rank, (name, source) in enumerate(sources.items(), start=1)])
+
+    def publish_round(sources, logged) -> int:
+        return publish.publish_track_ranks(client, experiment, publish.rank_rows(ranked(sources)),
+                                           publish.RankRecord(record_path, store), logged)
+
+    names = ["ann", "ben", "cat", "dan"]
+    sources = {"ann": "starter", "ben": "starter", "cat": "starter", "dan": "own"}
+    first = {name: track.log(result(name, 0.9 - index / 100), "log") for index, name in enumerate(names)}
+    publish_round(sources, first)
+    tags = {name: client.get_run(run).data.tags["duplicate"] for name, run in first.items()}
+    assert tags == {"ann": "source", "ben": "source", "cat": "source", "dan": ""}
+
+    # dan hands in the starter code too: only dan's run changes (a list of twins would change all four).
+    dan = track.log(result("dan", 0.86, "c2"), "log")
+    assert publish_round({**sources, "dan": "starter"}, {"dan": dan}) == 1
+    assert client.get_run(dan).data.tags["duplicate"] == "source"
+    assert "duplicate_of" not in client.get_run(dan).data.tags
+
+    # A run published by an older version keeps a list of twins that would go stale: a full pass removes it.
+    client.set_tag(first["ann"], "duplicate_of", "source: ben, cat")
+    rank_publish.publish_ranks(client, experiment, publish.rank_rows(ranked({**sources, "dan": "starter"})))
+    assert "duplicate_of" not in client.get_run(first["ann"]).data.tags
 
 
 def test_a_grader_killed_while_creating_the_store_leaves_no_half_made_database(tmp_path):

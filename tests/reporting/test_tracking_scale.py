@@ -30,7 +30,7 @@ def test_current_runs_and_ranks_page_past_one_thousand(tmp_path):
     unpaged = client.search_runs([experiment_id], filter_string=run_search.CURRENT_FILTER)
     assert len(unpaged) == run_search.SEARCH_PAGE_SIZE  # what a caller that does not page would see
 
-    rows = [{"submission": f"s{index:04d}", "rank": index + 1, "pareto": index == 0, "duplicate_of": ""}
+    rows = [{"submission": f"s{index:04d}", "rank": index + 1, "pareto": index == 0, "duplicate": ""}
             for index in range(STUDENTS)]
     ranking_started = time.perf_counter()
     assert rank_publish.publish_ranks(client, experiment_id, rows) == STUDENTS

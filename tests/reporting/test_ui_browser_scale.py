@@ -36,7 +36,7 @@ def test_leaderboard_link_opens_on_the_top_ranks_of_a_large_store(tmp_path):
         run = client.create_run(experiment_id, run_name=f"s{index:04d}",
                                 tags={"current": "true", "submission": f"s{index:04d}"})
         client.log_batch(run.info.run_id, metrics=[Metric("public_accuracy", 1 - rank_of(index) / 10000, 0, 0)])
-    rows = [{"submission": f"s{index:04d}", "rank": rank_of(index), "pareto": False, "duplicate_of": ""}
+    rows = [{"submission": f"s{index:04d}", "rank": rank_of(index), "pareto": False, "duplicate": ""}
             for index in range(STUDENTS)]
     assert rank_publish.publish_ranks(client, experiment_id, rows) == STUDENTS
     links = ui.track_links(client, "http://127.0.0.1:PORT", ["mnist"], reveal_private=False)
