@@ -170,6 +170,11 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
     `draw_feedback` draws each result's plots (None: no plots). Raises SandboxUnavailable (before running
     anything) when bubblewrap cannot isolate submissions and the policy does not allow that.
     """
+    # The arrays load on another thread while the submissions are hashed (mostly file reads: both
+    # proceed), and are used only when something trains.
+    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arrays")
+    arrays = loader.submit(TrackData.load, job.prepared_dir, job.track, job.hidden_split)
+    loader.shutdown(wait=False)
     cache = ResultCache(job.results_dir, job.feedback_dir)
     cache.move_old_feedback()
     data_key = fingerprints.data_fingerprint(job.prepared_dir)
@@ -181,8 +186,7 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
           f"{len(submissions) - len(stale)} up to date", flush=True)
 
     if stale:
-        # The arrays are loaded only when something trains (a run with nothing stale stays cheap).
-        data = TrackData.load(job.prepared_dir, job.track, job.hidden_split)
+        data = arrays.result()
         stale = ordering.batch_order(settings.grading.order, stale, cache, job.track, len(data.inputs.y_train))
         # Decided once per run: a local executor refuses here, before any student code runs, without
         # a sandbox; on Ray every node probes its own bubblewrap under this run's policy.

@@ -235,6 +235,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
     lines = [f"site: {site_dir}/index.html: {len(tracks)} track(s), "
              f"{sum(len(track.entries) for track in tracks)} leaderboard row(s)"]
     links = []
+    checked_by_child: set[str] = set()
     if key is None:
         lines.append(f"WARNING: no site key, so no feedback pages were written (their unguessable paths need a "
                      f"secret key). `python -m pipeline report` creates one in .gradebench/site-key, or set "
@@ -296,8 +297,18 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         # forked child renders the second half meanwhile (the chart worker is done by then).
         split = worker.parallel and len(submission_ids) >= SPLIT_PAGES_FROM
         half = len(submission_ids) // 2 if split else len(submission_ids)
-        second = forked.Forked(lambda: render_pages(submission_ids[half:])) if half < len(submission_ids) else None
-        for part, part_links, used in [render_pages(submission_ids[:half])] + ([second.result()] if second else []):
+
+        def render_and_check(ids: list[str]) -> tuple[SiteFiles, list[dict], dict]:
+            rendered = render_pages(ids)
+            site_leaks.check_no_leaks(site_dir, rendered[0].texts, forbidden, key, reveal_private)
+            return rendered
+
+        second = forked.Forked(lambda: render_and_check(submission_ids[half:])) if half < len(submission_ids) else None
+        parts = [render_pages(submission_ids[:half])]
+        if second is not None:
+            parts.append(second.result())
+            checked_by_child = set(parts[-1][0].texts)  # its pages passed the leak check there
+        for part, part_links, used in parts:
             files.texts.update(part.texts)
             files.links.update(part.links)
             links += part_links
@@ -310,7 +321,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         track.history_svgs = [chart.svg for chart in (job.result() for job in drawing[track.name]["history"])
                               if chart is not None]
     files.write("index.html", environment.get_template("index.html").render(tracks=tracks, **common))
-    site_leaks.check_no_leaks(site_dir, files.texts, forbidden, key, reveal_private)
+    site_leaks.check_no_leaks(site_dir, {path: text for path, text in files.texts.items() if path not in checked_by_child},
+                              forbidden, key, reveal_private)
     sync(site_dir, files)
     charts.save()
     image_facts.save()

@@ -122,3 +122,18 @@ def test_work_in_a_forked_child_returns_its_result_or_its_error():
         Forked(lambda: pages["missing"]).result()
     with pytest.raises(ChildFailed):
         Forked(lambda: os.kill(os.getpid(), signal.SIGKILL)).result()
+
+
+def test_a_leak_on_a_page_the_child_renders_stops_the_build(tmp_path, monkeypatch):
+    """The forked child checks the pages it renders for leaks (site_leaks): a site key in the log of
+    a student in its half stops the build as it would in one process, and nothing is published."""
+    from pipeline.reporting import site_leaks
+
+    monkeypatch.setattr(site, "SPLIT_PAGES_FROM", 2)
+    results, submissions = make_results(tmp_path)
+    # The submissions sort alice, bob, carol, small_cnn: small_cnn's page is in the child's half.
+    (results / "mnist" / "small_cnn.log").write_text(f"epoch 1\nprinted {KEY.decode()}\n")
+    with pytest.raises(site_leaks.SiteError, match="the site key"):
+        with ChartWorker(parallel=True) as worker:
+            _build(results, submissions, tmp_path / "site", tmp_path / "cache", worker)
+    assert not (tmp_path / "site").exists()
