@@ -51,7 +51,6 @@ class ResultCache:
         self.results_dir = results_dir
         self.feedback_root = feedback_root if feedback_root is not None else results_dir / FEEDBACK_DIR
         results_dir.mkdir(parents=True, exist_ok=True)
-        self._current: dict[str, Result] = {}  # the results `stale` found current, so not read twice
 
     def result_path(self, submission_id: str) -> Path:
         return self.results_dir / f"{submission_id}{RESULT_SUFFIX}"
@@ -63,7 +62,6 @@ class ResultCache:
         # The log first: a result on disk always has its log beside it.
         (self.results_dir / f"{result.submission}{LOG_SUFFIX}").write_text(log_tail)
         result.write(self.results_dir)
-        self._current.pop(result.submission, None)
 
     def read_current(self, folder: Path) -> Optional[Result]:
         """The stored result with the hand-in fields of the folder's submission.yaml as they are now.
@@ -71,7 +69,7 @@ class ResultCache:
         The record is left out of the cache key (fingerprints.submission_sha256), so a new deadline,
         late policy or extension updates the stored result here, without training anything.
         """
-        result = self._current.pop(folder.name, None) or self.read(folder.name)
+        result = self.read(folder.name)
         if result is None:
             return None
         fresh = submission_facts.handin_facts(folder)
@@ -124,6 +122,4 @@ class ResultCache:
             existing = self.read(folder.name)
             if existing is None or existing.cache_key != key:
                 stale.append(StaleSubmission(folder, content_hash, key))
-            else:
-                self._current[folder.name] = existing
         return stale
