@@ -186,22 +186,28 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
           f"{len(submissions) - len(stale)} up to date", flush=True)
 
     if stale:
-        data = arrays.result()
-        stale = ordering.batch_order(settings.grading.order, stale, cache, job.track, len(data.inputs.y_train))
-        # Decided once per run: a local executor refuses here, before any student code runs, without
-        # a sandbox; on Ray every node probes its own bubblewrap under this run's policy.
-        executor = executors.make_executor(settings.grading, data.inputs, settings.isolation, job.track.schedule.threads)
-        try:
-            provenance = {
-                "data_fingerprint": data_key, "grader_fingerprint": fingerprints.grader_fingerprint(),
-                "threads": executor.threads, "schedule": job.track.schedule.model_dump(),
-                # Everything needed to grade this entry again exactly (`python -m pipeline rerun`).
-                "grading_config": {"track": job.track.model_dump(), "hidden_split": job.hidden_split.model_dump()},
-            }
-            _grade_stale(job, data, stale, executor, cache, on_result, on_start, draw_feedback, provenance)
-        finally:
-            executor.close()
+        _grade_with_data(job, settings, arrays.result(), stale, cache, data_key, on_result, on_start, draw_feedback)
+    arrays = None  # the arrays are freed before every current result is read: a lower peak
     return [cache.read_current(path) for path in submissions]
+
+
+def _grade_with_data(job: TrackJob, settings: GradingSettings, data: TrackData, stale: list[StaleSubmission],
+                     cache: ResultCache, data_key: str, on_result, on_start,
+                     draw_feedback: Optional[DrawFeedback]) -> None:
+    stale = ordering.batch_order(settings.grading.order, stale, cache, job.track, len(data.inputs.y_train))
+    # Decided once per run: a local executor refuses here, before any student code runs, without
+    # a sandbox; on Ray every node probes its own bubblewrap under this run's policy.
+    executor = executors.make_executor(settings.grading, data.inputs, settings.isolation, job.track.schedule.threads)
+    try:
+        provenance = {
+            "data_fingerprint": data_key, "grader_fingerprint": fingerprints.grader_fingerprint(),
+            "threads": executor.threads, "schedule": job.track.schedule.model_dump(),
+            # Everything needed to grade this entry again exactly (`python -m pipeline rerun`).
+            "grading_config": {"track": job.track.model_dump(), "hidden_split": job.hidden_split.model_dump()},
+        }
+        _grade_stale(job, data, stale, executor, cache, on_result, on_start, draw_feedback, provenance)
+    finally:
+        executor.close()
 
 
 def spare_core(executor, trainings: int, threads: int) -> bool:
