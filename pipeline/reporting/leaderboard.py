@@ -51,6 +51,9 @@ RESULT_KEYS = [
     "custom_code", "review",
     "mflops_per_image", "images_per_second",
 ]
+# Kept in the ranked table for the site's feedback pages (so that it need not read every result
+# again), never exported.
+PAGE_KEYS = ["content_hash", "cpu_quota_cores", "model_summary"]
 PLOTS_DIR = "plots"
 
 
@@ -71,12 +74,12 @@ def results_frame(results: list, track_name: str) -> pd.DataFrame:
     """One row per result (grading.record.Result; None entries are skipped), for `rank`."""
     rows = []
     for result in sorted((result for result in results if result is not None), key=lambda result: result.submission):
-        row = {key: getattr(result, key) for key in RESULT_KEYS}
+        row = {key: getattr(result, key) for key in RESULT_KEYS + PAGE_KEYS}
         row["seeds"] = len(result.seeds or [None])
         row["student_id"] = row["student_id"] or row["submission"]
         row["baseline"] = bool(row["baseline"])
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=RESULT_KEYS)
+    frame = pd.DataFrame(rows, columns=RESULT_KEYS + PAGE_KEYS)
     frame.insert(0, "track", track_name)
     return frame
 

@@ -115,7 +115,7 @@ class TrackView:
     rows: list = field(default_factory=list)  # each entry's table row, rendered once
 
 
-def _value(value):
+def plain(value):
     """pandas' missing values (NaN, NA) as None, numpy scalars as Python ones, for the templates."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
@@ -127,7 +127,7 @@ def history_runs(view: HistoryView, names: dict[str, str]) -> list[dict]:
     many were ranked."""
     return [{"time": str(run["time"]).replace("T", " ").replace("+00:00", " UTC"),
              "leader": names.get(run["leader"], "") if run["leader"] else "",
-             "leader_accuracy": _value(run["leader_accuracy"]), "ranked": int(run["ranked"])}
+             "leader_accuracy": plain(run["leader_accuracy"]), "ranked": int(run["ranked"])}
             for run in reversed(view.runs)]
 
 
@@ -140,24 +140,24 @@ def track_entries(shown: pd.DataFrame, names: dict[str, str], redact: Redactor, 
     entries = []
     for row in shown.to_dict("records"):
         submission = row["submission"]
-        rank = _value(row["rank"])
+        rank = plain(row["rank"])
         seen = versions.get(submission, [])
         earlier = previous.get(submission)
         entries.append(Entry(
             submission=submission, name=names[submission], baseline=bool(row["baseline"]),
-            status=row["status"], error=redact(_value(row["error"])), rank=rank,
-            public_accuracy=_value(row["public_accuracy"]), public_accuracy_std=_value(row["public_accuracy_std"]),
-            private_accuracy=_value(row.get("private_accuracy")) if reveal_private else None,
-            trainable_params=_value(row["trainable_params"]), total_params=_value(row["total_params"]), train_seconds=_value(row["train_seconds"]),
-            pareto=bool(row["pareto"]), validation_accuracy=_value(row.get("validation_accuracy")),
-            mflops_per_image=_value(row.get("mflops_per_image")),
-            images_per_second=_value(row.get("images_per_second")),
+            status=row["status"], error=redact(plain(row["error"])), rank=rank,
+            public_accuracy=plain(row["public_accuracy"]), public_accuracy_std=plain(row["public_accuracy_std"]),
+            private_accuracy=plain(row.get("private_accuracy")) if reveal_private else None,
+            trainable_params=plain(row["trainable_params"]), total_params=plain(row["total_params"]), train_seconds=plain(row["train_seconds"]),
+            pareto=bool(row["pareto"]), validation_accuracy=plain(row.get("validation_accuracy")),
+            mflops_per_image=plain(row.get("mflops_per_image")),
+            images_per_second=plain(row.get("images_per_second")),
             pareto_compute=bool(row.get("pareto_compute", False)),
-            last_submission=_when(_value(row.get("submitted_at")) or (seen[0]["first_seen"] if seen else "")),
+            last_submission=_when(plain(row.get("submitted_at")) or (seen[0]["first_seen"] if seen else "")),
             versions=len(seen),
             rank_change=(int(earlier) - int(rank)) if rank is not None and earlier is not None else None,
             new=bool(previous) and rank is not None and earlier is None,
-            cpu_quota_cores=_value(records.get(submission, {}).get("cpu_quota_cores")),
+            cpu_quota_cores=plain(records.get(submission, {}).get("cpu_quota_cores")),
         ))
     return entries
 
