@@ -63,6 +63,7 @@ def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, exe
         publisher.close()
     from pipeline.grading.cache import list_submissions
     from pipeline.grading.display_names import write_names
+    from pipeline.grading.results_index import write_index
     from pipeline.reporting import history
     from pipeline.reporting.tracking_store import experiment_name
 
@@ -70,6 +71,7 @@ def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, exe
     content_hashes = {result.submission: result.content_hash for result in results if result is not None}
     folders = list_submissions(paths.submissions)
     write_names(paths.results, track, folders, [content_hashes.get(folder.name) for folder in folders])  # for the site
+    write_index(paths.results, track, results)  # what the report stage depends on
     ok = sum(result is not None and result.status == "ok" for result in results)
     print(f"{track}: {ok}/{len(results)} submissions graded ok; MLflow experiment "
           f"{experiment_name(track)!r} at {uri} (leaderboard order and flags written to {ranks_written} run(s))")

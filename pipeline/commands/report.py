@@ -13,5 +13,7 @@ def main(*, settings: Settings) -> int:
     # One worker draws every chart (leaderboard's plots, then the site's) while this process
     # ranks and renders: matplotlib is imported there only.
     with ChartWorker() as worker:
-        leaderboard.main(settings=settings, ranked_tables=ranked_tables, worker=worker)
+        # The leaderboard's plots are drawn after the site's charts: its pages wait for some of those.
+        with worker.holding():
+            leaderboard.main(settings=settings, ranked_tables=ranked_tables, worker=worker)
         return site.main(settings=settings, ranked_tables=ranked_tables, worker=worker)  # the same ranking

@@ -13,10 +13,11 @@ asked, every job runs at once in this process: the same charts, the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from pipeline.reporting.forked import end_with_parent
 
@@ -40,6 +41,17 @@ def _failed(error: BaseException) -> Future:
     return future
 
 
+def _forward(source: Future, target: Future) -> None:
+    """`target` ends as `source` does."""
+    def copy(done_job: Future) -> None:
+        error = done_job.exception()
+        if error is not None:
+            target.set_exception(error)
+        else:
+            target.set_result(done_job.result())
+    source.add_done_callback(copy)
+
+
 class ChartWorker:
     """`submit(draw, *args)` -> a Future of draw(*args). `parallel`: draw in a forked process when
     this machine has a second core (else, and with False, each job runs at once, here). Used as a
@@ -53,11 +65,33 @@ class ChartWorker:
                                              initializer=end_with_parent, initargs=(os.getpid(),))
         self.parallel = self._pool is not None  # a second core is drawing: other work may use it too
         self._jobs: list[Future] = []
+        self._holding = False
+        self._held: list[tuple[Future, Callable, tuple, dict]] = []
         if self._pool is not None:
             self.submit(_warm_up)
 
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Keep the jobs submitted inside the block until `release` (or `close`). The worker draws
+        in order: the report holds back the charts no page waits for (the leaderboard's plots), so
+        that those the pages embed are drawn first."""
+        self._holding = self._pool is not None
+        try:
+            yield
+        finally:
+            self._holding = False
+
+    def release(self) -> None:
+        """Hand the held jobs to the worker, after every job submitted meanwhile."""
+        held, self._held = self._held, []
+        for job, draw, args, kwargs in held:
+            _forward(self._pool.submit(draw, *args, **kwargs), job)
+
     def submit(self, draw: Callable, *args, **kwargs) -> Future:
-        if self._pool is None:
+        if self._holding:
+            job = Future()
+            self._held.append((job, draw, args, kwargs))
+        elif self._pool is None:
             try:
                 job = done(draw(*args, **kwargs))
             except Exception as error:  # raised where the result is asked for, as from the process
@@ -69,6 +103,7 @@ class ChartWorker:
 
     def close(self) -> None:
         """Wait for every job; raise the first one's error."""
+        self.release()
         try:
             for job in self._jobs:
                 job.result()
