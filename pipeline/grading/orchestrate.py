@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import io
-import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -28,6 +27,7 @@ from tqdm import tqdm
 
 from pipeline import status
 from pipeline.config import GradingSettings, HiddenSplit, Track
+from pipeline.cores import usable_cores
 from pipeline.grading import duplicates, executors, fingerprints, ordering, seeds, submission_facts
 from pipeline.grading.cache import ResultCache, StaleSubmission, list_submissions
 from pipeline.grading.record import Result
@@ -215,7 +215,7 @@ def spare_core(executor, trainings: int, threads: int) -> bool:
     or fewer local trainings at once (each on `threads` cores) than it has cores."""
     if executor.name != "local":
         return True
-    return min(executor.workers, trainings) * threads < (os.cpu_count() or 1)
+    return min(executor.workers, trainings) * threads < usable_cores()
 
 
 def _once(action: Callable[[], None]) -> Callable[[], None]:

@@ -19,6 +19,7 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Callable, Iterator, Optional
 
+from pipeline.cores import usable_cores
 from pipeline.reporting.forked import end_with_parent
 
 
@@ -58,9 +59,8 @@ class ChartWorker:
     context manager: leaving it waits for every job and raises the first job's error."""
 
     def __init__(self, parallel: bool = True):
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         self._pool: Optional[ProcessPoolExecutor] = None
-        if parallel and cores > 1:
+        if parallel and usable_cores() > 1:
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
                                              initializer=end_with_parent, initargs=(os.getpid(),))
         self.parallel = self._pool is not None  # a second core is drawing: other work may use it too

@@ -5,18 +5,18 @@ When the trainings leave a core free (one resubmission) nothing competes: it ope
 
 from __future__ import annotations
 
-import os
 import threading
 from types import SimpleNamespace
 
 from pipeline.config import Grading, GradingSettings
+from pipeline.grading import orchestrate
 from pipeline.grading.orchestrate import TrackJob, grade_track, spare_core
 from pipeline.sandbox.isolation import IsolationPolicy
 from tests.helpers import add_fixtures, make_project, needs_bwrap, needs_mnist, tiny_track
 
 
 def grade_recording_starts(tmp_path, fixtures, monkeypatch, cores: int = 2) -> list[str]:
-    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(orchestrate, "usable_cores", lambda: cores)
     project = make_project(tmp_path)
     add_fixtures(project / "submissions", fixtures)
     starts = []
@@ -55,7 +55,7 @@ def test_mlflow_opens_at_once_when_a_core_is_free(tmp_path, monkeypatch):
 
 
 def test_a_core_is_free_when_fewer_trainings_than_cores_run(monkeypatch):
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(orchestrate, "usable_cores", lambda: 2)
     local = SimpleNamespace(name="local", workers=2)
     assert spare_core(local, trainings=1, threads=1)      # one resubmission
     assert not spare_core(local, trainings=5, threads=1)  # a batch fills both cores
