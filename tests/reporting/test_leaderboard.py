@@ -137,3 +137,19 @@ def test_a_pareto_plot_is_redrawn_only_when_what_it_shows_changed(tmp_path):
     ranked = leaderboard.rank(leaderboard.load_track_results(folder, "mnist"))
     assert leaderboard.plot_pareto(ranked, "mnist", "public_accuracy", path)
     assert not leaderboard.plot_pareto(ranked, "mnist", "public_accuracy", path)
+
+
+def test_the_markdown_table_is_laid_out_as_pandas_lays_it_out(tmp_path):
+    """leaderboard.md keeps the layout of pandas' to_markdown (tabulate's pipe format), which it
+    replaced for speed: the same bytes for a table of ragged cells, empty cells and stars."""
+    track = tmp_path / "mnist"
+    write_result(track, "a_rather_long_submission_name", public=0.9912, params=123456, public_std=0.0012)
+    write_result(track, "b", public=0.5, params=7)
+    write_result(track, "broken", status="invalid", error="model.py, line 3: SyntaxError")
+    shown = leaderboard.export(leaderboard.rank(leaderboard.load_track_results(track, "mnist"), False), False)
+    markdown = leaderboard.to_markdown(shown, "mnist")
+    formatted = [line for line in markdown.splitlines() if line.startswith("|")]
+    table = pd.DataFrame([[cell.strip() for cell in line.strip("|").split(" | ")] for line in formatted[2:]],
+                         columns=[cell.strip() for cell in formatted[0].strip("|").split(" | ")])
+    assert "★" in markdown and "| broken" in markdown
+    assert "\n".join(formatted) == table.to_markdown(index=False, disable_numparse=True)
