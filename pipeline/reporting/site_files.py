@@ -31,7 +31,7 @@ class SiteFiles:
         self.links[relative] = source
 
 
-def already_linked(target: Path, source: Path) -> bool:
+def already_linked(target, source: Path) -> bool:
     """Whether `target` is `source` itself (a hard link made by an earlier build)."""
     try:
         return os.path.samefile(target, source)
@@ -39,7 +39,7 @@ def already_linked(target: Path, source: Path) -> bool:
         return False
 
 
-def _write_if_changed(target: Path, data: bytes) -> bool:
+def _write_if_changed(target: str, data: bytes) -> bool:
     """Write `data` to `target` unless it holds it already; return whether it wrote.
 
     An existing page is rewritten in place, not truncated or replaced: on ext4 both of those free
@@ -55,34 +55,40 @@ def _write_if_changed(target: Path, data: bytes) -> bool:
             handle.truncate()
             return True
     except FileNotFoundError:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).write_bytes(data)
         return True
 
 
 def sync(site_dir: Path, files: SiteFiles) -> int:
-    """Make `site_dir` hold exactly `files`; return how many files were written or linked."""
+    """Make `site_dir` hold exactly `files`; return how many files were written or linked.
+
+    Paths are plain strings here: at 1,000 students site/ holds 5,000 files, and building a Path
+    for each (twice) was most of a sync's time (0.3 s of a one-change report)."""
+    base = str(site_dir)
     wanted = set(files.texts) | set(files.links)
-    if site_dir.exists():
-        for root, _, names in os.walk(site_dir):
-            for name in names:
-                path = Path(root, name)
-                if path.relative_to(site_dir).as_posix() not in wanted:
-                    path.unlink()
+    emptied: set[str] = set()  # folders that lost a file: they may be empty now
+    for root, _, names in os.walk(base):
+        prefix = "" if root == base else os.path.relpath(root, base).replace(os.sep, "/") + "/"
+        for name in names:
+            if prefix + name not in wanted:
+                os.unlink(os.path.join(root, name))
+                emptied.add(root)
     written = 0
     for relative, text in files.texts.items():
-        written += _write_if_changed(site_dir / relative, text.encode("utf-8"))
+        written += _write_if_changed(os.path.join(base, relative), text.encode("utf-8"))
     for relative, source in files.links.items():
-        target = site_dir / relative
+        target = os.path.join(base, relative)
         if not already_linked(target, source):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.unlink(missing_ok=True)
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            Path(target).unlink(missing_ok=True)
             try:
                 os.link(source, target)  # the grade stage replaces its images, never writes into them
             except OSError:
                 shutil.copyfile(source, target)  # results/ on another file system
             written += 1
-    for root, _, _ in sorted(os.walk(site_dir), key=lambda entry: len(entry[0]), reverse=True):
-        if Path(root) != site_dir and not os.listdir(root):
-            os.rmdir(root)  # the folder of a page that is gone
+    for folder in sorted(emptied, key=len, reverse=True):  # the folder of a page that is gone
+        while folder != base and os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+            folder = os.path.dirname(folder)
     return written
