@@ -40,6 +40,9 @@ def project(tmp_path_factory):
     for track in params["tracks"].values():
         track["limits"].update(wall_seconds=40, memory_mb=2048)
     (root / "tight.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for track in params["tracks"].values():  # for a fixture that only sleeps: its timeout, sooner
+        track["limits"].update(wall_seconds=10)
+    (root / "tighter.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.copytree(REPO / "submissions", root / "submissions")
     return root
 
@@ -93,7 +96,8 @@ def test_check_accepts_every_reference_submission(project, reference):
 @pytest.mark.parametrize("behaviour, expected", sorted(BROKEN.items()))
 def test_check_rejects_broken_submission_with_a_clear_message(project, behaviour, expected):
     shutil.copytree(FIXTURES / behaviour, project / "submissions" / behaviour, dirs_exist_ok=True)
-    completed = gradebench(["--params", "tight.yaml", "check", f"submissions/{behaviour}"], project)
+    params = "tighter.yaml" if behaviour == "sleeps_past_limit" else "tight.yaml"
+    completed = gradebench(["--params", params, "check", f"submissions/{behaviour}"], project)
     assert completed.returncode == 1, completed.stdout + completed.stderr
     assert "NOT READY" in completed.stdout
     assert expected in completed.stdout
