@@ -30,7 +30,7 @@ from __future__ import annotations
 import csv
 import datetime
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import pandas as pd
 
@@ -118,6 +118,14 @@ def _pareto_points(entries: list[site_view.Entry], reveal_private: bool, compute
     to_label = leaderboard.points_to_label([point.accuracy for point in points], [point.size for point in points],
                                            [point.front for point in points], [point.baseline for point in points])
     return points, to_label
+
+
+class RenderedPages(NamedTuple):
+    """Some of the feedback pages, rendered (and leak-checked) by this process or a forked child."""
+
+    files: SiteFiles
+    links: list[dict]  # submission, student_id, page: for results/site_links.csv
+    images_used: dict  # what the pages read of their images (site_images.ImageFacts.used)
 
 
 def _chart_file(track_name: str, chart) -> str:
@@ -256,7 +264,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
             for chart in track.feedback_charts:
                 if chart is not None:
                     files.write(_chart_file(track.name, chart), chart.svg)
-        def render_pages(ids: list[str]) -> tuple[SiteFiles, list[dict], dict]:
+        def render_pages(ids: list[str]) -> RenderedPages:
             """The feedback pages of `ids`: their files, their links and the image facts they read."""
             part, part_links = SiteFiles(), []
             for submission_id in ids:
@@ -295,30 +303,28 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                                                                       **common))
                 part_links.append({"submission": submission_id, "student_id": student_ids.get(submission_id),
                                    "page": f"{page}/index.html"})
-            return part, part_links, image_facts.used
+            return RenderedPages(part, part_links, image_facts.used)
 
         # Rendering a page per student is the longest step of a report: with a second core, a
         # forked child renders the second half meanwhile (the chart worker is done by then).
         split = worker.parallel and len(submission_ids) >= SPLIT_PAGES_FROM
         half = round(len(submission_ids) * PARENT_SHARE) if split else len(submission_ids)
 
-        def render_and_check(ids: list[str]) -> tuple[SiteFiles, list[dict], dict]:
+        def render_and_check(ids: list[str]) -> RenderedPages:
             rendered = render_pages(ids)
-            site_leaks.check_no_leaks(site_dir, rendered[0].texts, forbidden, key, reveal_private)
+            site_leaks.check_no_leaks(site_dir, rendered.files.texts, forbidden, key, reveal_private)
             return rendered
 
         second = forked.Forked(lambda: render_and_check(submission_ids[half:])) if half < len(submission_ids) else None
         # This half is checked while the child finishes its own (the rest of site/ is checked below).
         parts = [render_and_check(submission_ids[:half])]
-        checked = set(parts[0][0].texts)
         if second is not None:
-            parts.append(second.result())
-            checked |= set(parts[-1][0].texts)  # its pages passed the leak check there
-        for part, part_links, used in parts:
-            files.texts.update(part.texts)
-            files.links.update(part.links)
-            links += part_links
-            image_facts.use(used)
+            parts.append(second.result())  # its pages passed the leak check there
+        for part in parts:
+            files.merge(part.files)
+            checked |= set(part.files.texts)
+            links += part.links
+            image_facts.use(part.images_used)
         lines.append(f"site: {len(links)} feedback page(s) under {site_dir}/{FEEDBACK_DIR}/; their links (to mail "
                      f"each student theirs) in {results_root / LINKS_FILE}")
     for track in tracks:

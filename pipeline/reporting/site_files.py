@@ -11,6 +11,7 @@ of an old key) are removed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -30,8 +31,13 @@ class SiteFiles:
     def link(self, relative: str, source: Path) -> None:
         self.links[relative] = source
 
+    def merge(self, other: "SiteFiles") -> None:
+        """Take in what another part of the build (a forked child's pages) collected."""
+        self.texts.update(other.texts)
+        self.links.update(other.links)
 
-def already_linked(target, source: Path) -> bool:
+
+def already_linked(target: str | Path, source: Path) -> bool:
     """Whether `target` is `source` itself (a hard link made by an earlier build)."""
     try:
         return os.path.samefile(target, source)
@@ -81,7 +87,8 @@ def sync(site_dir: Path, files: SiteFiles) -> int:
         target = os.path.join(base, relative)
         if not already_linked(target, source):
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-            Path(target).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target)
             try:
                 os.link(source, target)  # the grade stage replaces its images, never writes into them
             except OSError:
