@@ -73,7 +73,8 @@ def _template_environment():
 
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
                                      autoescape=jinja2.select_autoescape(["html"]),
-                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                     auto_reload=False)  # one build: no need to stat the templates per page
     environment.filters["accuracy"] = _format_accuracy
     environment.filters["thousands"] = lambda value: "" if value is None else f"{int(value):,}"
     environment.filters["seconds"] = lambda value: "" if value is None else f"{value:.1f}"
@@ -197,8 +198,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
     worker = worker or ChartWorker(parallel=False)
     charts = chart_cache.ChartCache(chart_dir, [Path(module.__file__) for module in (site_pareto, site_charts, chart_ticks)],
                                     worker)
-    # Every chart is asked for first (the worker draws them while this process renders the pages),
-    # the bases of the feedback pages' charts before the rest; each is waited for where it is shown.
+    # Every chart is asked for first (the worker draws them while this process renders the pages);
+    # each is waited for where it is written.
     tracks, drawing = [], {}
     metric_label = "private accuracy" if reveal_private else "public accuracy"
     for track_name, shown in shown_tables.items():
@@ -227,6 +228,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         images = numbers.private_images if reveal_private else numbers.public_images
         tracks.append(site_view.TrackView(
             name=track_name, entries=entries, pareto_svgs=[], compute_svgs=[], history_svgs=[],
+            # Where each page's own line goes on the base, known before the worker has drawn it.
+            feedback_charts=[site_history_chart.frame(track_name, view, variant) for variant in site_charts.VARIANTS],
             uncounted=uncounted, runs=site_view.history_runs(view, names),
             ranked_count=sum(entry.rank is not None for entry in entries), context=numbers,
             decimals=site_view.decimals_for(images),
@@ -241,8 +244,6 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         row_html[track.name] = {entry.submission: entry_row(track, entry, reveal_private, False) for entry in track.entries}
         track.rows = list(row_html[track.name].values())
     common = {"reveal_private": reveal_private, "generated": now.strftime("%Y-%m-%d %H:%M UTC"), "tie_break": tie_break}
-    for track in tracks:
-        track.feedback_charts = [job.result() for job in drawing[track.name]["feedback_charts"]]
 
     lines = [f"site: {site_dir}/index.html: {len(tracks)} track(s), "
              f"{sum(len(track.entries) for track in tracks)} leaderboard row(s)"]
@@ -260,10 +261,6 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         entries = {track.name: {entry.submission: entry for entry in track.entries} for track in tracks}
         positions = {track.name: {entry.submission: index for index, entry in enumerate(track.entries)}
                      for track in tracks}
-        for track in tracks:  # the base of each page's chart, one file per track and width
-            for chart in track.feedback_charts:
-                if chart is not None:
-                    files.write(_chart_file(track.name, chart), chart.svg)
         def render_pages(ids: list[str]) -> RenderedPages:
             """The feedback pages of `ids`: their files, their links and the image facts they read."""
             part, part_links = SiteFiles(), []
@@ -328,6 +325,10 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         lines.append(f"site: {len(links)} feedback page(s) under {site_dir}/{FEEDBACK_DIR}/; their links (to mail "
                      f"each student theirs) in {results_root / LINKS_FILE}")
     for track in tracks:
+        if key is not None:  # the base of each page's chart, one file per track and width
+            for chart in (job.result() for job in drawing[track.name]["feedback_charts"]):
+                if chart is not None:
+                    files.write(_chart_file(track.name, chart), chart.svg)
         track.pareto_svgs = [job.result() for job in drawing[track.name]["pareto_svgs"]]
         track.compute_svgs = [job.result() for job in drawing[track.name]["compute_svgs"]]
         track.history_svgs = [chart.svg for chart in (job.result() for job in drawing[track.name]["history"])

@@ -4,7 +4,9 @@ the track's chart (`own_line`).
 A student's own line on their feedback page is not a chart of its own (a matplotlib drawing per
 page would cost minutes at 1,000 students, and a copy of the chart per page 50 KB each): the
 track's chart is drawn once, published as a file, and `own_line` shows it under a few SVG
-elements for the student's line, placed with the chart's data-to-SVG mapping.
+elements for the student's line, placed with the chart's data-to-SVG mapping. That mapping is
+known before the chart is drawn (`frame`: the axes' box and limits are set, not measured), so the
+pages are rendered while the chart worker draws the chart.
 """
 
 from __future__ import annotations
@@ -44,6 +46,35 @@ def line_points(view: HistoryView, names: dict[str, str]) -> pd.DataFrame:
     return frame.sort_values(["name", "submission", "run"], kind="stable").reset_index(drop=True)
 
 
+# The axes' box in the figure, in inches from its edges: set, so that `frame` knows it undrawn.
+LEFT_IN, RIGHT_IN, BOTTOM_IN, TOP_IN = 0.7, 0.2, 1.05, 0.35
+X_MARGIN = 0.35  # runs, either side of the first and last
+
+
+def _salt(track_name: str, everyone: bool) -> str:
+    return f"history-{track_name}-{'all' if everyone else 'base'}"
+
+
+def _accuracy_limits(view: HistoryView) -> tuple[float, float]:
+    shown = [accuracy for line in view.lines.values() for _, accuracy in line] + list(view.leader_accuracy)
+    return site_charts.limits(np.array(shown, float), pad=0.12)
+
+
+def frame(track_name: str, view: HistoryView, variant: Variant, everyone: bool = False) -> Optional[Chart]:
+    """The chart `history_chart` draws, without its SVG: its variant, ids and data-to-SVG mapping,
+    computed from the axes' set box and limits (no matplotlib). None before two runs, as the chart."""
+    if len(view.times) < 2:
+        return None
+    width, height = variant.width_in * 72, variant.height_in * 72  # 72 dpi: display units are the SVG's
+    x_low, x_high = -X_MARGIN, len(view.times) - 1 + X_MARGIN
+    y_low, y_high = _accuracy_limits(view)
+    left, right = LEFT_IN * 72, width - RIGHT_IN * 72
+    bottom, top = BOTTOM_IN * 72, height - TOP_IN * 72
+    x_scale, y_scale = (right - left) / (x_high - x_low), (top - bottom) / (y_high - y_low)
+    to_svg = LinearMap(left - x_low * x_scale, x_scale, bottom - y_low * y_scale, y_scale, height)
+    return Chart(svg="", to_svg=to_svg, variant=variant, id_prefix=id_prefix(_salt(track_name, everyone), variant))
+
+
 def history_chart(track_name: str, view: HistoryView, names: dict[str, str], variant: Variant,
                   everyone: bool = True) -> Optional[Chart]:
     """Public accuracy per grade run (x: the runs, equally spaced, and nothing more): the leader in
@@ -52,17 +83,17 @@ def history_chart(track_name: str, view: HistoryView, names: dict[str, str], var
     from matplotlib.ticker import FixedLocator, MaxNLocator
 
     times = view.times
-    if len(times) < 2:
+    drawn = frame(track_name, view, variant, everyone)
+    if drawn is None:
         return None
     marked = line_points(view, names)
-    shown = np.concatenate([marked["public_accuracy"].to_numpy(float), np.array(view.leader_accuracy, float)])
     with site_charts.style():
         figure = site_charts.figure(variant)
-        figure.subplots_adjust(left=0.7 / variant.width_in, right=1 - 0.2 / variant.width_in,
-                               bottom=1.05 / variant.height_in, top=1 - 0.35 / variant.height_in)
+        figure.subplots_adjust(left=LEFT_IN / variant.width_in, right=1 - RIGHT_IN / variant.width_in,
+                               bottom=BOTTOM_IN / variant.height_in, top=1 - TOP_IN / variant.height_in)
         axis = figure.subplots()
-        axis.set_xlim(-0.35, len(times) - 1 + 0.35)
-        axis.set_ylim(*site_charts.limits(shown, pad=0.12))
+        axis.set_xlim(-X_MARGIN, len(times) - 1 + X_MARGIN)
+        axis.set_ylim(*_accuracy_limits(view))
         ticks = MaxNLocator(nbins=6 if variant is WIDE else 3, integer=True).tick_values(0, len(times) - 1)
         ticks = [int(tick) for tick in ticks if 0 <= tick <= len(times) - 1]
         axis.xaxis.set_major_locator(FixedLocator(ticks))
@@ -90,15 +121,10 @@ def history_chart(track_name: str, view: HistoryView, names: dict[str, str], var
         axis.set_title(f"{track_name}: the leaderboard over time")
         axis.grid(alpha=0.6, linewidth=0.6)
         axis.legend(loc="lower right", frameon=True, framealpha=0.9)
-        # Both axes are linear: the mapping is a scale and an offset, taken from the axes once.
-        (x0, y0), (x1, y1) = axis.transData.transform([(0.0, 0.0), (1.0, 1.0)])
-        to_svg = LinearMap(float(x0), float(x1 - x0), float(y0), float(y1 - y0), variant.height_in * 72)
-
         what = "each submission in grey" if everyone else "the class median dashed in grey"
-        salt = f"history-{track_name}-{'all' if everyone else 'base'}"
-        svg = site_charts.svg(figure, salt, f"{track_name}: public accuracy at each of {len(times)} grade runs; the "
-                              f"leader in red, {what}", variant)
-    return Chart(svg=svg, to_svg=to_svg, variant=variant, id_prefix=id_prefix(salt, variant))
+        svg = site_charts.svg(figure, _salt(track_name, everyone), f"{track_name}: public accuracy at each of "
+                              f"{len(times)} grade runs; the leader in red, {what}", variant)
+    return Chart(svg=svg, to_svg=drawn.to_svg, variant=variant, id_prefix=drawn.id_prefix)
 
 
 def own_line(chart: Chart, href: str, runs: list[tuple[int, float]], name: str, label: str) -> str:

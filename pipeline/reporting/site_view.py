@@ -110,7 +110,8 @@ class TrackView:
     context: TrackContext = field(default_factory=TrackContext)
     decimals: int = 4
     time_label: str = "wall time on a shared machine"
-    feedback_charts: list = field(default_factory=list)  # site_charts.Chart per variant: the base of each page's
+    # Per variant, the frame of the base of each page's chart (site_history_chart.frame: no SVG yet).
+    feedback_charts: list = field(default_factory=list)
     uncounted: int = 0  # ranked entries with no FLOPs figure, left out of the compute chart
     rows: list = field(default_factory=list)  # each entry's table row, rendered once
 

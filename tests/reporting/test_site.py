@@ -196,6 +196,24 @@ def test_the_history_chart_waits_for_two_runs_spans_only_the_runs_and_shows_ties
     assert page.count("<circle") == 3 and "Night &lt;Owl&gt; (you)" in page and 'href="../../charts/base.svg"' in page
 
 
+def test_a_pages_own_line_lands_on_the_drawn_chart_though_placed_before_it_is_drawn(tmp_path):
+    """The pages place their line with `frame` (no matplotlib) while the worker draws the chart:
+    the leader's marks in the drawn SVG must sit where the frame puts the leader's values."""
+    names = {f"student_{index:03d}": f"name {index:03d}" for index in range(4)}
+    view = _history(tmp_path, 5, 4, changed_at=2, fixed={"student_001": 0.55})
+    for variant in site_charts.VARIANTS:
+        frame = site_history_chart.frame("mnist", view, variant)
+        chart = site_history_chart.history_chart("mnist", view, names, variant, everyone=False)
+        leader = chart.svg[chart.svg.index(f'id="{frame.id_prefix}leader"'):]
+        leader = leader[:leader.index("</g>\n   </g>")]
+        marks = [(float(x), float(y)) for x, y in re.findall(r'<use [^>]* x="([-\d.]+)" y="([-\d.]+)"', leader)]
+        expected = [frame.to_svg(run, accuracy) for run, accuracy in enumerate(view.leader_accuracy)]
+        assert len(marks) == len(expected) == 5 and len({y for _, y in expected}) > 1, (marks, expected)
+        assert np.allclose(marks, expected, atol=1e-3), (variant.name, marks, expected)
+        assert chart.id_prefix == frame.id_prefix and chart.to_svg == frame.to_svg
+    assert site_history_chart.frame("mnist", _history(tmp_path / "one", 1, 4, changed_at=5), site_charts.WIDE) is None
+
+
 def _contrast_on_white(colour: str) -> float:
     """WCAG contrast ratio of a #rrggbb colour against white."""
     channels = [int(colour[index:index + 2], 16) / 255 for index in (1, 3, 5)]
