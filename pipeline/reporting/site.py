@@ -27,8 +27,10 @@ it and writes site/.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
+import shutil
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -40,7 +42,7 @@ from pipeline.reporting import (chart_cache, chart_ticks, forked, history, leade
                                 site_charts, site_history_chart, site_history, site_key, site_leaks, site_pareto,
                                 site_view)
 from pipeline.reporting.chart_worker import ChartWorker
-from pipeline.reporting.site_files import SiteFiles, sync
+from pipeline.reporting.site_files import SiteFiles, sync, write
 from pipeline.reporting.site_images import ImageFacts, feedback_images
 
 FEEDBACK_DIR = "feedback"
@@ -124,9 +126,10 @@ def _pareto_points(entries: list[site_view.Entry], reveal_private: bool, compute
 class RenderedPages(NamedTuple):
     """Some of the feedback pages, rendered (and leak-checked) by this process or a forked child."""
 
-    files: SiteFiles
+    files: SiteFiles  # to be written (empty from a child, which writes its own)
     links: list[dict]  # submission, student_id, page: for results/site_links.csv
     images_used: dict  # what the pages read of their images (site_images.ImageFacts.used)
+    written: frozenset[str] = frozenset()  # what a child wrote into site/ itself
 
 
 def _chart_file(track_name: str, chart) -> str:
@@ -249,6 +252,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
              f"{sum(len(track.entries) for track in tracks)} leaderboard row(s)"]
     links = []
     checked: set[str] = set()  # the pages already leak-checked
+    written_elsewhere: set[str] = set()  # the pages (and their images) a forked child wrote
     if key is None:
         lines.append(f"WARNING: no site key, so no feedback pages were written (their unguessable paths need a "
                      f"secret key). `python -m pipeline report` creates one in .gradebench/site-key, or set "
@@ -312,14 +316,32 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
             site_leaks.check_no_leaks(site_dir, rendered.files.texts, forbidden, key, reveal_private)
             return rendered
 
-        second = forked.Forked(lambda: render_and_check(submission_ids[half:])) if half < len(submission_ids) else None
+        def render_check_and_write(ids: list[str]) -> RenderedPages:
+            """In the child: its pages go into site/ from there, once they pass the leak check (only
+            their paths come back: no pickling of a thousand pages, and the writes run beside this
+            process's)."""
+            rendered = render_and_check(ids)
+            write(site_dir, rendered.files)
+            return RenderedPages(SiteFiles(), rendered.links, rendered.images_used,
+                                 frozenset(rendered.files.texts) | frozenset(rendered.files.links))
+
+        second = forked.Forked(lambda: render_check_and_write(submission_ids[half:])) \
+            if half < len(submission_ids) else None
         # This half is checked while the child finishes its own (the rest of site/ is checked below).
-        parts = [render_and_check(submission_ids[:half])]
+        try:
+            parts = [render_and_check(submission_ids[:half])]
+        except site_leaks.SiteError:
+            if second is not None:  # site/ is removed again once the child's writes have ended
+                with contextlib.suppress(Exception):
+                    second.result()
+                shutil.rmtree(site_dir, ignore_errors=True)
+            raise
         if second is not None:
-            parts.append(second.result())  # its pages passed the leak check there
+            parts.append(second.result())  # its pages passed the leak check there, and are written
         for part in parts:
             files.merge(part.files)
             checked |= set(part.files.texts)
+            written_elsewhere |= part.written
             links += part.links
             image_facts.use(part.images_used)
         lines.append(f"site: {len(links)} feedback page(s) under {site_dir}/{FEEDBACK_DIR}/; their links (to mail "
@@ -336,7 +358,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
     files.write("index.html", environment.get_template("index.html").render(tracks=tracks, **common))
     site_leaks.check_no_leaks(site_dir, {path: text for path, text in files.texts.items() if path not in checked},
                               forbidden, key, reveal_private)
-    sync(site_dir, files)
+    sync(site_dir, files, written_elsewhere)
     charts.save()
     image_facts.save()
     lines.append(f"site: {charts.drawn} of {charts.asked} Pareto charts drawn (the others' points had not changed)")

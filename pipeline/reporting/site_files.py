@@ -66,13 +66,20 @@ def _write_if_changed(target: str, data: bytes) -> bool:
         return True
 
 
-def sync(site_dir: Path, files: SiteFiles) -> int:
-    """Make `site_dir` hold exactly `files`; return how many files were written or linked.
+def sync(site_dir: Path, files: SiteFiles, written_elsewhere: frozenset[str] | set[str] = frozenset()) -> int:
+    """Make `site_dir` hold exactly `files` and `written_elsewhere` (paths a forked child of the
+    build wrote with `write` itself); return how many files this call wrote or linked."""
+    remove_unwanted(site_dir, set(files.texts) | set(files.links) | set(written_elsewhere))
+    return write(site_dir, files)
+
+
+def remove_unwanted(site_dir: Path, wanted: set[str]) -> None:
+    """Remove every file of `site_dir` not in `wanted` (paths relative to it), and the folders
+    that leaves empty.
 
     Paths are plain strings here: at 1,000 students site/ holds 5,000 files, and building a Path
     for each (twice) was most of a sync's time (0.3 s of a one-change report)."""
     base = str(site_dir)
-    wanted = set(files.texts) | set(files.links)
     emptied: set[str] = set()  # folders that lost a file: they may be empty now
     for root, _, names in os.walk(base):
         prefix = "" if root == base else os.path.relpath(root, base).replace(os.sep, "/") + "/"
@@ -80,6 +87,16 @@ def sync(site_dir: Path, files: SiteFiles) -> int:
             if prefix + name not in wanted:
                 os.unlink(os.path.join(root, name))
                 emptied.add(root)
+    for folder in sorted(emptied, key=len, reverse=True):  # the folder of a page that is gone
+        while folder != base and os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
+            folder = os.path.dirname(folder)
+
+
+def write(site_dir: Path, files: SiteFiles) -> int:
+    """Write `files` into `site_dir` where they differ (others are left alone); return how many
+    files were written or linked."""
+    base = str(site_dir)
     written = 0
     for relative, text in files.texts.items():
         written += _write_if_changed(os.path.join(base, relative), text.encode("utf-8"))
@@ -94,8 +111,4 @@ def sync(site_dir: Path, files: SiteFiles) -> int:
             except OSError:
                 shutil.copyfile(source, target)  # results/ on another file system
             written += 1
-    for folder in sorted(emptied, key=len, reverse=True):  # the folder of a page that is gone
-        while folder != base and os.path.isdir(folder) and not os.listdir(folder):
-            os.rmdir(folder)
-            folder = os.path.dirname(folder)
     return written

@@ -157,3 +157,20 @@ def test_a_leak_on_a_page_the_child_renders_stops_the_build(tmp_path, monkeypatc
         with ChartWorker(parallel=True) as worker:
             _build(results, submissions, tmp_path / "site", tmp_path / "cache", worker)
     assert not (tmp_path / "site").exists()
+
+
+def test_a_leak_in_this_processs_half_removes_the_pages_the_child_wrote(tmp_path, monkeypatch):
+    """The child writes its own (clean) pages into site/; a leak found meanwhile in this process's
+    half must still leave nothing published: site/ is removed after the child's writes end."""
+    from pipeline.reporting import site_leaks
+
+    monkeypatch.setattr(site, "SPLIT_PAGES_FROM", 2)
+    results, submissions = make_results(tmp_path)
+    with ChartWorker(parallel=True) as worker:  # a clean build first: site/ exists and is full
+        _build(results, submissions, tmp_path / "site", tmp_path / "cache", worker)
+    assert len(list((tmp_path / "site" / site.FEEDBACK_DIR).glob("*/index.html"))) == 4
+    (results / "mnist" / "alice.log").write_text(f"epoch 1\nprinted {KEY.decode()}\n")  # the first half
+    with pytest.raises(site_leaks.SiteError, match="the site key"):
+        with ChartWorker(parallel=True) as worker:
+            _build(results, submissions, tmp_path / "site", tmp_path / "cache", worker)
+    assert not (tmp_path / "site").exists()
