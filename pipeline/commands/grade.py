@@ -16,6 +16,16 @@ def draw_feedback(*args, **kwargs):
     return feedback.write_feedback(*args, **kwargs)
 
 
+def feedback_drawer(worker):
+    """orchestrate's draw_feedback: each submission's plots drawn by `worker` (chart_worker.py), a
+    process forked before this one starts any thread, which imports matplotlib while the first
+    model trains. The plots are a few tenths of a second of CPU per result: drawn there, they use
+    the core the training leaves free while this process reads the other results."""
+    def draw(*args, **kwargs):
+        return worker.submit(draw_feedback, *args, **kwargs)
+    return draw
+
+
 def rank_track(track_name: str, settings: Settings, results: list):
     """The track's full ranked table (private scores included: trusted steps only), from the
     current results `grade_track` returned, not from the result files read again."""
@@ -30,6 +40,16 @@ def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, exe
          ray_address: Optional[str] = None, on_grading_start=lambda: None) -> int:
     """`on_grading_start()`: called once the inputs are known good, before any sandbox starts
     (the command line installs its stop-at-once interrupt handling there)."""
+    from pipeline.reporting.chart_worker import ChartWorker
+
+    # Forked first, while this process has no other thread (the MLflow and array threads start below);
+    # matplotlib is imported there once something trains (a run with nothing stale draws nothing).
+    with ChartWorker(warm=False) as worker:
+        return _grade(settings, track, unsafe_no_sandbox, executor, ray_address, on_grading_start, worker)
+
+
+def _grade(settings: Settings, track: str, unsafe_no_sandbox: bool, executor: Optional[str],
+           ray_address: Optional[str], on_grading_start, worker) -> int:
     from pipeline.data.layout import is_prepared
     from pipeline.grading.orchestrate import TrackJob, grade_track
     from pipeline.reporting.publish import MlflowPublisher, local_artifact_root
@@ -48,15 +68,20 @@ def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, exe
     uri = tracking_uri(params, paths.root)
     leftovers.sweep()  # scratch folders and cgroups of graders that were killed
     publisher = MlflowPublisher(uri, track, track_settings.dataset, paths.submissions, job.results_dir,
-                                dvc_lock=paths.dvc_lock, artifact_root=local_artifact_root(uri, paths.mlruns))
+                                dvc_lock=paths.dvc_lock, artifact_root=local_artifact_root(uri, paths.mlruns),
+                                warm_up_plots=not worker.parallel)
     if publisher.store_is_new():
         # Creating a sqlite store runs MLflow's schema migrations (seconds; on a scratch file, so
         # that an interrupt leaves no half-made store: tracking_store.create_sqlite_store): start them
         # first, so the first result need not wait. Later runs open it once training is under way.
         publisher.start()
     try:
-        results = grade_track(job, grading, on_result=publisher.log, on_start=publisher.start,
-                              draw_feedback=draw_feedback)
+        def on_start() -> None:  # once the first training is under way, or at once with a core free
+            worker.warm_up()
+            publisher.start()
+
+        results = grade_track(job, grading, on_result=publisher.log, on_start=on_start,
+                              draw_feedback=feedback_drawer(worker))
         ranked = rank_track(track, settings, results)
         ranks_written = publisher.publish_ranks(ranked, params.leaderboard.reveal_private)
     finally:

@@ -5,7 +5,9 @@ runs it), score it, and write its result as it arrives.
       train_every_seed           one submission: every seed of the track, combined (a worker thread)
         train_and_score          one training (one seed) and its trusted scoring
       write_feedback             its feedback files (the main thread, as results arrive), drawn by
-                                 the `draw_feedback` the command layer passes in (reporting's plots)
+                                 the `draw_feedback` the command layer passes in (reporting's plots,
+                                 in a worker process: the main thread reads the other submissions'
+                                 results meanwhile)
 
 Hidden labels never leave this (trusted) process. With `seeds` > 1 a submission trains once per
 seed and its result holds the mean and spread (seeds.py).
@@ -17,7 +19,7 @@ import datetime
 import io
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -127,25 +129,31 @@ def train_every_seed(submission_dir: Path, track_name: str, track: Track, data: 
 
 
 # draw_feedback(folder, confusion_path, title, history, x_val, y_val, val_outputs, class_names) ->
-# the paths it wrote: reporting's plots, handed in by the command layer (grading sits below reporting).
-DrawFeedback = Callable[..., list[Path]]
+# a Future of the paths it wrote: reporting's plots, handed in by the command layer (grading sits
+# below reporting), drawn wherever it chooses (a worker process, or at once).
+DrawFeedback = Callable[..., "Future[list[Path]]"]
 
 
 def write_feedback(feedback: FeedbackTarget, submission_id: str, track_name: str, combined: dict, first: dict,
-                   data: TrackData, draw_feedback: Optional[DrawFeedback]) -> None:
+                   data: TrackData, draw_feedback: Optional[DrawFeedback]) -> Optional[Future]:
     """The submission's feedback files (the graded notebook code; plots and confusion data when
-    `draw_feedback` is given); records them in `combined["feedback_files"]`."""
+    `draw_feedback` is given); returns the drawing under way (None: nothing drawn), whose paths
+    `record_feedback` puts in `combined["feedback_files"]`."""
     notebook_source = first.get(exchange.NOTEBOOK_SOURCE_FILE)
     if notebook_source is not None:
         # What was graded from model.ipynb, beside the log, so the student sees it.
         (feedback.results_dir / f"{submission_id}.{exchange.NOTEBOOK_SOURCE_FILE}").write_bytes(notebook_source)
     if draw_feedback is None:
-        return
+        return None
     val_outputs = _load_array(first.get(exchange.VAL_PREDICTIONS_FILE))
     # Titled by track only: the course site publishes these images on the student's page as they are.
-    written = draw_feedback(feedback.folder, feedback.confusion_path, track_name, combined.get("history"),
-                            data.inputs.x_val, data.inputs.y_val, val_outputs, data.meta["class_names"])
-    combined["feedback_files"] = [path.relative_to(feedback.feedback_root).as_posix() for path in written]
+    return draw_feedback(feedback.folder, feedback.confusion_path, track_name, combined.get("history"),
+                         data.inputs.x_val, data.inputs.y_val, val_outputs, data.meta["class_names"])
+
+
+def record_feedback(drawing: Future, feedback_root: Path, combined: dict) -> None:
+    """Wait for the drawing; record what it wrote (relative to `feedback_root`) in `combined`."""
+    combined["feedback_files"] = [path.relative_to(feedback_root).as_posix() for path in drawing.result()]
 
 
 def _load_array(content: Optional[bytes]) -> Optional[np.ndarray]:
@@ -185,15 +193,23 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
     print(f"{job.name}: {len(submissions)} submissions, {len(stale)} to grade, "
           f"{len(submissions) - len(stale)} up to date", flush=True)
 
+    graded = {entry.folder.name for entry in stale}
+    current: dict[str, Optional[Result]] = {}
+
+    def read_the_others() -> None:
+        """The results this run does not change (read while the first plots are drawn)."""
+        current.update({path.name: cache.read_current(path) for path in submissions if path.name not in graded})
+
     if stale:
-        _grade_with_data(job, settings, arrays.result(), stale, cache, data_key, on_result, on_start, draw_feedback)
-    arrays = None  # the arrays are freed before every current result is read: a lower peak
-    return [cache.read_current(path) for path in submissions]
+        _grade_with_data(job, settings, arrays.result(), stale, cache, data_key, on_result, on_start, draw_feedback,
+                         _once(read_the_others))
+    arrays = None  # the arrays are freed before the rest of the current results are read: a lower peak
+    return [current[path.name] if path.name in current else cache.read_current(path) for path in submissions]
 
 
 def _grade_with_data(job: TrackJob, settings: GradingSettings, data: TrackData, stale: list[StaleSubmission],
                      cache: ResultCache, data_key: str, on_result, on_start,
-                     draw_feedback: Optional[DrawFeedback]) -> None:
+                     draw_feedback: Optional[DrawFeedback], while_drawing: Callable[[], None]) -> None:
     stale = ordering.batch_order(settings.grading.order, stale, cache, job.track, len(data.inputs.y_train))
     # Decided once per run: a local executor refuses here, before any student code runs, without
     # a sandbox; on Ray every node probes its own bubblewrap under this run's policy.
@@ -205,7 +221,7 @@ def _grade_with_data(job: TrackJob, settings: GradingSettings, data: TrackData, 
             # Everything needed to grade this entry again exactly (`python -m pipeline rerun`).
             "grading_config": {"track": job.track.model_dump(), "hidden_split": job.hidden_split.model_dump()},
         }
-        _grade_stale(job, data, stale, executor, cache, on_result, on_start, draw_feedback, provenance)
+        _grade_stale(job, data, stale, executor, cache, on_result, on_start, draw_feedback, provenance, while_drawing)
     finally:
         executor.close()
 
@@ -231,8 +247,11 @@ def _once(action: Callable[[], None]) -> Callable[[], None]:
 
 
 def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], executor, cache: ResultCache,
-                 on_result, on_start, draw_feedback: Optional[DrawFeedback], provenance: dict) -> None:
-    """Grade the stale submissions, `executor.workers` at a time; write each result as it arrives."""
+                 on_result, on_start, draw_feedback: Optional[DrawFeedback], provenance: dict,
+                 while_drawing: Callable[[], None]) -> None:
+    """Grade the stale submissions, `executor.workers` at a time; write each result as it arrives
+    (after its plots: a result on disk has its feedback beside it). `while_drawing()`: work for this
+    thread while plots are drawn elsewhere."""
     interactive = sys.stderr.isatty()
     bar = tqdm(total=len(stale), desc=f"grading {job.name}", unit="submission", disable=not interactive)
     echo = bar.write if interactive else (lambda line: print(line, flush=True))
@@ -267,9 +286,13 @@ def _grade_stale(job: TrackJob, data: TrackData, stale: list[StaleSubmission], e
             entry = futures[future]
             fields, log_tail, first = future.result()
             if first is not None:
-                write_feedback(FeedbackTarget(cache.feedback_dir(entry.folder.name), cache.confusion_path(entry.folder.name),
-                                              cache.results_dir, cache.feedback_root),
-                               entry.folder.name, job.name, fields, first, data, draw_feedback)
+                drawing = write_feedback(FeedbackTarget(cache.feedback_dir(entry.folder.name),
+                                                        cache.confusion_path(entry.folder.name), cache.results_dir,
+                                                        cache.feedback_root),
+                                         entry.folder.name, job.name, fields, first, data, draw_feedback)
+                if drawing is not None:
+                    while_drawing()
+                    record_feedback(drawing, cache.feedback_root, fields)
             result = Result.model_validate({
                 **fields,
                 "submission": entry.folder.name,

@@ -30,6 +30,10 @@ def _warm_up() -> None:
     feedback.warm_up()
 
 
+def _started() -> None:
+    """A job that does nothing: submitting it forks the worker."""
+
+
 def done(value) -> Future:
     future: Future = Future()
     future.set_result(value)
@@ -58,7 +62,9 @@ class ChartWorker:
     this machine has a second core (else, and with False, each job runs at once, here). Used as a
     context manager: leaving it waits for every job and raises the first job's error."""
 
-    def __init__(self, parallel: bool = True):
+    def __init__(self, parallel: bool = True, warm: bool = True):
+        """`warm`: import matplotlib in the worker at once (else at `warm_up`); the worker is forked
+        here either way, before the caller starts any thread (a fork copies no other thread)."""
         self._pool: Optional[ProcessPoolExecutor] = None
         if parallel and usable_cores() > 1:
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
@@ -67,6 +73,11 @@ class ChartWorker:
         self._jobs: list[Future] = []
         self._holding = False
         self._held: list[tuple[Future, Callable, tuple, dict]] = []
+        if self._pool is not None:
+            self.submit(_warm_up if warm else _started)
+
+    def warm_up(self) -> None:
+        """Have the worker import matplotlib now (the jobs that follow wait for it)."""
         if self._pool is not None:
             self.submit(_warm_up)
 

@@ -141,19 +141,21 @@ class MlflowPublisher:
     """Logs one track's results to MLflow from a background thread started on first use."""
 
     def __init__(self, tracking_uri: str, track_name: str, dataset_name: str, submissions_dir: Path,
-                 results_dir: Path, *, dvc_lock: Path, artifact_root: Optional[Path]):
+                 results_dir: Path, *, dvc_lock: Path, artifact_root: Optional[Path], warm_up_plots: bool = True):
         """`results_dir`: the track's results/<track>/ (where the rank record is kept); `dvc_lock` and
-        `artifact_root` (local_artifact_root): from the command's Paths."""
+        `artifact_root` (local_artifact_root): from the command's Paths. `warm_up_plots`: the plots
+        are drawn in this process (not in a worker), so matplotlib is warmed up with the store."""
         self.tracking_uri, self.track_name = tracking_uri, track_name
         self.dataset_name, self.submissions_dir, self.results_dir = dataset_name, submissions_dir, results_dir
-        self.dvc_lock, self.artifact_root = dvc_lock, artifact_root
+        self.dvc_lock, self.artifact_root, self.warm_up_plots = dvc_lock, artifact_root, warm_up_plots
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow")
         self._logged: dict[str, str] = {}  # submission -> the run this grade run created
         self._taken_record: Optional[dict] = None  # the rank record, taken off the disk at the first log
 
     def _open(self):
         from pipeline.reporting import feedback, tracking
-        feedback.warm_up()  # matplotlib's first figure, for the first result's plots
+        if self.warm_up_plots:
+            feedback.warm_up()  # matplotlib's first figure, for the first result's plots
         return tracking.TrackLogger(self.tracking_uri, self.track_name, self.artifact_root,
                                     submissions_dir=self.submissions_dir, dataset_name=self.dataset_name,
                                     dvc_lock=self.dvc_lock)
