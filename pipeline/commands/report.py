@@ -11,9 +11,8 @@ def main(*, settings: Settings) -> int:
 
     ranked_tables: dict = {}
     # One worker draws every chart (leaderboard's plots, then the site's) while this process
-    # ranks and renders: matplotlib is imported there only.
+    # ranks and renders: matplotlib is imported there only. No page waits for a chart, so they
+    # are drawn in the order they are asked for: the plots while this process ranks.
     with ChartWorker() as worker:
-        # The leaderboard's plots are drawn after the site's charts: its pages wait for some of those.
-        with worker.holding():
-            leaderboard.main(settings=settings, ranked_tables=ranked_tables, worker=worker)
+        leaderboard.main(settings=settings, ranked_tables=ranked_tables, worker=worker)
         return site.main(settings=settings, ranked_tables=ranked_tables, worker=worker)  # the same ranking

@@ -1,10 +1,12 @@
-"""The report's charts, drawn in a second process while this one renders the pages.
+"""Charts and plots, drawn in a second process while this one does the rest.
 
-With one change at 1,000 students, drawing (matplotlib's import, the Pareto and history charts,
-the leaderboard's plots) and rendering (a page per student, the leak check, the sync) each take
-about a second. One after the other, a 2-core machine leaves a core idle for both. So the report
-forks one worker process at its start, which imports matplotlib at once, and hands it every chart;
-its own process never imports matplotlib and waits for a chart only where a page shows it.
+With one change at 1,000 students, the report's drawing (matplotlib's import, the Pareto and
+history charts, the leaderboard's plots) and its rendering (a page per student, the leak check,
+the sync) each take about a second. One after the other, a 2-core machine leaves a core idle for
+both. So the report forks one worker process at its start, which imports matplotlib at once, and
+hands it every chart; its own process never imports matplotlib, and no page waits for a chart (a
+feedback page places its own line with the chart's frame: site_history_chart.frame). `grade`
+forks one too, for each result's feedback plots (commands/grade.py).
 
 The worker is forked (not spawned): it starts with everything this process has imported, and the
 charts' inputs reach it pickled. Jobs run in the order they are given. On a single core, or when
@@ -13,11 +15,10 @@ asked, every job runs at once in this process: the same charts, the same bytes.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 from pipeline.cores import usable_cores
 from pipeline.reporting.forked import end_with_parent
@@ -46,17 +47,6 @@ def _failed(error: BaseException) -> Future:
     return future
 
 
-def _forward(source: Future, target: Future) -> None:
-    """`target` ends as `source` does."""
-    def copy(done_job: Future) -> None:
-        error = done_job.exception()
-        if error is not None:
-            target.set_exception(error)
-        else:
-            target.set_result(done_job.result())
-    source.add_done_callback(copy)
-
-
 class ChartWorker:
     """`submit(draw, *args)` -> a Future of draw(*args). `parallel`: draw in a forked process when
     this machine has a second core (else, and with False, each job runs at once, here). Used as a
@@ -71,8 +61,6 @@ class ChartWorker:
                                              initializer=end_with_parent, initargs=(os.getpid(),))
         self.parallel = self._pool is not None  # a second core is drawing: other work may use it too
         self._jobs: list[Future] = []
-        self._holding = False
-        self._held: list[tuple[Future, Callable, tuple, dict]] = []
         if self._pool is not None:
             self.submit(_warm_up if warm else _started)
 
@@ -81,28 +69,8 @@ class ChartWorker:
         if self._pool is not None:
             self.submit(_warm_up)
 
-    @contextlib.contextmanager
-    def holding(self) -> Iterator[None]:
-        """Keep the jobs submitted inside the block until `release` (or `close`). The worker draws
-        in order: the report holds back the charts no page waits for (the leaderboard's plots), so
-        that those the pages embed are drawn first."""
-        self._holding = self._pool is not None
-        try:
-            yield
-        finally:
-            self._holding = False
-
-    def release(self) -> None:
-        """Hand the held jobs to the worker, after every job submitted meanwhile."""
-        held, self._held = self._held, []
-        for job, draw, args, kwargs in held:
-            _forward(self._pool.submit(draw, *args, **kwargs), job)
-
     def submit(self, draw: Callable, *args, **kwargs) -> Future:
-        if self._holding:
-            job = Future()
-            self._held.append((job, draw, args, kwargs))
-        elif self._pool is None:
+        if self._pool is None:
             try:
                 job = done(draw(*args, **kwargs))
             except Exception as error:  # raised where the result is asked for, as from the process
@@ -114,7 +82,6 @@ class ChartWorker:
 
     def close(self) -> None:
         """Wait for every job; raise the first one's error."""
-        self.release()
         try:
             for job in self._jobs:
                 job.result()

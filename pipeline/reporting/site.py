@@ -238,7 +238,6 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
             decimals=site_view.decimals_for(images),
             time_label=site_view.train_time_label([entry.cpu_quota_cores for entry in entries if entry.status == status.OK])))
 
-    worker.release()  # what the caller held back (the leaderboard's plots) is drawn after these charts
     files = SiteFiles()  # written at the end, where they differ; the rest of site/ is removed
     environment = _template_environment()
     entry_row = environment.get_template("_leaderboard.html").module.entry_row

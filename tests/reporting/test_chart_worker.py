@@ -38,8 +38,7 @@ def test_charts_drawn_in_the_worker_give_the_same_site_and_plots(tmp_path, monke
     monkeypatch.setattr(site, "SPLIT_PAGES_FROM", 2)  # the small class's pages are split too
     results, submissions = make_results(tmp_path)
     with ChartWorker(parallel=True) as worker:
-        with worker.holding():  # as the report does: the plots after the site's charts
-            leaderboard.write_leaderboards(results, ["mnist"], worker=worker)
+        leaderboard.write_leaderboards(results, ["mnist"], worker=worker)
         parallel_lines = _build(results, submissions, tmp_path / "site-parallel", tmp_path / "cache-parallel", worker)
     parallel_plot = (results / leaderboard.PLOTS_DIR / "pareto_mnist.png").read_bytes()
     (results / leaderboard.PLOTS_DIR / "pareto_mnist.png").unlink()
@@ -55,25 +54,6 @@ def test_charts_drawn_in_the_worker_give_the_same_site_and_plots(tmp_path, monke
     assert (results / leaderboard.PLOTS_DIR / "pareto_mnist.png").read_bytes() == parallel_plot
     assert sorted(p.name for p in (tmp_path / "cache-parallel").glob("*.svg")) == \
         sorted(p.name for p in (tmp_path / "cache-inline").glob("*.svg"))
-
-
-def _clock(label: str) -> tuple[str, int]:
-    return label, time.monotonic_ns()
-
-
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the worker draws in place on one core")
-def test_held_jobs_are_drawn_after_the_ones_submitted_meanwhile():
-    with ChartWorker() as worker:
-        with worker.holding():
-            held = worker.submit(_clock, "held")
-        first = worker.submit(_clock, "first")
-        assert first.result()[0] == "first" and not held.done()  # not even begun
-        worker.release()
-        assert held.result()[1] > first.result()[1]
-    with ChartWorker() as worker:  # leaving the block releases and waits for what is still held
-        with worker.holding():
-            forgotten = worker.submit(_clock, "forgotten")
-    assert forgotten.result()[0] == "forgotten"
 
 
 def test_the_report_process_does_not_import_matplotlib(tmp_path):
