@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from pipeline.grading import fingerprints, submission_facts
+from pipeline.grading import fingerprints, results_index, submission_facts
 from pipeline.grading.record import LOG_SUFFIX, RESULT_SUFFIX, Result, read_result
 
 FEEDBACK_DIR = "feedback"    # feedback/<track>/ (the command line's), else results/<track>/feedback/
@@ -112,13 +112,21 @@ class ResultCache:
                 if old.name not in current_ids:
                     shutil.rmtree(old, ignore_errors=True)
 
-    def stale(self, submissions: list[Path], track_key: str) -> list[StaleSubmission]:
-        """The submissions whose stored result is missing, unreadable or for other inputs."""
+    def stale(self, submissions: list[Path], track_key: str,
+              known: Optional[dict[str, tuple[str, str]]] = None) -> list[StaleSubmission]:
+        """The submissions whose stored result is missing, unreadable or for other inputs.
+        `known`: per submission, the cache key and file stamp of its result as the results index
+        recorded them (results_index.known_keys): a result file with that stamp is not parsed."""
+        known = known or {}
         stale = []
         for folder in submissions:
             folder = folder.resolve()
             content_hash = fingerprints.submission_sha256(folder)
             key = fingerprints.cache_key(content_hash, track_key)
+            indexed = known.get(folder.name)
+            if indexed is not None and indexed[0] == key \
+                    and results_index.file_stamp(self.result_path(folder.name)) == indexed[1]:
+                continue  # the very file the last run indexed, for these inputs
             existing = self.read(folder.name)
             if existing is None or existing.cache_key != key:
                 stale.append(StaleSubmission(folder, content_hash, key))

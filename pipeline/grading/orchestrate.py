@@ -30,7 +30,7 @@ from tqdm import tqdm
 from pipeline import status
 from pipeline.config import GradingSettings, HiddenSplit, Track
 from pipeline.cores import usable_cores
-from pipeline.grading import duplicates, executors, fingerprints, ordering, seeds, submission_facts
+from pipeline.grading import duplicates, executors, fingerprints, ordering, results_index, seeds, submission_facts
 from pipeline.grading.cache import ResultCache, StaleSubmission, list_submissions
 from pipeline.grading.record import Result
 from pipeline.grading.scoring import TrackData, judge
@@ -189,7 +189,7 @@ def grade_track(job: TrackJob, settings: GradingSettings, on_result: Optional[Ca
     track_key = fingerprints.track_fingerprint(job.track, data_key, job.hidden_split)
     submissions = list_submissions(job.submissions_dir)
     cache.remove_deleted({path.name for path in submissions})
-    stale = cache.stale(submissions, track_key)
+    stale = cache.stale(submissions, track_key, results_index.known_keys(job.results_dir.parent, job.name))
     print(f"{job.name}: {len(submissions)} submissions, {len(stale)} to grade, "
           f"{len(submissions) - len(stale)} up to date", flush=True)
 
