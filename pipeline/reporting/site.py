@@ -52,9 +52,9 @@ TEMPLATES_DIR = Path(__file__).with_name("site_templates")
 LOG_TAIL_LINES = 60
 EVERY_LINE_ON_A_PHONE_UP_TO = 50  # submissions; beyond, the phone's history chart shows the class median
 SPLIT_PAGES_FROM = 100  # feedback pages; fewer render faster than a process forks
-# This process renders a little more than half: the child also pickles its pages back (measured at
-# 1,000 pages: with halves, this process waited about 0.1 s for the child).
-PARENT_SHARE = 0.56
+# This process renders a little less than half: it also writes the index page, syncs site/ and
+# shares its core with the chart worker, while the child only writes its own pages.
+PARENT_SHARE = 0.47
 # Placeholder for the student's folder in the check command (the real folder name is an id).
 FOLDER_PLACEHOLDER = "YOUR_FOLDER"
 
