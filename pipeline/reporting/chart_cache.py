@@ -32,9 +32,10 @@ def drawing_code_key(code: list[Path]) -> str:
 
 
 def _plain(value):
-    """Dataclasses as dicts, for the key."""
+    """Dataclasses as dicts, for the key (one level: json.dumps comes back for nested ones, and
+    dataclasses.asdict's deep copy of a thousand points was most of the key's cost)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
+        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
     return str(value)
 
 

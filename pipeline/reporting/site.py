@@ -18,9 +18,8 @@ Phone first: on a narrow screen the tables keep rank, name, accuracy and status,
 
 What may be shown is decided in one place: the rows come from `leaderboard.export`, which drops
 the private and full-test scores while `leaderboard.reveal_private` is off; real ids (folder names
-and student ids) are replaced by display names unless `site.show_ids`; and before anything is
-written, `site_leaks.check_no_leaks` reads every file for the site key, real ids and hidden-score
-keys. The feedback page's path is keyed with the site key (site_key.py), so that no one can
+and student ids) are replaced by display names unless `site.show_ids`; and before any file is
+written, `site_leaks.check_no_leaks` reads it for the site key, real ids and hidden-score keys. The feedback page's path is keyed with the site key (site_key.py), so that no one can
 enumerate the others' pages. What each track shows is built in site_view.py; this module renders
 it and writes site/.
 """
@@ -49,6 +48,7 @@ FEEDBACK_DIR = "feedback"
 CHARTS_DIR = "charts"  # charts shared by the feedback pages
 LINKS_FILE = "site_links.csv"
 TEMPLATES_DIR = Path(__file__).with_name("site_templates")
+TEMPLATE_CACHE = "templates"  # in the report's cache folder (chart_dir)
 LOG_TAIL_LINES = 60
 EVERY_LINE_ON_A_PHONE_UP_TO = 50  # submissions; beyond, the phone's history chart shows the class median
 SPLIT_PAGES_FROM = 100  # feedback pages; fewer render faster than a process forks
@@ -70,10 +70,15 @@ def _format_accuracy(value, decimals: int = 4) -> str:
     return "" if value is None else f"{value:.{decimals}f}"
 
 
-def _template_environment():
+def _template_environment(cache_dir: Optional[Path] = None):
+    """`cache_dir`: where the compiled templates are kept between builds (compiling them was a
+    tenth of a second of every report)."""
     import jinja2
 
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+    bytecode = jinja2.FileSystemBytecodeCache(str(cache_dir)) if cache_dir is not None else None
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), bytecode_cache=bytecode,
                                      autoescape=jinja2.select_autoescape(["html"]),
                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                                      auto_reload=False)  # one build: no need to stat the templates per page
@@ -123,13 +128,12 @@ def _pareto_points(entries: list[site_view.Entry], reveal_private: bool, compute
     return points, to_label
 
 
-class RenderedPages(NamedTuple):
-    """Some of the feedback pages, rendered (and leak-checked) by this process or a forked child."""
+class PublishedPages(NamedTuple):
+    """Some of the feedback pages, rendered, leak-checked and written by this process or a forked child."""
 
-    files: SiteFiles  # to be written (empty from a child, which writes its own)
+    paths: frozenset[str]  # what was written into site/: the pages and their images
     links: list[dict]  # submission, student_id, page: for results/site_links.csv
     images_used: dict  # what the pages read of their images (site_images.ImageFacts.used)
-    written: frozenset[str] = frozenset()  # what a child wrote into site/ itself
 
 
 def _chart_file(track_name: str, chart) -> str:
@@ -238,8 +242,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
             decimals=site_view.decimals_for(images),
             time_label=site_view.train_time_label([entry.cpu_quota_cores for entry in entries if entry.status == status.OK])))
 
-    files = SiteFiles()  # written at the end, where they differ; the rest of site/ is removed
-    environment = _template_environment()
+    files = SiteFiles()  # the rest (index, shared charts): written last; anything else in site/ is removed
+    environment = _template_environment(chart_dir / TEMPLATE_CACHE if chart_dir is not None else None)
     entry_row = environment.get_template("_leaderboard.html").module.entry_row
     row_html = {}
     for track in tracks:
@@ -250,8 +254,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
     lines = [f"site: {site_dir}/index.html: {len(tracks)} track(s), "
              f"{sum(len(track.entries) for track in tracks)} leaderboard row(s)"]
     links = []
-    checked: set[str] = set()  # the pages already leak-checked
-    written_elsewhere: set[str] = set()  # the pages (and their images) a forked child wrote
+    published: set[str] = set()  # the feedback pages and their images, checked and written already
     if key is None:
         lines.append(f"WARNING: no site key, so no feedback pages were written (their unguessable paths need a "
                      f"secret key). `python -m pipeline report` creates one in .gradebench/site-key, or set "
@@ -264,8 +267,8 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         entries = {track.name: {entry.submission: entry for entry in track.entries} for track in tracks}
         positions = {track.name: {entry.submission: index for index, entry in enumerate(track.entries)}
                      for track in tracks}
-        def render_pages(ids: list[str]) -> RenderedPages:
-            """The feedback pages of `ids`: their files, their links and the image facts they read."""
+        def render_pages(ids: list[str]) -> tuple[SiteFiles, list[dict]]:
+            """The feedback pages of `ids`: their files and their links."""
             part, part_links = SiteFiles(), []
             for submission_id in ids:
                 token = site_key.feedback_token(submission_id, key)
@@ -303,32 +306,25 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                                                                       **common))
                 part_links.append({"submission": submission_id, "student_id": student_ids.get(submission_id),
                                    "page": f"{page}/index.html"})
-            return RenderedPages(part, part_links, image_facts.used)
+            return part, part_links
 
         # Rendering a page per student is the longest step of a report: with a second core, a
-        # forked child renders the second half meanwhile (the chart worker is done by then).
+        # forked child renders the second half meanwhile.
         split = worker.parallel and len(submission_ids) >= SPLIT_PAGES_FROM
         half = round(len(submission_ids) * PARENT_SHARE) if split else len(submission_ids)
 
-        def render_and_check(ids: list[str]) -> RenderedPages:
-            rendered = render_pages(ids)
-            site_leaks.check_no_leaks(site_dir, rendered.files.texts, forbidden, key, reveal_private)
-            return rendered
+        def publish_pages(ids: list[str]) -> PublishedPages:
+            """Render the pages of `ids` and write them into site/ once they pass the leak check;
+            only their paths come back (from the child: no pickling of a thousand pages), and each
+            half is written while the other process still works."""
+            pages, page_links = render_pages(ids)
+            site_leaks.check_no_leaks(site_dir, pages.texts, forbidden, key, reveal_private)
+            write(site_dir, pages)
+            return PublishedPages(frozenset(pages.texts) | frozenset(pages.links), page_links, image_facts.used)
 
-        def render_check_and_write(ids: list[str]) -> RenderedPages:
-            """In the child: its pages go into site/ from there, once they pass the leak check (only
-            their paths come back: no pickling of a thousand pages, and the writes run beside this
-            process's)."""
-            rendered = render_and_check(ids)
-            write(site_dir, rendered.files)
-            return RenderedPages(SiteFiles(), rendered.links, rendered.images_used,
-                                 frozenset(rendered.files.texts) | frozenset(rendered.files.links))
-
-        second = forked.Forked(lambda: render_check_and_write(submission_ids[half:])) \
-            if half < len(submission_ids) else None
-        # This half is checked while the child finishes its own (the rest of site/ is checked below).
+        second = forked.Forked(lambda: publish_pages(submission_ids[half:])) if half < len(submission_ids) else None
         try:
-            parts = [render_and_check(submission_ids[:half])]
+            parts = [publish_pages(submission_ids[:half])]
         except site_leaks.SiteError:
             if second is not None:  # site/ is removed again once the child's writes have ended
                 with contextlib.suppress(Exception):
@@ -336,15 +332,14 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                 shutil.rmtree(site_dir, ignore_errors=True)
             raise
         if second is not None:
-            parts.append(second.result())  # its pages passed the leak check there, and are written
+            parts.append(second.result())
         for part in parts:
-            files.merge(part.files)
-            checked |= set(part.files.texts)
-            written_elsewhere |= part.written
+            published |= part.paths
             links += part.links
             image_facts.use(part.images_used)
         lines.append(f"site: {len(links)} feedback page(s) under {site_dir}/{FEEDBACK_DIR}/; their links (to mail "
                      f"each student theirs) in {results_root / LINKS_FILE}")
+    image_facts.save()  # while the worker may still be drawing
     for track in tracks:
         if key is not None:  # the base of each page's chart, one file per track and width
             for chart in (job.result() for job in drawing[track.name]["feedback_charts"]):
@@ -355,11 +350,9 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
         track.history_svgs = [chart.svg for chart in (job.result() for job in drawing[track.name]["history"])
                               if chart is not None]
     files.write("index.html", environment.get_template("index.html").render(tracks=tracks, **common))
-    site_leaks.check_no_leaks(site_dir, {path: text for path, text in files.texts.items() if path not in checked},
-                              forbidden, key, reveal_private)
-    sync(site_dir, files, written_elsewhere)
+    site_leaks.check_no_leaks(site_dir, files.texts, forbidden, key, reveal_private)
+    sync(site_dir, files, published)
     charts.save()
-    image_facts.save()
     lines.append(f"site: {charts.drawn} of {charts.asked} Pareto charts drawn (the others' points had not changed)")
     with open(results_root / LINKS_FILE, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["submission", "student_id", "page"])

@@ -31,11 +31,6 @@ class SiteFiles:
     def link(self, relative: str, source: Path) -> None:
         self.links[relative] = source
 
-    def merge(self, other: "SiteFiles") -> None:
-        """Take in what another part of the build (a forked child's pages) collected."""
-        self.texts.update(other.texts)
-        self.links.update(other.links)
-
 
 def already_linked(target: str | Path, source: Path) -> bool:
     """Whether `target` is `source` itself (a hard link made by an earlier build)."""
