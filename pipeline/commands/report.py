@@ -14,6 +14,5 @@ def main(*, settings: Settings) -> int:
     # ranks and renders: matplotlib is imported there only. No page waits for a chart, so they
     # are drawn in the order they are asked for: the plots while this process ranks.
     with ChartWorker() as worker:
-        worker.preload("pandas")  # the plots' tables arrive pickled: imported there while this process ranks
         leaderboard.main(settings=settings, ranked_tables=ranked_tables, worker=worker)
         return site.main(settings=settings, ranked_tables=ranked_tables, worker=worker)  # the same ranking

@@ -15,7 +15,6 @@ asked, every job runs at once in this process: the same charts, the same bytes.
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -34,11 +33,6 @@ def _warm_up() -> None:
 
 def _started() -> None:
     """A job that does nothing: submitting it forks the worker."""
-
-
-def _import(modules: tuple[str, ...]) -> None:
-    for module in modules:
-        importlib.import_module(module)
 
 
 def done(value) -> Future:
@@ -69,12 +63,6 @@ class ChartWorker:
         self._jobs: list[Future] = []
         if self._pool is not None:
             self.submit(_warm_up if warm else _started)
-
-    def preload(self, *modules: str) -> None:
-        """Have the worker import `modules` now: those the charts' inputs need to be unpickled
-        (pandas, for the leaderboard's tables), imported while it would otherwise wait for them."""
-        if self._pool is not None:
-            self.submit(_import, modules)
 
     def warm_up(self) -> None:
         """Have the worker import matplotlib now (the jobs that follow wait for it)."""

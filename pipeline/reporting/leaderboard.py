@@ -18,8 +18,7 @@ import functools
 import hashlib
 import json
 from pathlib import Path
-from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -27,8 +26,9 @@ import pandas as pd
 from pipeline import status
 from pipeline.grading import duplicates
 from pipeline.grading.record import RESULT_SUFFIX, read_result
-from pipeline.reporting import chart_cache, chart_ticks
+from pipeline.reporting import chart_cache, chart_ticks, leaderboard_plots
 from pipeline.reporting.chart_worker import ChartWorker
+from pipeline.reporting.leaderboard_plots import COMPUTE_PLOT, SIZE_PLOT, FrontPlot, FrontPoints
 
 PUBLIC, PRIVATE = "public_accuracy", "private_accuracy"
 # Always exported.
@@ -236,106 +236,39 @@ def points_to_label(accuracy: list, params: list, front: list, baseline: list) -
     return sorted(chosen)
 
 
-# The PNG text chunk that holds the hash of what a plot shows (pareto_inputs_key).
-INPUTS_KEY_CHUNK = "Comment"
-
-
 @functools.lru_cache(maxsize=1)
 def _drawing_code_key() -> str:
-    """This module's bytes, the tick labels' and matplotlib's version (chart_cache.drawing_code_key)."""
-    return chart_cache.drawing_code_key([Path(__file__), Path(chart_ticks.__file__)])
+    """The plots' code, the tick labels' and matplotlib's version (chart_cache.drawing_code_key)."""
+    return chart_cache.drawing_code_key([Path(leaderboard_plots.__file__), Path(chart_ticks.__file__)])
 
 
-@dataclass(frozen=True)
-class FrontPlot:
-    """One accuracy-against-cost plot: the cost column, the front's column, and its words."""
-
-    cost: str
-    front: str
-    colour: str
-    x_label: str
-    title: str
-    empty: str
-    x_margin: Optional[float] = None  # room for the costliest model's name at the right edge
-    tick_words: Callable[[float], str] = chart_ticks.counts
+def front_points(ranked: pd.DataFrame, metric: str, plot: FrontPlot = SIZE_PLOT) -> FrontPoints:
+    """What one Pareto plot shows: the ranked submissions that have its cost, as plain lists."""
+    ok = ranked[(ranked["status"] == status.OK) & ranked[plot.cost].notna()]
+    accuracy, cost = ok[metric].astype(float).tolist(), ok[plot.cost].astype(float).tolist()
+    front = ok[plot.front].astype(bool).tolist()
+    return FrontPoints(ok["submission"].tolist(), cost, accuracy, front,
+                       points_to_label(accuracy, cost, front, ok["baseline"].astype(bool).tolist()))
 
 
-SIZE_PLOT = FrontPlot("total_params", "pareto", "tab:red", "parameters, trainable or not (log scale)",
-                      "accuracy vs size", "no graded submissions yet")
-COMPUTE_PLOT = FrontPlot("mflops_per_image", "pareto_compute", "tab:blue",
-                         "MFLOPs per image, one forward pass (log scale)", "accuracy vs compute",
-                         "no counted submissions yet", x_margin=0.12, tick_words=chart_ticks.decimals)
-
-
-def pareto_inputs_key(ok: pd.DataFrame, track_name: str, metric: str, plot: FrontPlot = SIZE_PLOT) -> str:
+def pareto_inputs_key(points: FrontPoints, track_name: str, metric: str, plot: FrontPlot = SIZE_PLOT) -> str:
     """The hash of everything a Pareto plot shows (every point, its name and flags, the titles) and
     of the code that draws it."""
-    columns = ["submission", plot.cost, metric, plot.front, "baseline"]
-    points = ok[columns].astype(object).where(ok[columns].notna(), None).values.tolist()
-    return hashlib.sha256(json.dumps([_drawing_code_key(), track_name, metric, plot.title, points],
+    shown = [list(row) for row in zip(points.names, points.cost, points.accuracy, points.front)]
+    return hashlib.sha256(json.dumps([_drawing_code_key(), track_name, metric, plot.title, shown, points.labelled],
                                      default=str).encode()).hexdigest()
 
 
-def drawn_from(path: Path, key: str) -> bool:
-    """Whether the PNG at `path` was drawn from the inputs whose key is `key`."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return image.info.get(INPUTS_KEY_CHUNK) == key
-    except (OSError, ValueError):
-        return False
+def _plot_job(ranked: pd.DataFrame, track_name: str, metric: str, path: Path, plot: FrontPlot) -> tuple:
+    """leaderboard_plots.draw_front's arguments for one plot of `ranked`."""
+    points = front_points(ranked, metric, plot)
+    return points, track_name, metric, path, plot, pareto_inputs_key(points, track_name, metric, plot)
 
 
 def plot_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) -> bool:
     """Accuracy against parameters (every one, trainable or not; log scale), the Pareto front
-    joined up. Returns whether it drew (see plot_front)."""
-    return plot_front(ranked, track_name, metric, path, SIZE_PLOT)
-
-
-def plot_compute_pareto(ranked: pd.DataFrame, track_name: str, metric: str, path: Path) -> bool:
-    """Accuracy against FLOPs per image (log scale), the second Pareto front joined up."""
-    return plot_front(ranked, track_name, metric, path, COMPUTE_PLOT)
-
-
-def plot_front(ranked: pd.DataFrame, track_name: str, metric: str, path: Path, plot: FrontPlot) -> bool:
-    """Drawn only when what it shows changed (its inputs' key, kept in the PNG): a run that
-    re-grades one track leaves the other tracks' plots as they are. Returns whether it drew."""
-    ok = ranked[(ranked["status"] == status.OK) & ranked[plot.cost].notna()]
-    key = pareto_inputs_key(ok, track_name, metric, plot)
-    if drawn_from(path, key):
-        return False
-    from matplotlib.figure import Figure  # the object API: no global pyplot state, no display
-
-    figure = Figure(figsize=(7, 4.5))
-    axis = figure.subplots()
-    if len(ok):
-        front = ok[ok[plot.front]].sort_values(plot.cost)
-        axis.scatter(ok[plot.cost], ok[metric], color="tab:gray", label="submission")
-        axis.step(front[plot.cost], front[metric], where="post", color=plot.colour, alpha=0.6)
-        axis.scatter(front[plot.cost], front[metric], color=plot.colour, zorder=3, label="Pareto front")
-        labelled = ok.iloc[points_to_label(ok[metric].tolist(), ok[plot.cost].tolist(),
-                                           ok[plot.front].astype(bool).tolist(), ok["baseline"].astype(bool).tolist())]
-        for row in labelled.itertuples():
-            axis.annotate(row.submission, (getattr(row, plot.cost), getattr(row, metric)), fontsize=8,
-                          xytext=(4, 4), textcoords="offset points")
-        axis.set_xscale("log")
-        chart_ticks.plain_log_ticks(axis.xaxis, plot.tick_words)
-        if plot.x_margin is not None:
-            axis.margins(x=plot.x_margin)
-        axis.legend(loc="lower right")
-    else:
-        axis.text(0.5, 0.5, plot.empty, ha="center", va="center", transform=axis.transAxes)
-    axis.set_xlabel(plot.x_label)
-    axis.set_ylabel(metric.replace("_", " "))
-    axis.set_title(f"{track_name}: {plot.title}")
-    axis.grid(alpha=0.3)
-    # Fixed margins, not tight_layout: that measures every label by drawing the figure an extra time
-    # (a second of every report at 1,000 students, with the Pareto front's names).
-    figure.subplots_adjust(left=0.1, right=0.97, bottom=0.12, top=0.92)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=80, metadata={INPUTS_KEY_CHUNK: key})
-    return True
+    joined up, drawn here; returns whether it drew (only when what it shows changed)."""
+    return leaderboard_plots.draw_front(*_plot_job(ranked, track_name, metric, path, SIZE_PLOT))
 
 
 def write_leaderboards(results_root: Path, track_names: list[str], reveal_private: bool = False,
@@ -357,9 +290,9 @@ def write_leaderboards(results_root: Path, track_names: list[str], reveal_privat
         tables.append(shown)
         sections.append(to_markdown(shown, track_name))
         metrics[track_name] = track_metrics(ranked, reveal_private)
-        plots.submit(plot_pareto, ranked, track_name, metric, results_root / PLOTS_DIR / f"pareto_{track_name}.png")
-        plots.submit(plot_compute_pareto, ranked, track_name, metric,
-                     results_root / PLOTS_DIR / f"pareto_compute_{track_name}.png")
+        for plot, name in ((SIZE_PLOT, f"pareto_{track_name}.png"), (COMPUTE_PLOT, f"pareto_compute_{track_name}.png")):
+            plots.submit(leaderboard_plots.draw_front, *_plot_job(ranked, track_name, metric,
+                                                                  results_root / PLOTS_DIR / name, plot))
     combined = pd.concat(tables, ignore_index=True)
     combined.to_csv(results_root / "leaderboard.csv", index=False)
     heading = "# gradebench leaderboard\n\n" + (

@@ -332,7 +332,11 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                 shutil.rmtree(site_dir, ignore_errors=True)
             raise
         if second is not None:
-            parts.append(second.result())
+            try:
+                parts.append(second.result())
+            except site_leaks.SiteError:  # the child removed site/, perhaps before this half was written
+                shutil.rmtree(site_dir, ignore_errors=True)
+                raise
         for part in parts:
             published |= part.paths
             links += part.links

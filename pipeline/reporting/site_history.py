@@ -9,11 +9,10 @@ Nothing here spreads the changes back over every run: at 1,000 students and 40 r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import pandas as pd
-
-from pipeline.reporting import history
+if TYPE_CHECKING:  # a HistoryView reaches the chart worker, which should not import pandas for it
+    from pipeline.reporting import history
 
 
 @dataclass
@@ -33,7 +32,12 @@ class HistoryView:
 
 
 def _number(value) -> Optional[float]:
-    return None if value is None or pd.isna(value) else float(value)
+    """A float, or None for a missing value (None, NaN, pandas' NA)."""
+    try:
+        number = float(value)
+    except TypeError:  # None, pd.NA
+        return None
+    return None if number != number else number
 
 
 def read(past: history.History, order: list[str]) -> HistoryView:

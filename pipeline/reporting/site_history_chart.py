@@ -11,39 +11,46 @@ pages are rendered while the chart worker draws the chart.
 
 from __future__ import annotations
 
+import datetime
+from collections import Counter
 from typing import Optional
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
-import pandas as pd
 
 from pipeline.reporting import site_charts
 from pipeline.reporting.site_charts import BLUE, FONT_PT, GREY, RED, WIDE, Chart, LinearMap, Variant, id_prefix
 from pipeline.reporting.site_history import HistoryView
 
 def run_label(time: str) -> str:
-    stamp = pd.Timestamp(time)
+    try:
+        stamp = datetime.datetime.fromisoformat(time)  # as history.record writes it
+    except ValueError:  # a hand-edited history: whatever pandas can read
+        import pandas as pd
+
+        stamp = pd.Timestamp(time)
     return f"{stamp.strftime('%d %b')}\n{stamp.strftime('%H:%M')}"
 
 
 def dodged(run_index: np.ndarray, accuracy: np.ndarray, spread: float = 0.3) -> np.ndarray:
-    """x positions that draw tied scores of one run side by side rather than as one dot (vectorised:
-    a large class has thousands of ties)."""
-    frame = pd.DataFrame({"run": run_index, "accuracy": accuracy})
-    groups = frame.groupby(["run", "accuracy"], sort=False)
-    position = groups.cumcount().to_numpy(float)
-    count = groups["run"].transform("size").to_numpy(float)
+    """x positions that draw tied scores of one run side by side rather than as one dot (a large
+    class has thousands of ties): each point's place among the points of its run and score."""
+    keys = list(zip(run_index.tolist(), accuracy.tolist()))
+    sizes, seen = Counter(keys), Counter()
+    position, count = np.empty(len(keys)), np.empty(len(keys))
+    for index, key in enumerate(keys):
+        position[index], count[index] = seen[key], sizes[key]
+        seen[key] += 1
     step = np.minimum(0.08, spread / np.maximum(count - 1, 1))
     return run_index.astype(float) + (position - (count - 1) / 2) * step
 
 
-def line_points(view: HistoryView, names: dict[str, str]) -> pd.DataFrame:
-    """Every submission's line as the chart draws it (submission, name, run, public_accuracy), in
-    display-name order: the order of points must not reveal how the real ids sort."""
+def line_points(view: HistoryView, names: dict[str, str]) -> list[tuple[str, str, int, float]]:
+    """Every submission's line as the chart draws it, (submission, name, run, public accuracy) per
+    point, in display-name order: the order of points must not reveal how the real ids sort."""
     rows = [(submission, names.get(submission, ""), run, accuracy)
             for submission, line in view.lines.items() for run, accuracy in line]
-    frame = pd.DataFrame(rows, columns=["submission", "name", "run", "public_accuracy"])
-    return frame.sort_values(["name", "submission", "run"], kind="stable").reset_index(drop=True)
+    return sorted(rows, key=lambda row: (row[1], row[0], row[2]))
 
 
 # The axes' box in the figure, in inches from its edges: set, so that `frame` knows it undrawn.
@@ -99,12 +106,12 @@ def history_chart(track_name: str, view: HistoryView, names: dict[str, str], var
         axis.xaxis.set_major_locator(FixedLocator(ticks))
         axis.set_xticklabels([run_label(times[tick]) for tick in ticks])
         if everyone:
-            marked = marked.assign(x=dodged(marked["run"].to_numpy(), marked["public_accuracy"].to_numpy(float)))
-            submissions = marked["submission"].to_numpy()
+            accuracy = np.array([row[3] for row in marked], float)
+            x = dodged(np.array([row[2] for row in marked], int), accuracy)
+            submissions = np.array([row[0] for row in marked], object)
             breaks = np.flatnonzero(submissions[1:] != submissions[:-1]) + 1
             # One artist for every line, broken by NaN: an artist each cost a second at 1,000 students.
-            line, = axis.plot(np.insert(marked["x"].to_numpy(float), breaks, np.nan),
-                              np.insert(marked["public_accuracy"].to_numpy(float), breaks, np.nan),
+            line, = axis.plot(np.insert(x, breaks, np.nan), np.insert(accuracy, breaks, np.nan),
                               marker="o", markersize=3.5, linewidth=1, color=GREY, drawstyle="steps-post",
                               label="each submission")
             line.set_gid("history-submissions")

@@ -56,24 +56,29 @@ def test_charts_drawn_in_the_worker_give_the_same_site_and_plots(tmp_path, monke
         sorted(p.name for p in (tmp_path / "cache-inline").glob("*.svg"))
 
 
-def test_the_report_process_does_not_import_matplotlib(tmp_path):
-    """The worker draws; the process that ranks and renders pages never pays matplotlib's import."""
+def test_the_report_process_does_not_import_matplotlib_nor_its_worker_pandas(tmp_path):
+    """The worker draws; the process that ranks and renders pages never pays matplotlib's import,
+    and the worker, which gets plain data, never pays pandas'."""
     make_results(tmp_path)
+    (tmp_path / "probe.py").write_text("import sys\n\ndef imported(name):\n    return name in sys.modules\n")
     script = f"""
 import sys
 from pathlib import Path
-from pipeline.reporting import leaderboard, site
+sys.path.insert(0, {str(tmp_path)!r})
 from pipeline.reporting.chart_worker import ChartWorker
+from probe import imported
 root = Path({str(tmp_path)!r})
-with ChartWorker(parallel=True) as worker:
+with ChartWorker(parallel=True) as worker:  # forked first, as the report does
+    from pipeline.reporting import leaderboard, site
     leaderboard.write_leaderboards(root / "results", ["mnist"], worker=worker)
     site.build_site(root / "results", root / "submissions", root / "site", ["mnist"], False, False,
                     {KEY!r}, chart_dir=root / "cache", worker=worker)
-print("matplotlib" in sys.modules)
+    print("matplotlib" in sys.modules, worker.submit(imported, "matplotlib").result(),
+          worker.submit(imported, "pandas").result())
 """
     completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.strip() == "False"
+    assert completed.stdout.strip() == "False True False"
     assert (tmp_path / "site" / "index.html").is_file()
     assert (tmp_path / "results" / leaderboard.PLOTS_DIR / "pareto_compute_mnist.png").is_file()
 
