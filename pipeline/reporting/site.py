@@ -201,7 +201,6 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
                                   for real in (submission_id, str(student_ids.get(submission_id) or ""))
                                   if real and real in forbidden})
 
-    image_facts = ImageFacts(chart_dir)
     worker = worker or ChartWorker(parallel=False)
     charts = chart_cache.ChartCache(chart_dir, [Path(module.__file__) for module in (site_pareto, site_charts, chart_ticks)],
                                     worker)
@@ -242,6 +241,7 @@ def build_site(results_root: Path, submissions_dir: Path, site_dir: Path, track_
             decimals=site_view.decimals_for(images),
             time_label=site_view.train_time_label([entry.cpu_quota_cores for entry in entries if entry.status == status.OK])))
 
+    image_facts = ImageFacts(chart_dir)  # read once the worker has its charts
     files = SiteFiles()  # the rest (index, shared charts): written last; anything else in site/ is removed
     environment = _template_environment(chart_dir / TEMPLATE_CACHE if chart_dir is not None else None)
     entry_row = environment.get_template("_leaderboard.html").module.entry_row
