@@ -8,21 +8,16 @@ from pipeline.commands import EXIT_OK
 from pipeline.config import Settings, resolve_grading, tracking_uri
 
 
-def draw_feedback(*args, **kwargs):
-    """reporting.feedback.write_feedback, imported when the first plot is drawn (matplotlib is slow
-    to import, and a run with nothing stale draws nothing)."""
-    from pipeline.reporting import feedback
-
-    return feedback.write_feedback(*args, **kwargs)
-
-
 def feedback_drawer(worker):
-    """orchestrate's draw_feedback: each submission's plots drawn by `worker` (chart_worker.py), a
-    process forked before this one starts any thread, which imports matplotlib while the first
-    model trains. The plots are a few tenths of a second of CPU per result: drawn there, they use
-    the core the training leaves free while this process reads the other results."""
-    def draw(*args, **kwargs):
-        return worker.submit(draw_feedback, *args, **kwargs)
+    """orchestrate's draw_feedback: each submission's plots drawn by `worker` (chart_worker.py:
+    two processes forked before this one starts any thread, which import matplotlib while the first
+    model trains). The plots are a few tenths of a second of CPU per result: drawn there, two at a
+    time, while this process reads the other results."""
+    def draw(*args):
+        from pipeline.reporting import feedback
+        from pipeline.reporting.chart_worker import all_of
+
+        return all_of([worker.submit(function, *job_args) for function, job_args in feedback.feedback_jobs(*args)])
     return draw
 
 
@@ -44,7 +39,7 @@ def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, exe
 
     # Forked first, while this process has no other thread (the MLflow and array threads start below);
     # matplotlib is imported there once something trains (a run with nothing stale draws nothing).
-    with ChartWorker(warm=False) as worker:
+    with ChartWorker(warm=False, processes=2) as worker:
         return _grade(settings, track, unsafe_no_sandbox, executor, ray_address, on_grading_start, worker)
 
 

@@ -268,32 +268,56 @@ def _plot_misclassified(path: Path, images: np.ndarray, wrong: np.ndarray, y_tru
     save_png(figure, path, table)
 
 
-def write_feedback(out_dir: Path, confusion_path: Path, title: str, history: Optional[dict], x_val: np.ndarray,
-                   y_val: np.ndarray, val_outputs: Optional[np.ndarray], class_names: list[str]) -> list[Path]:
-    """Write every feedback file that the available inputs allow; returns the files written.
+def feedback_jobs(out_dir: Path, confusion_path: Path, title: str, history: Optional[dict], x_val: np.ndarray,
+                  y_val: np.ndarray, val_outputs: Optional[np.ndarray], class_names: list[str]) -> list[tuple]:
+    """Clear the submission's old feedback and return the drawings its inputs allow, as
+    (function, arguments) pairs that may run anywhere, in any order: their inputs are small (the
+    misclassified images only, not the validation set) and each returns the files it wrote.
     `title`: the track's name (the images are published on the site as they are)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.iterdir():
         old.unlink()
     confusion_path.unlink(missing_ok=True)
-    written: list[Path] = []
+    jobs: list[tuple] = []
     if history and history.get("loss"):
-        write_history(out_dir / HISTORY_FILE, history)
-        plot_learning_curves(out_dir / CURVES_PNG, history, f"{title}: learning curves")
-        written += [out_dir / HISTORY_FILE, out_dir / CURVES_PNG]
+        jobs.append((_write_curves, (out_dir, history, title)))
     if val_outputs is not None and val_outputs.shape == (len(y_val), len(class_names)) \
             and np.all(np.isfinite(val_outputs)):
         predicted = val_outputs.argmax(axis=1)
-        confusion_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(confusion_path, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["actual", "predicted"])
-            writer.writerows((class_names[true], class_names[guess]) for true, guess in zip(y_val, predicted))
-        counts = confusion_counts(y_val, predicted, len(class_names))
-        accuracy = float(np.trace(counts) / max(1, counts.sum()))
-        plot_confusion(out_dir / CONFUSION_PNG, counts, class_names,
-                       f"{title}: validation confusion (accuracy {accuracy:.3f})")
-        plot_misclassified(out_dir / MISCLASSIFIED_PNG, x_val, y_val, predicted, class_names,
-                           f"{title}: misclassified validation images")
-        written += [confusion_path, out_dir / CONFUSION_PNG, out_dir / MISCLASSIFIED_PNG]
-    return written
+        jobs.append((_write_confusion, (out_dir, confusion_path, y_val, predicted, class_names, title)))
+        wrong = misclassified(y_val, predicted)
+        jobs.append((_write_misclassified, (out_dir, x_val[wrong], y_val[wrong], predicted[wrong], class_names, title)))
+    return jobs
+
+
+def write_feedback(*args) -> list[Path]:
+    """Write every feedback file that the available inputs allow (feedback_jobs' arguments), here;
+    returns the files written."""
+    return [path for draw, job_args in feedback_jobs(*args) for path in draw(*job_args)]
+
+
+def _write_curves(out_dir: Path, history: dict, title: str) -> list[Path]:
+    write_history(out_dir / HISTORY_FILE, history)
+    plot_learning_curves(out_dir / CURVES_PNG, history, f"{title}: learning curves")
+    return [out_dir / HISTORY_FILE, out_dir / CURVES_PNG]
+
+
+def _write_confusion(out_dir: Path, confusion_path: Path, y_val: np.ndarray, predicted: np.ndarray,
+                     class_names: list[str], title: str) -> list[Path]:
+    confusion_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(confusion_path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["actual", "predicted"])
+        writer.writerows((class_names[true], class_names[guess]) for true, guess in zip(y_val, predicted))
+    counts = confusion_counts(y_val, predicted, len(class_names))
+    accuracy = float(np.trace(counts) / max(1, counts.sum()))
+    plot_confusion(out_dir / CONFUSION_PNG, counts, class_names, f"{title}: validation confusion (accuracy {accuracy:.3f})")
+    return [confusion_path, out_dir / CONFUSION_PNG]
+
+
+def _write_misclassified(out_dir: Path, images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
+                         class_names: list[str], title: str) -> list[Path]:
+    """`images`: the misclassified ones only (`misclassified`), with their classes."""
+    plot_misclassified(out_dir / MISCLASSIFIED_PNG, images, y_true, y_pred, class_names,
+                       f"{title}: misclassified validation images")
+    return [out_dir / MISCLASSIFIED_PNG]
