@@ -9,10 +9,11 @@ from pipeline.config import Settings, resolve_grading, tracking_uri
 
 
 def feedback_drawer(worker):
-    """orchestrate's draw_feedback: each submission's plots drawn by `worker` (chart_worker.py:
-    two processes forked before this one starts any thread, which import matplotlib while the first
-    model trains). The plots are a few tenths of a second of CPU per result: drawn there, two at a
-    time, while this process reads the other results."""
+    """orchestrate's draw_feedback: each submission's plots drawn by `worker` (chart_worker.py: a
+    process forked before this one starts any thread, which imports matplotlib while the first
+    model trains). The plots are a few tenths of a second of CPU per result: drawn there, while
+    this process reads the other results. (Two workers drew them in half the time, but their
+    second import of matplotlib slowed the training it ran beside by as much.)"""
     def draw(*args):
         from pipeline.reporting import feedback
         from pipeline.reporting.chart_worker import all_of
@@ -39,7 +40,7 @@ def main(*, settings: Settings, track: str, unsafe_no_sandbox: bool = False, exe
 
     # Forked first, while this process has no other thread (the MLflow and array threads start below);
     # matplotlib is imported there once something trains (a run with nothing stale draws nothing).
-    with ChartWorker(warm=False, processes=2) as worker:
+    with ChartWorker(warm=False) as worker:
         return _grade(settings, track, unsafe_no_sandbox, executor, ray_address, on_grading_start, worker)
 
 

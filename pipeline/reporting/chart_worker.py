@@ -72,26 +72,22 @@ class ChartWorker:
     this machine has a second core (else, and with False, each job runs at once, here). Used as a
     context manager: leaving it waits for every job and raises the first job's error."""
 
-    def __init__(self, parallel: bool = True, warm: bool = True, processes: int = 1):
+    def __init__(self, parallel: bool = True, warm: bool = True):
         """`warm`: import matplotlib in the worker at once (else at `warm_up`); the worker is forked
-        here either way, before the caller starts any thread (a fork copies no other thread).
-        `processes` > 1: that many workers, each taking the next job (then jobs may end out of order)."""
+        here either way, before the caller starts any thread (a fork copies no other thread)."""
         self._pool: Optional[ProcessPoolExecutor] = None
-        self._processes = processes
         if parallel and usable_cores() > 1:
-            self._pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("fork"),
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
                                              initializer=end_with_parent, initargs=(os.getpid(),))
         self.parallel = self._pool is not None  # a second core is drawing: other work may use it too
         self._jobs: list[Future] = []
         if self._pool is not None:
-            for _ in range(processes):
-                self.submit(_warm_up if warm else _started)
+            self.submit(_warm_up if warm else _started)
 
     def warm_up(self) -> None:
-        """Have the workers import matplotlib now (the jobs that follow wait for it)."""
+        """Have the worker import matplotlib now (the jobs that follow wait for it)."""
         if self._pool is not None:
-            for _ in range(self._processes):
-                self.submit(_warm_up)
+            self.submit(_warm_up)
 
     def submit(self, draw: Callable, *args, **kwargs) -> Future:
         if self._pool is None:
