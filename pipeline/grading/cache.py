@@ -124,10 +124,11 @@ class ResultCache:
             content_hash = fingerprints.submission_sha256(folder)
             key = fingerprints.cache_key(content_hash, track_key)
             indexed = known.get(folder.name)
-            if indexed is not None and indexed[0] == key \
-                    and results_index.file_stamp(self.result_path(folder.name)) == indexed[1]:
-                continue  # the very file the last run indexed, for these inputs
-            existing = self.read(folder.name)
-            if existing is None or existing.cache_key != key:
+            if indexed is not None and results_index.file_stamp(self.result_path(folder.name)) == indexed[1]:
+                stored_key = indexed[0]  # the very file the last run indexed: its key is known
+            else:
+                existing = self.read(folder.name)
+                stored_key = existing.cache_key if existing is not None else None
+            if stored_key != key:
                 stale.append(StaleSubmission(folder, content_hash, key))
         return stale
