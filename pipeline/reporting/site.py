@@ -19,8 +19,9 @@ Phone first: on a narrow screen the tables keep rank, name, accuracy and status,
 What may be shown is decided in one place: the rows come from `leaderboard.export`, which drops
 the private and full-test scores while `leaderboard.reveal_private` is off; real ids (folder names
 and student ids) are replaced by display names unless `site.show_ids`; and before any file is
-written, `site_leaks.check_no_leaks` reads it for the site key, real ids and hidden-score keys. The feedback page's path is keyed with the site key (site_key.py), so that no one can
-enumerate the others' pages. What each track shows is built in site_view.py; this module renders
+written, `site_leaks.check_no_leaks` reads it for the site key, real ids and hidden-score keys.
+The feedback page's path is keyed with the site key (site_key.py), so that no one can enumerate
+the others' pages. What each track shows is built in site_view.py; this module renders
 it and writes site/.
 """
 
@@ -75,9 +76,10 @@ def _template_environment(cache_dir: Optional[Path] = None):
     tenth of a second of every report)."""
     import jinja2
 
-    bytecode = jinja2.FileSystemBytecodeCache(str(cache_dir)) if cache_dir is not None else None
+    bytecode = None
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
+        bytecode = jinja2.FileSystemBytecodeCache(str(cache_dir))
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), bytecode_cache=bytecode,
                                      autoescape=jinja2.select_autoescape(["html"]),
                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
